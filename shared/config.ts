@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no", ""])
+  .transform((v) => v === "1" || v === "true" || v === "yes");
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+/** Every environment variable foliosync reads, in one place. */
+export const ConfigSchema = z.object({
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
+  PORT: int(8787, 0, 65535),
+  GITHUB_API_URL: z.string().url().default("https://api.github.com"),
+  GITHUB_TOKEN: z.string().optional(),
+  STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
+  STORAGE_DIR: z.string().min(1).default("./data"),
+  GCS_BUCKET: z.string().optional(),
+  /** Only for tests and private deployments: the JSON API endpoint of a GCS-compatible server. */
+  GCS_API_ENDPOINT: z.string().url().optional(),
+  AZURE_STORAGE_CONNECTION_STRING: z.string().optional(),
+  AZURE_CONTAINER: z.string().optional(),
+  SYNC_CONCURRENCY: int(16, 1, 1000),
+  PLAN_CONCURRENCY: int(4, 1, 1000),
+  MERGE_CONCURRENCY: int(4, 1, 1000),
+  NOTIFY_CONCURRENCY: int(8, 1, 1000),
+  /** Most GitHub requests in flight per worker process (GitHub documents 100 concurrent requests). */
+  GITHUB_MAX_INFLIGHT: int(100, 1, 100),
+  /** Comma-separated API keys; when set, mutating routes need `Authorization: Bearer <key>`. */
+  API_KEYS: z.string().optional(),
+  /** Refresh requests per client per minute. */
+  RATE_LIMIT_PER_MIN: int(60, 1),
+  /** Secret for GitHub push webhooks and for signing status webhooks. */
+  WEBHOOK_SECRET: z.string().optional(),
+  TFJS_BACKEND: z.enum(["webgpu", "wasm", "cpu", ""]).default(""),
+  QUEUE_PREFIX: z.string().regex(/^[a-z0-9:_-]+$/i).default("fs"),
+  /** How long a user's refresh lock lives without a heartbeat. */
+  LOCK_TTL_MS: int(120_000, 1000),
+  /** Bounded retries for transient faults before the dead-letter queue. */
+  JOB_RETRIES: int(5, 0, 50),
+  LLM_API_URL: z.string().url().optional(),
+  LLM_API_KEY: z.string().optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  DEMO_VERBOSE: bool.optional(),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * Environment → validated config. Throws ConfigError naming each bad
+ * variable, and the variables a chosen storage backend needs.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") cleaned[key] = v;
+  }
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const msg = parsed.error.issues
+      .map((i) => `${String(i.path[0])}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`)
+      .join("; ");
+    throw new ConfigError(`invalid configuration: ${msg}`);
+  }
+  const cfg = parsed.data;
+  if (cfg.STORAGE_BACKEND === "gcs" && !cfg.GCS_BUCKET) {
+    throw new ConfigError("invalid configuration: STORAGE_BACKEND=gcs needs GCS_BUCKET");
+  }
+  if (cfg.STORAGE_BACKEND === "azure") {
+    if (!cfg.AZURE_STORAGE_CONNECTION_STRING) {
+      throw new ConfigError("invalid configuration: STORAGE_BACKEND=azure needs AZURE_STORAGE_CONNECTION_STRING");
+    }
+    if (!cfg.AZURE_CONTAINER) {
+      throw new ConfigError("invalid configuration: STORAGE_BACKEND=azure needs AZURE_CONTAINER");
+    }
+  }
+  return cfg;
+}
+
+/** Reads the process environment in either runtime. */
+export function processEnv(): Record<string, string | undefined> {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
+  return g.process?.env ?? {};
+}
+
+export function apiKeys(cfg: Config): string[] {
+  return (cfg.API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}

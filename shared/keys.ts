@@ -1,0 +1,66 @@
+import { InvalidNameError } from "./errors.ts";
+import { isRepoName, isUsername } from "./schemas/names.ts";
+
+/**
+ * Every Redis key and storage key, built only from validated names so that no
+ * user input can escape its prefix. Usernames are case-insensitive on GitHub,
+ * so keys use the lower-cased login.
+ */
+export function userKey(username: string): string {
+  if (!isUsername(username)) throw new InvalidNameError(`invalid username: ${JSON.stringify(username)}`);
+  return username.toLowerCase();
+}
+export function repoKeyPart(repo: string): string {
+  if (!isRepoName(repo)) throw new InvalidNameError(`invalid repository name: ${JSON.stringify(repo)}`);
+  return repo;
+}
+const JOB_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+export function jobKeyPart(jobId: string): string {
+  if (!JOB_ID_RE.test(jobId)) throw new InvalidNameError(`invalid job id: ${JSON.stringify(jobId)}`);
+  return jobId;
+}
+export function isJobId(s: unknown): s is string {
+  return typeof s === "string" && JOB_ID_RE.test(s);
+}
+const FP_RE = /^[a-f0-9]{8,128}$/;
+function fp(fingerprint: string): string {
+  if (!FP_RE.test(fingerprint)) throw new InvalidNameError(`invalid fingerprint: ${JSON.stringify(fingerprint)}`);
+  return fingerprint;
+}
+
+/** Storage keys (DESIGN.md "Storage"). */
+export const storageKeys = {
+  repo: (user: string, repo: string) => `repos/${userKey(user)}/${repoKeyPart(repo)}.json`,
+  reposPrefix: (user: string) => `repos/${userKey(user)}/`,
+  bundle: (user: string, fingerprint: string) => `bundles/${userKey(user)}/${fp(fingerprint)}.json`,
+  bundleCurrent: (user: string) => `bundles/${userKey(user)}/current.json`,
+  bundlesPrefix: (user: string) => `bundles/${userKey(user)}/`,
+  modelPrefix: (user: string, contentFingerprint: string) => `models/${userKey(user)}/${fp(contentFingerprint)}/`,
+  modelCurrent: (user: string) => `models/${userKey(user)}/current.json`,
+};
+
+/** Redis keys. `prefix` is the configured QUEUE_PREFIX (default "fs"). */
+export function redisKeys(prefix = "fs") {
+  return {
+    job: (jobId: string) => `${prefix}:job:${jobKeyPart(jobId)}`,
+    /** Set of repo names already counted done/failed for a job (exactly-once fan-in). */
+    jobDone: (jobId: string) => `${prefix}:job:${jobKeyPart(jobId)}:done`,
+    jobEvents: (jobId: string) => `${prefix}:events:${jobKeyPart(jobId)}`,
+    /** Channel for every job of every user (metrics, notify). */
+    allEvents: () => `${prefix}:events`,
+    /** Per-user refresh lock: value = job id; TTL renewed by heartbeat. */
+    lock: (user: string) => `${prefix}:lock:${userKey(user)}`,
+    /** Hash repo → GitHub fingerprint of the stored record. */
+    fingerprints: (user: string) => `${prefix}:user:${userKey(user)}:fingerprints`,
+    /** Hash url → etag, and url → cached body, for conditional requests. */
+    etags: (user: string) => `${prefix}:user:${userKey(user)}:etags`,
+    /** Pending training per user (single flight; a newer bundle supersedes). */
+    trainPending: (user: string) => `${prefix}:train:${userKey(user)}`,
+    rateLimit: (client: string, window: number) => `${prefix}:rl:${client}:${window}`,
+    /** Counters for tests and metrics (e.g. merges run per job). */
+    counter: (name: string) => `${prefix}:count:${name}`,
+    dlq: () => `${prefix}:dlq`,
+    jobsByState: () => `${prefix}:jobs:states`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;

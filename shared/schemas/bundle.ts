@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { Username } from "./names.ts";
+import { RepoRecord } from "./repo.ts";
+
+/** One immutable bundle version: `bundles/{user}/{fingerprint}.json`. */
+export const Bundle = z.object({
+  username: Username,
+  /** Hash of the repos' GitHub fingerprints: changes whenever any repo changed on GitHub. */
+  fingerprint: z.string(),
+  /** Hash of the text the ranking reads: changes only when searchable content changed. */
+  content_fingerprint: z.string(),
+  generated_at: z.string(),
+  repos: z.array(RepoRecord),
+});
+export type Bundle = z.infer<typeof Bundle>;
+
+/** `bundles/{user}/current.json`: the pointer readers follow; swapped with a conditional write. */
+export const BundlePointer = z.object({
+  username: Username,
+  fingerprint: z.string(),
+  content_fingerprint: z.string(),
+  key: z.string(),
+  generated_at: z.string(),
+  repo_count: z.number().int(),
+  documented_count: z.number().int(),
+});
+export type BundlePointer = z.infer<typeof BundlePointer>;

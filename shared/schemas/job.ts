@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { RepoName, Username } from "./names.ts";
+
+export const JOB_STATES = [
+  "queued",
+  "planning",
+  "syncing",
+  "merging",
+  "completed",
+  "training",
+  "trained",
+  "training_skipped",
+  "training_failed",
+  "fresh",
+  "failed",
+] as const;
+export const JobState = z.enum(JOB_STATES);
+export type JobState = z.infer<typeof JobState>;
+
+/** States after which the refresh itself is over (training may still follow `completed`). */
+export const FINAL_STATES: ReadonlySet<JobState> = new Set([
+  "completed",
+  "trained",
+  "training_skipped",
+  "training_failed",
+  "fresh",
+  "failed",
+]);
+/** States after which nothing more will ever be published for the job. */
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
+  "trained",
+  "training_skipped",
+  "training_failed",
+  "fresh",
+  "failed",
+]);
+
+export const Progress = z.object({
+  total: z.number().int().nonnegative(),
+  completed: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  pending: z.number().int().nonnegative(),
+  percentage: z.number().min(0).max(100),
+});
+export type Progress = z.infer<typeof Progress>;
+
+export function progressOf(total: number, completed: number, failed: number): Progress {
+  const done = completed + failed;
+  return {
+    total,
+    completed,
+    failed,
+    pending: Math.max(0, total - done),
+    percentage: total === 0 ? 0 : Math.round((done / total) * 1000) / 10,
+  };
+}
+
+/** The job object: what status, the event stream and webhooks all return. */
+export const JobRecord = z.object({
+  job_id: z.string(),
+  username: Username,
+  state: JobState,
+  progress: Progress,
+  force_refresh: z.boolean(),
+  /** Only these repos (GitHub push webhook); absent for a full refresh. */
+  only_repos: z.array(RepoName).optional(),
+  callback_url: z.string().optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  /** Why the job failed, or why training was skipped / failed. */
+  error: z.string().optional(),
+  message: z.string().optional(),
+  bundle_fingerprint: z.string().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecord>;
+
+// ---- queue messages (bee-queue job data) ----
+export const PlanMessage = z.object({
+  job_id: z.string(),
+  username: Username,
+  force_refresh: z.boolean().default(false),
+  only_repos: z.array(RepoName).optional(),
+});
+export type PlanMessage = z.infer<typeof PlanMessage>;
+
+export const SyncMessage = z.object({
+  job_id: z.string(),
+  username: Username,
+  repo: RepoName,
+  /** The GitHub fingerprint the plan step saw for this repo. */
+  fingerprint: z.string(),
+  /** GitHub's repository object, as listed (so sync need not fetch it again). */
+  github: z.record(z.string(), z.unknown()),
+});
+export type SyncMessage = z.infer<typeof SyncMessage>;
+
+export const MergeMessage = z.object({ job_id: z.string(), username: Username });
+export type MergeMessage = z.infer<typeof MergeMessage>;
+
+export const TrainMessage = z.object({
+  job_id: z.string(),
+  username: Username,
+  content_fingerprint: z.string(),
+  bundle_key: z.string(),
+});
+export type TrainMessage = z.infer<typeof TrainMessage>;
+
+export const NotifyMessage = z.object({
+  job_id: z.string(),
+  callback_url: z.string(),
+  job: JobRecord,
+});
+export type NotifyMessage = z.infer<typeof NotifyMessage>;
