@@ -55,7 +55,7 @@ export function redisKeys(prefix = "fs") {
     /** Hash url → etag, and url → cached body, for conditional requests. */
     etags: (user: string) => `${prefix}:user:${userKey(user)}:etags`,
     /** Pending training per user (single flight; a newer bundle supersedes). */
-    trainPending: (user: string) => `${prefix}:train:${userKey(user)}`,
+    trainPending: (user: string) => `${prefix}:train-pending:${userKey(user)}`,
     rateLimit: (client: string, window: number) => `${prefix}:rl:${client}:${window}`,
     /** Counters for tests and metrics (e.g. merges run per job). */
     counter: (name: string) => `${prefix}:count:${name}`,

@@ -1,0 +1,72 @@
+import { PreconditionFailedError } from "./errors.ts";
+import { storageKeys } from "./keys.ts";
+import { Bundle, BundlePointer } from "./schemas/bundle.ts";
+import type { RepoRecord } from "./schemas/repo.ts";
+import type { BlobStore } from "./storage/types.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export interface CurrentBundle {
+  pointer: BundlePointer;
+  /** Version of the pointer object (changes on every publish). */
+  pointerVersion: string;
+  bundle: Bundle;
+}
+
+/** The user's current pointer, or null before the first bundle. */
+export async function readPointer(store: BlobStore, username: string): Promise<{ pointer: BundlePointer; version: string } | null> {
+  const obj = await store.get(storageKeys.bundleCurrent(username));
+  if (!obj) return null;
+  return { pointer: BundlePointer.parse(JSON.parse(dec.decode(obj.data))), version: obj.version };
+}
+
+/** Follows `current.json` to the immutable bundle it names; null before the first bundle. */
+export async function readCurrentBundle(store: BlobStore, username: string): Promise<CurrentBundle | null> {
+  const p = await readPointer(store, username);
+  if (!p) return null;
+  const obj = await store.get(p.pointer.key);
+  if (!obj) throw new Error(`bundle pointer of ${username} names a missing object ${p.pointer.key}`);
+  return { pointer: p.pointer, pointerVersion: p.version, bundle: Bundle.parse(JSON.parse(dec.decode(obj.data))) };
+}
+
+/**
+ * Publishes a bundle: writes it as a new immutable object (create-only; the
+ * same fingerprint means the same content, so an existing one is reused),
+ * then swaps `current.json` with a conditional write against the version it
+ * read. Readers see the old bundle or the new one, never a mix. A racing
+ * publisher that swapped first wins when its bundle is newer; the loser
+ * re-reads and retries, and never replaces a newer bundle with an older one.
+ */
+export async function publishBundle(store: BlobStore, bundle: Bundle): Promise<{ pointer: BundlePointer; published: boolean }> {
+  const key = storageKeys.bundle(bundle.username, bundle.fingerprint);
+  try {
+    await store.put(key, enc.encode(JSON.stringify(bundle)), { ifAbsent: true, contentType: "application/json" });
+  } catch (err) {
+    if (!(err instanceof PreconditionFailedError)) throw err;
+  }
+  const pointer: BundlePointer = {
+    username: bundle.username,
+    fingerprint: bundle.fingerprint,
+    content_fingerprint: bundle.content_fingerprint,
+    key,
+    generated_at: bundle.generated_at,
+    repo_count: bundle.repos.length,
+    documented_count: bundle.repos.filter((r: RepoRecord) => r.has_documentation).length,
+  };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = await readPointer(store, bundle.username);
+    if (current && current.pointer.fingerprint === bundle.fingerprint) return { pointer: current.pointer, published: false };
+    if (current && current.pointer.generated_at > bundle.generated_at) return { pointer: current.pointer, published: false };
+    try {
+      await store.put(storageKeys.bundleCurrent(bundle.username), enc.encode(JSON.stringify(pointer)), {
+        ...(current ? { ifVersion: current.version } : { ifAbsent: true }),
+        contentType: "application/json",
+      });
+      return { pointer, published: true };
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
+  }
+  throw new Error(`could not publish bundle for ${bundle.username}: current.json kept changing`);
+}

@@ -1,0 +1,302 @@
+import type { Redis } from "ioredis";
+import { redisKeys } from "../keys.ts";
+import {
+  JobRecord,
+  type JobState,
+  type MergeMessage,
+  type PlanMessage,
+  progressOf,
+  type SyncMessage,
+} from "../schemas/job.ts";
+import { beeJobData, type EnqueueOptions, type QueueName, queueKey } from "./queue-names.ts";
+import { loadScripts, type ScriptedRedis } from "./scripts.ts";
+
+export interface JobStoreOptions {
+  prefix?: string;
+  lockTtlMs?: number;
+  /** How long job records are kept after their last change. */
+  jobTtlS?: number;
+  /** Retries for transient faults before the DLQ. */
+  retries?: number;
+}
+
+export interface DlqEntry {
+  queue: QueueName;
+  bee_job_id: string;
+  data: unknown;
+  error: string;
+  failed_at: string;
+  job_id?: string;
+}
+
+const now = () => new Date().toISOString();
+
+/** Builds the job object from a hash reply: the stored json plus counters. */
+function jobFrom(json: string | null | undefined, counters?: [unknown, unknown, unknown]): JobRecord | null {
+  if (!json) return null;
+  const raw = JSON.parse(json);
+  if (counters) raw.progress = progressOf(Number(counters[0] ?? 0), Number(counters[1] ?? 0), Number(counters[2] ?? 0));
+  else raw.progress ??= progressOf(0, 0, 0);
+  // cjson writes empty tables as objects: drop such leftovers rather than fail.
+  if (raw.only_repos && !Array.isArray(raw.only_repos)) delete raw.only_repos;
+  return JobRecord.parse(raw);
+}
+
+/**
+ * The job-state layer: job records, progress, the per-user refresh lock and
+ * every enqueue that must be atomic with a state change. Each operation is
+ * one named Lua script (shared/jobs/lua). Used by the gateway (Deno) and the
+ * workers (Bun).
+ */
+export class JobStore {
+  readonly redis: ScriptedRedis;
+  readonly prefix: string;
+  readonly keys: ReturnType<typeof redisKeys>;
+  readonly lockTtlMs: number;
+  readonly jobTtlS: number;
+  readonly retries: number;
+
+  constructor(redis: Redis, opts: JobStoreOptions = {}) {
+    this.redis = loadScripts(redis);
+    this.prefix = opts.prefix ?? "fs";
+    this.keys = redisKeys(this.prefix);
+    this.lockTtlMs = opts.lockTtlMs ?? 120_000;
+    this.jobTtlS = opts.jobTtlS ?? 7 * 24 * 3600;
+    this.retries = opts.retries ?? 5;
+  }
+
+  private eventsPrefix() {
+    return `${this.prefix}:events:`;
+  }
+
+  queueOptions(queue: QueueName): EnqueueOptions {
+    switch (queue) {
+      case "plan":
+      case "sync":
+      case "merge":
+        return { retries: this.retries, backoffMs: 500 };
+      case "train":
+        return { retries: 1, backoffMs: 2000 };
+      case "notify":
+        return { retries: 6, backoffMs: 1000 };
+    }
+  }
+
+  /**
+   * One refresh in flight per user: takes the lock, creates the job and
+   * enqueues its plan job atomically, or returns the job already in flight.
+   */
+  async requestRefresh(input: {
+    username: string;
+    force_refresh?: boolean;
+    callback_url?: string;
+    only_repos?: string[];
+  }): Promise<{ job: JobRecord; created: boolean }> {
+    const jobId = crypto.randomUUID();
+    const t = now();
+    const record: Omit<JobRecord, "progress"> = {
+      job_id: jobId,
+      username: input.username,
+      state: "queued",
+      force_refresh: input.force_refresh ?? false,
+      created_at: t,
+      updated_at: t,
+      ...(input.callback_url ? { callback_url: input.callback_url } : {}),
+      ...(input.only_repos?.length ? { only_repos: input.only_repos } : {}),
+    };
+    const plan: PlanMessage = {
+      job_id: jobId,
+      username: input.username,
+      force_refresh: record.force_refresh,
+      ...(record.only_repos ? { only_repos: record.only_repos } : {}),
+    };
+    const [created, id, json, total, completed, failed] = await this.redis.requestRefresh(
+      this.keys.lock(input.username),
+      this.keys.job(jobId),
+      queueKey(this.prefix, "plan", "jobs"),
+      queueKey(this.prefix, "plan", "waiting"),
+      jobId,
+      JSON.stringify(record),
+      beeJobData(plan, this.queueOptions("plan")),
+      this.lockTtlMs,
+      this.jobTtlS,
+      `${this.prefix}:job:`,
+      this.eventsPrefix(),
+      this.keys.allEvents(),
+    );
+    const job = jobFrom(json, [total, completed, failed])!;
+    return { job, created: created === 1 && id === jobId };
+  }
+
+  async get(jobId: string): Promise<JobRecord | null> {
+    const [json, total, completed, failed] = await this.redis.hmget(
+      this.keys.job(jobId),
+      "json",
+      "total",
+      "completed",
+      "failed",
+    );
+    return jobFrom(json, [total, completed, failed]);
+  }
+
+  /**
+   * Moves a job to `state` (merging `patch` into it) and publishes it.
+   * `from` restricts the allowed previous states; by default any
+   * non-terminal state. Returns null when the move was not allowed.
+   */
+  async setState(
+    jobId: string,
+    username: string,
+    state: JobState,
+    patch: Partial<Pick<JobRecord, "error" | "message" | "bundle_fingerprint">> = {},
+    from: JobState[] = [],
+  ): Promise<JobRecord | null> {
+    const out = await this.redis.setState(
+      this.keys.job(jobId),
+      this.keys.lock(username),
+      jobId,
+      state,
+      JSON.stringify(patch),
+      now(),
+      this.eventsPrefix(),
+      this.keys.allEvents(),
+      from.join(","),
+      this.lockTtlMs,
+    );
+    return jobFrom(out);
+  }
+
+  /** Records the total and enqueues every sync job in one atomic step. */
+  async startSync(jobId: string, syncs: SyncMessage[]): Promise<JobRecord | null> {
+    const opts = this.queueOptions("sync");
+    const pairs: string[] = [];
+    for (const s of syncs) pairs.push(syncJobId(jobId, s.repo), beeJobData(s, opts));
+    const username = syncs[0]?.username;
+    const out = await this.redis.startSync(
+      this.keys.job(jobId),
+      queueKey(this.prefix, "sync", "jobs"),
+      queueKey(this.prefix, "sync", "waiting"),
+      username ? this.keys.lock(username) : `${this.prefix}:lock:-`,
+      jobId,
+      syncs.length,
+      now(),
+      this.eventsPrefix(),
+      this.keys.allEvents(),
+      this.lockTtlMs,
+      ...pairs,
+    );
+    return jobFrom(out);
+  }
+
+  /**
+   * Counts a repo of the job once (duplicates are no-ops); the call that
+   * completes the job's total moves it to merging and enqueues the merge.
+   */
+  async markRepoDone(
+    jobId: string,
+    username: string,
+    repo: string,
+    outcome: "completed" | "failed",
+  ): Promise<{ counted: boolean; last: boolean; job: JobRecord | null }> {
+    const merge: MergeMessage = { job_id: jobId, username };
+    const [counted, last, json] = await this.redis.markRepoDone(
+      this.keys.job(jobId),
+      this.keys.jobDone(jobId),
+      queueKey(this.prefix, "merge", "jobs"),
+      queueKey(this.prefix, "merge", "waiting"),
+      this.keys.lock(username),
+      jobId,
+      repo,
+      outcome,
+      now(),
+      mergeJobId(jobId),
+      beeJobData(merge, this.queueOptions("merge")),
+      this.eventsPrefix(),
+      this.keys.allEvents(),
+      this.lockTtlMs,
+      this.jobTtlS,
+    );
+    return { counted: counted === 1, last: last === 1, job: json ? jobFrom(json) : null };
+  }
+
+  /** Enqueues a job with a chosen id unless that id is already queued. */
+  async enqueue(queue: QueueName, beeJobId: string, data: unknown, opts?: EnqueueOptions): Promise<boolean> {
+    const n = await this.redis.enqueue(
+      queueKey(this.prefix, queue, "jobs"),
+      queueKey(this.prefix, queue, "waiting"),
+      beeJobId,
+      beeJobData(data, opts ?? this.queueOptions(queue)),
+    );
+    return n === 1;
+  }
+
+  async heartbeat(username: string, jobId: string): Promise<boolean> {
+    return (await this.redis.heartbeatLock(this.keys.lock(username), jobId, this.lockTtlMs)) === 1;
+  }
+
+  /** Fixed-window rate limit shared by every gateway instance. */
+  async rateLimit(client: string, limit: number, windowMs: number): Promise<{ allowed: boolean; retryAfterS: number }> {
+    const window = Math.floor(Date.now() / windowMs);
+    const [count, ttl] = await this.redis.rateLimit(this.keys.rateLimit(client, window), windowMs);
+    return { allowed: count <= limit, retryAfterS: Math.max(1, Math.ceil((ttl > 0 ? ttl : windowMs) / 1000)) };
+  }
+
+  // ---- dead-letter queue ----
+  async deadLetter(entry: Omit<DlqEntry, "failed_at">): Promise<void> {
+    await this.redis.lpush(this.keys.dlq(), JSON.stringify({ ...entry, failed_at: now() }));
+  }
+
+  async dlqList(limit = 100): Promise<DlqEntry[]> {
+    const raw = await this.redis.lrange(this.keys.dlq(), 0, limit - 1);
+    return raw.map((r) => ({ ...JSON.parse(r), raw: r }));
+  }
+
+  async dlqDepth(): Promise<number> {
+    return this.redis.llen(this.keys.dlq());
+  }
+
+  /** Puts a dead-lettered job back on its queue (under a new bee-queue id); false if already gone. */
+  async dlqReplay(entry: DlqEntry & { raw?: string }): Promise<boolean> {
+    const raw = entry.raw ?? (() => {
+      const { raw: _r, ...rest } = entry as DlqEntry & { raw?: string };
+      return JSON.stringify(rest);
+    })();
+    const id = `${entry.bee_job_id}:replay:${Date.now().toString(36)}`;
+    const n = await this.redis.dlqReplay(
+      this.keys.dlq(),
+      queueKey(this.prefix, entry.queue, "jobs"),
+      queueKey(this.prefix, entry.queue, "waiting"),
+      raw,
+      id,
+      beeJobData(entry.data, this.queueOptions(entry.queue)),
+    );
+    return n === 1;
+  }
+
+  /**
+   * Subscribes to a job's changes on a dedicated connection. The callback
+   * sees every published job object; call the returned function to stop.
+   */
+  async subscribe(jobId: string, onJob: (job: JobRecord) => void): Promise<() => Promise<void>> {
+    const sub = this.redis.duplicate();
+    const channel = this.keys.jobEvents(jobId);
+    sub.on("message", (ch: string, msg: string) => {
+      if (ch !== channel) return;
+      try {
+        const job = jobFrom(msg);
+        if (job) onJob(job);
+      } catch { /* a malformed message is not the subscriber's problem */ }
+    });
+    await sub.subscribe(channel);
+    return async () => {
+      try {
+        await sub.unsubscribe(channel);
+      } finally {
+        sub.disconnect();
+      }
+    };
+  }
+}
+
+export const syncJobId = (jobId: string, repo: string) => `${jobId}:${repo}`;
+export const mergeJobId = (jobId: string) => `${jobId}:merge`;

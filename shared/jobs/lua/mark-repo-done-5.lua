@@ -1,0 +1,38 @@
+--[[
+Count one repo of a job as done (completed or failed) exactly once, and when
+it is the last one, move the job to merging and enqueue exactly one merge.
+Duplicate deliveries and retries of a sync job land here as no-ops.
+KEYS[1] job key  KEYS[2] job's done set  KEYS[3] merge queue jobs
+KEYS[4] merge queue waiting  KEYS[5] lock
+ARGV[1] job id  ARGV[2] repo  ARGV[3] "completed" | "failed"  ARGV[4] now
+ARGV[5] merge bee-queue job id  ARGV[6] merge job data
+ARGV[7] events prefix  ARGV[8] all-events  ARGV[9] lock ttl ms  ARGV[10] job ttl s
+Returns {counted (0|1), last (0|1), job json or ""}
+]]
+local json = redis.call("HGET", KEYS[1], "json")
+if not json then return {0, 0, ""} end
+if redis.call("SADD", KEYS[2], ARGV[2]) == 0 then return {0, 0, ""} end
+redis.call("EXPIRE", KEYS[2], tonumber(ARGV[10]))
+redis.call("HINCRBY", KEYS[1], ARGV[3], 1)
+local c = redis.call("HMGET", KEYS[1], "total", "completed", "failed")
+local total, done, failed = tonumber(c[1] or "0"), tonumber(c[2] or "0"), tonumber(c[3] or "0")
+local job = cjson.decode(json)
+local last = 0
+if job.state == "syncing" and total > 0 and done + failed >= total then
+  last = 1
+  job.state = "merging"
+  job.updated_at = ARGV[4]
+  redis.call("HSET", KEYS[1], "json", cjson.encode(job))
+  if redis.call("HEXISTS", KEYS[3], ARGV[5]) == 0 then
+    redis.call("HSET", KEYS[3], ARGV[5], ARGV[6])
+    redis.call("LPUSH", KEYS[4], ARGV[5])
+  end
+end
+if redis.call("GET", KEYS[5]) == ARGV[1] then redis.call("PEXPIRE", KEYS[5], tonumber(ARGV[9])) end
+local pct = 0
+if total > 0 then pct = math.floor(((done + failed) / total) * 1000 + 0.5) / 10 end
+job.progress = {total = total, completed = done, failed = failed, pending = math.max(0, total - done - failed), percentage = pct}
+local out = cjson.encode(job)
+redis.call("PUBLISH", ARGV[7] .. ARGV[1], out)
+redis.call("PUBLISH", ARGV[8], out)
+return {1, last, out}

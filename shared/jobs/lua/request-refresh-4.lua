@@ -1,0 +1,37 @@
+--[[
+Take the user's refresh lock, create the job and enqueue its plan job, or —
+when a refresh for the user is already in flight — return that job instead.
+KEYS[1] lock key            KEYS[2] new job key
+KEYS[3] plan queue jobs     KEYS[4] plan queue waiting
+ARGV[1] new job id   ARGV[2] job json (state queued)   ARGV[3] bee-queue job data
+ARGV[4] lock ttl ms  ARGV[5] job ttl s   ARGV[6] job key prefix ("fs:job:")
+ARGV[7] events channel prefix ("fs:events:")  ARGV[8] all-events channel
+Returns {created (0|1), job id, job json, total, completed, failed}
+]]
+local existing = redis.call("GET", KEYS[1])
+if existing then
+  local key = ARGV[6] .. existing
+  local json = redis.call("HGET", key, "json")
+  if json then
+    local job = cjson.decode(json)
+    local s = job.state
+    if s ~= "completed" and s ~= "fresh" and s ~= "failed" and s ~= "trained"
+      and s ~= "training_skipped" and s ~= "training_failed" and s ~= "training" then
+      local c = redis.call("HMGET", key, "total", "completed", "failed")
+      return {0, existing, json, c[1] or "0", c[2] or "0", c[3] or "0"}
+    end
+  end
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", tonumber(ARGV[4]))
+redis.call("HSET", KEYS[2], "json", ARGV[2], "total", 0, "completed", 0, "failed", 0)
+redis.call("EXPIRE", KEYS[2], tonumber(ARGV[5]))
+if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
+  redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
+  redis.call("LPUSH", KEYS[4], ARGV[1])
+end
+local job = cjson.decode(ARGV[2])
+job.progress = {total = 0, completed = 0, failed = 0, pending = 0, percentage = 0}
+local out = cjson.encode(job)
+redis.call("PUBLISH", ARGV[7] .. ARGV[1], out)
+redis.call("PUBLISH", ARGV[8], out)
+return {1, ARGV[1], ARGV[2], "0", "0", "0"}

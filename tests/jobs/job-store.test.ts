@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Redis } from "ioredis";
+import { JobStore } from "../../shared/jobs/job-store.ts";
+import { queueKey } from "../../shared/jobs/queue-names.ts";
+import { luaScripts } from "../../shared/jobs/scripts.ts";
+import { startRedis, type RedisServer } from "../support/redis.ts";
+
+let server: RedisServer;
+let redis: Redis;
+let store: JobStore;
+beforeAll(async () => {
+  server = await startRedis();
+  redis = server.client();
+  store = new JobStore(redis, { prefix: "t", lockTtlMs: 5000 });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe("lua loader", () => {
+  test("every lua file is named <name>-<numKeys>.lua and loads", () => {
+    const names = luaScripts().map((s) => s.name).sort();
+    expect(names).toContain("markRepoDone");
+    expect(names).toContain("requestRefresh");
+    for (const s of luaScripts()) expect(s.numberOfKeys).toBeGreaterThan(0);
+  });
+});
+
+describe("job store", () => {
+  test("one refresh in flight per user: a second request gets the same job, and enqueues nothing more", async () => {
+    const a = await store.requestRefresh({ username: "Octo-Cat" });
+    expect(a.created).toBe(true);
+    expect(a.job.state).toBe("queued");
+    expect(a.job.progress).toEqual({ total: 0, completed: 0, failed: 0, pending: 0, percentage: 0 });
+    const b = await store.requestRefresh({ username: "octo-cat", force_refresh: true });
+    expect(b.created).toBe(false);
+    expect(b.job.job_id).toBe(a.job.job_id);
+    expect(await redis.llen(queueKey("t", "plan", "waiting"))).toBe(1);
+    const stored = JSON.parse((await redis.hget(queueKey("t", "plan", "jobs"), a.job.job_id))!);
+    expect(stored.data).toEqual({ job_id: a.job.job_id, username: "Octo-Cat", force_refresh: false });
+    expect(stored.status).toBe("created");
+  });
+
+  test("a final state releases the lock so the next request creates a new job", async () => {
+    const a = await store.requestRefresh({ username: "final-user" });
+    await store.setState(a.job.job_id, "final-user", "planning");
+    const done = await store.setState(a.job.job_id, "final-user", "fresh");
+    expect(done?.state).toBe("fresh");
+    expect(await redis.exists(store.keys.lock("final-user"))).toBe(0);
+    const b = await store.requestRefresh({ username: "final-user" });
+    expect(b.created).toBe(true);
+    expect(b.job.job_id).not.toBe(a.job.job_id);
+  });
+
+  test("an expired lock (crashed job) never blocks the user", async () => {
+    const short = new JobStore(redis, { prefix: "t2", lockTtlMs: 50 });
+    const a = await short.requestRefresh({ username: "crashy" });
+    await Bun.sleep(120);
+    const b = await short.requestRefresh({ username: "crashy" });
+    expect(b.created).toBe(true);
+    expect(b.job.job_id).not.toBe(a.job.job_id);
+  });
+
+  test("fan-in counts each repo once and exactly one call is last, however often repos are reported", async () => {
+    const { job } = await store.requestRefresh({ username: "fanin" });
+    await store.setState(job.job_id, "fanin", "planning");
+    const repos = ["a", "b", "c", "d", "e"];
+    const started = await store.startSync(
+      job.job_id,
+      repos.map((repo) => ({ job_id: job.job_id, username: "fanin", repo, fingerprint: "f", github: {} })),
+    );
+    expect(started?.state).toBe("syncing");
+    expect(started?.progress.total).toBe(5);
+    expect(await redis.llen(queueKey("t", "sync", "waiting"))).toBe(5);
+    // every repo reported 4 times concurrently, one of them as failed
+    const calls = repos.flatMap((r) =>
+      [0, 1, 2, 3].map(() => store.markRepoDone(job.job_id, "fanin", r, r === "c" ? "failed" : "completed"))
+    );
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r.counted).length).toBe(5);
+    expect(results.filter((r) => r.last).length).toBe(1);
+    expect(await redis.llen(queueKey("t", "merge", "waiting"))).toBe(1);
+    const now = await store.get(job.job_id);
+    expect(now?.state).toBe("merging");
+    expect(now?.progress).toEqual({ total: 5, completed: 4, failed: 1, pending: 0, percentage: 100 });
+  });
+
+  test("state changes are published to subscribers", async () => {
+    const { job } = await store.requestRefresh({ username: "pubsub" });
+    const seen: string[] = [];
+    const stop = await store.subscribe(job.job_id, (j) => seen.push(j.state));
+    await store.setState(job.job_id, "pubsub", "planning");
+    await store.setState(job.job_id, "pubsub", "failed", { error: "boom" });
+    await Bun.sleep(50);
+    await stop();
+    expect(seen).toEqual(["planning", "failed"]);
+    expect((await store.get(job.job_id))?.error).toBe("boom");
+    // a terminal job cannot be moved again (late duplicate delivery)
+    expect(await store.setState(job.job_id, "pubsub", "planning")).toBeNull();
+  });
+
+  test("rate limit is shared and tells when to retry", async () => {
+    const r = [];
+    for (let i = 0; i < 4; i++) r.push(await store.rateLimit("client-1", 3, 60_000));
+    expect(r.map((x) => x.allowed)).toEqual([true, true, true, false]);
+    expect(r[3].retryAfterS).toBeGreaterThan(0);
+  });
+
+  test("dead-letter entries can be listed and replayed once", async () => {
+    await store.deadLetter({ queue: "sync", bee_job_id: "j1:repo", data: { x: 1 }, error: "502 from GitHub" });
+    const list = await store.dlqList();
+    expect(list.length).toBe(1);
+    expect(list[0].error).toBe("502 from GitHub");
+    const before = await redis.llen(queueKey("t", "sync", "waiting"));
+    expect(await store.dlqReplay(list[0])).toBe(true);
+    expect(await store.dlqReplay(list[0])).toBe(false);
+    expect(await store.dlqDepth()).toBe(0);
+    expect(await redis.llen(queueKey("t", "sync", "waiting"))).toBe(before + 1);
+  });
+});
