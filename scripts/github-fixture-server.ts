@@ -1,0 +1,945 @@
+/**
+ * A local, GitHub-REST-compatible server over the fixture data in
+ * `../shared/fixtures/github/<owner>/` — enough of the API that unmodified
+ * `@octokit/rest` (with `baseUrl` pointed here) can list a user's repositories,
+ * read READMEs, context files and languages, and see ETags, 304s and rate
+ * limits the way GitHub sends them.
+ *
+ * Written against `node:http` so it runs under Bun and Deno alike.
+ *
+ * CLI:  bun scripts/github-fixture-server.ts --port N [--host H] [--fixtures DIR]
+ *         [--rate-limit N] [--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]
+ *       prints exactly one line: `github-fixture-server listening on http://127.0.0.1:PORT`
+ * Module: `startFixtureServer(opts) → Promise<{url, port, close()}>`
+ *
+ * Test-only control endpoints live under `/_fixture/` (stats, reset-stats,
+ * reset, config, push, set-file, delete-repo, add-repo). All mutable state is
+ * in memory; the fixture directory is only ever read.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// ---------------------------------------------------------------------------
+// Options
+
+export interface FixtureServerOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** The folder holding `<owner>/repos.json` (a folder holding `github/` is accepted too). */
+  fixturesDir?: string;
+  /** Requests per window that count against the limit; default 1,000,000 (effectively unlimited). */
+  rateLimit?: number;
+  /** Length of the rate-limit window in seconds; default 3600. */
+  rateWindowS?: number;
+  /** Delay added to every API response, in ms (never blocks other requests). */
+  latencyMs?: number;
+  /** Probability of an injected 502 per API request (seeded PRNG). */
+  failRate?: number;
+  /** PRNG seed for --fail-rate; default 1. */
+  seed?: number;
+}
+
+export interface RunningFixtureServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const DEFAULT_RATE_LIMIT = 1_000_000;
+const DOCS = "https://docs.github.com/rest";
+const RATE_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+function envVar(name: string): string | undefined {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  try {
+    return g.Deno?.env?.get?.(name) ?? g.process?.env?.[name];
+  } catch {
+    return undefined; // Deno without --allow-env
+  }
+}
+
+/** `<FOLIOSYNC_FIXTURES_DIR>/github`, else `<repo>/../shared/fixtures/github`. */
+export function defaultFixturesDir(): string {
+  const env = envVar("FOLIOSYNC_FIXTURES_DIR");
+  return env ? join(resolve(env), "github") : resolve(repoRoot, "..", "shared", "fixtures", "github");
+}
+
+function resolveFixturesDir(dir?: string): string {
+  if (!dir) return defaultFixturesDir();
+  const abs = resolve(dir);
+  const nested = join(abs, "github");
+  if (isDir(nested) && !existsSync(join(nested, "repos.json"))) return nested;
+  return abs;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fixture state (in memory; reloaded from disk by reset)
+
+type Json = Record<string, unknown>;
+
+interface RepoState {
+  /** The repos.json object (mutable copy). */
+  meta: Json;
+  /** Directory on disk ("" for repos added at runtime). */
+  dir: string;
+  /** Repo-relative path → bytes; loaded on first access. languages.json is kept apart. */
+  files: Map<string, Uint8Array> | null;
+  languages: Json | null | undefined;
+}
+
+interface OwnerState {
+  login: string;
+  /** Keyed by lower-cased repo name, in repos.json order. */
+  repos: Map<string, RepoState>;
+}
+
+function loadOwners(fixturesDir: string): Map<string, OwnerState> {
+  const owners = new Map<string, OwnerState>();
+  let entries: string[];
+  try {
+    entries = readdirSync(fixturesDir);
+  } catch (err) {
+    throw new Error(`github-fixture-server: cannot read fixtures dir ${fixturesDir}: ${err}`);
+  }
+  for (const name of entries) {
+    const reposFile = join(fixturesDir, name, "repos.json");
+    if (!existsSync(reposFile)) continue;
+    const list = JSON.parse(readFileSync(reposFile, "utf8")) as Json[];
+    const first = list[0]?.owner as Json | undefined;
+    const login = typeof first?.login === "string" ? first.login : name;
+    const repos = new Map<string, RepoState>();
+    for (const meta of list) {
+      const repoName = String(meta.name);
+      repos.set(repoName.toLowerCase(), {
+        meta: structuredClone(meta),
+        dir: join(fixturesDir, name, repoName),
+        files: null,
+        languages: undefined,
+      });
+    }
+    owners.set(login.toLowerCase(), { login, repos });
+  }
+  return owners;
+}
+
+function walkFiles(root: string, rel = "", out = new Map<string, Uint8Array>()): Map<string, Uint8Array> {
+  let entries: string[];
+  try {
+    entries = readdirSync(join(root, rel));
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    const r = rel ? `${rel}/${name}` : name;
+    const abs = join(root, r);
+    const st = statSync(abs);
+    if (st.isDirectory()) walkFiles(root, r, out);
+    else if (st.isFile()) out.set(r, new Uint8Array(readFileSync(abs)));
+  }
+  return out;
+}
+
+function repoFiles(repo: RepoState): Map<string, Uint8Array> {
+  if (!repo.files) {
+    const all = repo.dir ? walkFiles(repo.dir) : new Map<string, Uint8Array>();
+    const langs = all.get("languages.json");
+    // languages.json is fixture metadata (served by /languages), not a file of the repository.
+    all.delete("languages.json");
+    repo.files = all;
+    if (repo.languages === undefined) {
+      repo.languages = langs ? (JSON.parse(new TextDecoder().decode(langs)) as Json) : null;
+    }
+  }
+  return repo.files;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+const enc = new TextEncoder();
+
+function sha1Hex(data: Uint8Array | string): string {
+  return createHash("sha1").update(data).digest("hex");
+}
+
+/** Git blob id: sha1("blob <len>\0" + bytes). */
+export function gitBlobSha(bytes: Uint8Array): string {
+  const h = createHash("sha1");
+  h.update(`blob ${bytes.byteLength}\0`);
+  h.update(bytes);
+  return h.digest("hex");
+}
+
+/** Base64 with a newline after every 60 characters, the way GitHub sends file content. */
+function githubBase64(bytes: Uint8Array): string {
+  const b64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  let out = "";
+  for (let i = 0; i < b64.length; i += 60) out += b64.slice(i, i + 60) + "\n";
+  return out;
+}
+
+function numericId(s: string): number {
+  return parseInt(sha1Hex(s).slice(0, 8), 16) % 900_000_000 + 100_000;
+}
+
+/** mulberry32: small deterministic PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+/** Decodes and validates a repo-relative path; null when it is not a safe relative path. */
+function safeRelPath(raw: string): string | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  if (decoded === "") return "";
+  if (decoded.includes("\0") || decoded.includes("\\")) return null;
+  if (decoded.startsWith("/")) return null;
+  const trimmed = decoded.endsWith("/") ? decoded.slice(0, -1) : decoded;
+  const segs = trimmed.split("/");
+  for (const s of segs) if (s === "" || s === "." || s === "..") return null;
+  return segs.join("/");
+}
+
+function readmeName(files: Map<string, Uint8Array>): string | null {
+  const root = [...files.keys()].filter((p) => !p.includes("/"));
+  const byLower = new Map(root.map((p) => [p.toLowerCase(), p]));
+  for (const c of ["readme.md", "readme", "readme.markdown", "readme.rst", "readme.txt"]) {
+    const hit = byLower.get(c);
+    if (hit) return hit;
+  }
+  return root.find((p) => p.toLowerCase().startsWith("readme.")) ?? null;
+}
+
+function withDefaults(meta: Json): Json {
+  const full = String(meta.full_name ?? "");
+  return {
+    id: numericId(full),
+    node_id: `R_${sha1Hex(full).slice(0, 16)}`,
+    ...meta,
+    forks_count: meta.forks_count ?? 0,
+    homepage: meta.homepage ?? null,
+    license: meta.license ?? null,
+    open_issues_count: meta.open_issues_count ?? 0,
+    watchers_count: meta.watchers_count ?? meta.stargazers_count ?? 0,
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Json> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of req) chunks.push(typeof c === "string" ? enc.encode(c) : c);
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (!text) return {};
+  const v = JSON.parse(text);
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("body must be a JSON object");
+  return v as Json;
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+type RouteKind = "list" | "repo" | "readme" | "contents" | "languages" | "rate_limit" | "user" | "other";
+const ROUTE_KINDS: RouteKind[] = ["list", "repo", "readme", "contents", "languages", "rate_limit", "user", "other"];
+
+interface Reply {
+  status: number;
+  body: Uint8Array;
+  headers?: Record<string, string>;
+  /** Raw (non-JSON) body content type. */
+  contentType?: string;
+}
+
+interface Stats {
+  [k: string]: number;
+}
+
+function freshStats(): Stats {
+  const s: Stats = {};
+  for (const k of ROUTE_KINDS) s[k] = 0;
+  Object.assign(s, {
+    total: 0, // every API request received (not /_fixture)
+    served: 0, // answered normally (not 304, not 403 rate-limited, not injected 502); counted against the limit
+    ok: 0, // 2xx answers
+    not_found: 0,
+    not_modified: 0,
+    rate_limited: 0,
+    failed_injected: 0,
+    in_flight: 0,
+    max_in_flight: 0,
+  });
+  return s;
+}
+
+class FixtureServer {
+  owners: Map<string, OwnerState>;
+  stats = freshStats();
+  rateLimit: number;
+  rateWindowS: number;
+  latencyMs: number;
+  failRate: number;
+  seed: number;
+  rand: () => number;
+  windowStart = Date.now();
+  used = 0;
+  cache = new Map<string, Reply>();
+
+  constructor(readonly fixturesDir: string, opts: FixtureServerOptions) {
+    this.owners = loadOwners(fixturesDir);
+    this.rateLimit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
+    this.rateWindowS = opts.rateWindowS ?? 3600;
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.failRate = opts.failRate ?? 0;
+    this.seed = opts.seed ?? 1;
+    this.rand = prng(this.seed);
+  }
+
+  // --- rate limit -----------------------------------------------------------
+
+  private rollWindow(now: number) {
+    if (now >= this.windowStart + this.rateWindowS * 1000) {
+      this.windowStart = now;
+      this.used = 0;
+    }
+  }
+
+  rateState() {
+    const now = Date.now();
+    this.rollWindow(now);
+    const reset = Math.ceil((this.windowStart + this.rateWindowS * 1000) / 1000);
+    return {
+      limit: this.rateLimit,
+      used: this.used,
+      remaining: Math.max(0, this.rateLimit - this.used),
+      reset,
+      resource: "core",
+    };
+  }
+
+  rateHeaders(): Record<string, string> {
+    const r = this.rateState();
+    return {
+      "x-ratelimit-limit": String(r.limit),
+      "x-ratelimit-remaining": String(r.remaining),
+      "x-ratelimit-reset": String(r.reset),
+      "x-ratelimit-used": String(r.used),
+      "x-ratelimit-resource": "core",
+    };
+  }
+
+  // --- routing --------------------------------------------------------------
+
+  private owner(name: string): OwnerState | undefined {
+    return this.owners.get(name.toLowerCase());
+  }
+
+  private repo(owner: string, name: string): RepoState | undefined {
+    return this.owner(owner)?.repos.get(name.toLowerCase());
+  }
+
+  private json(status: number, value: unknown, headers?: Record<string, string>): Reply {
+    return { status, body: enc.encode(JSON.stringify(value)), headers };
+  }
+
+  private notFound(): Reply {
+    return this.json(404, { message: "Not Found", documentation_url: DOCS, status: "404" });
+  }
+
+  classify(path: string): RouteKind {
+    const p = path.split("/").filter((s, i) => i > 0 || s !== "");
+    if (p.length === 1 && p[0] === "rate_limit") return "rate_limit";
+    if (p[0] === "users" && p.length === 2) return "user";
+    if (p[0] === "users" && p.length === 3 && p[2] === "repos") return "list";
+    if (p[0] === "repos" && p.length === 3) return "repo";
+    if (p[0] === "repos" && p.length >= 4) {
+      if (p[3] === "readme") return "readme";
+      if (p[3] === "contents") return "contents";
+      if (p[3] === "languages" && p.length === 4) return "languages";
+    }
+    return "other";
+  }
+
+  /** Builds the answer for an API GET (rate-limit bookkeeping happens in the caller). */
+  route(kind: RouteKind, path: string, query: URLSearchParams, origin: string, raw: boolean): Reply {
+    const parts = path.split("/").slice(1); // leading ""
+    switch (kind) {
+      case "rate_limit": {
+        const core = this.rateState();
+        const other = (limit: number) => ({ limit, used: 0, remaining: limit, reset: core.reset });
+        return this.json(200, {
+          resources: {
+            core,
+            search: { ...other(30), resource: "search" },
+            graphql: { ...other(5000), resource: "graphql" },
+          },
+          rate: core,
+        });
+      }
+      case "user": {
+        const o = this.owner(decodeURIComponent(parts[1]));
+        if (!o) return this.notFound();
+        return this.json(200, this.userObject(o, origin));
+      }
+      case "list":
+        return this.list(decodeURIComponent(parts[1]), query, origin, path);
+      case "repo": {
+        const r = this.repo(decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
+        if (!r) return this.notFound();
+        return this.json(200, withDefaults(r.meta));
+      }
+      case "languages": {
+        const r = this.repo(decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
+        if (!r) return this.notFound();
+        repoFiles(r);
+        return this.json(200, r.languages ?? {});
+      }
+      case "readme": {
+        const r = this.repo(decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
+        if (!r || parts.length !== 4) return this.notFound();
+        const files = repoFiles(r);
+        const name = readmeName(files);
+        if (!name) return this.notFound();
+        return this.fileReply(r, name, files.get(name)!, origin, raw);
+      }
+      case "contents": {
+        const r = this.repo(decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
+        if (!r) return this.notFound();
+        const rawRel = parts.slice(4).join("/");
+        const rel = safeRelPath(rawRel);
+        if (rel === null) return this.notFound();
+        const files = repoFiles(r);
+        const bytes = rel === "" ? undefined : files.get(rel);
+        if (bytes) return this.fileReply(r, rel, bytes, origin, raw);
+        const dir = this.dirListing(r, files, rel, origin);
+        return dir ? this.json(200, dir) : this.notFound();
+      }
+      default:
+        return this.notFound();
+    }
+  }
+
+  private userObject(o: OwnerState, origin: string): Json {
+    const login = o.login;
+    return {
+      login,
+      id: numericId(`user:${login}`),
+      node_id: `U_${sha1Hex(login).slice(0, 16)}`,
+      avatar_url: `https://avatars.githubusercontent.com/u/${numericId(`user:${login}`)}?v=4`,
+      url: `${origin}/users/${login}`,
+      html_url: `https://github.com/${login}`,
+      repos_url: `${origin}/users/${login}/repos`,
+      type: "User",
+      site_admin: false,
+      name: null,
+      company: null,
+      blog: "",
+      location: null,
+      bio: null,
+      public_repos: o.repos.size,
+      followers: 0,
+      following: 0,
+    };
+  }
+
+  private list(ownerName: string, query: URLSearchParams, origin: string, path: string): Reply {
+    const o = this.owner(ownerName);
+    if (!o) return this.notFound();
+    const perPageRaw = parseInt(query.get("per_page") ?? "30", 10);
+    const perPage = Math.min(100, Math.max(1, Number.isFinite(perPageRaw) ? perPageRaw : 30));
+    const pageRaw = parseInt(query.get("page") ?? "1", 10);
+    const page = Math.max(1, Number.isFinite(pageRaw) ? pageRaw : 1);
+    const sort = query.get("sort") ?? "full_name";
+    const field = sort === "created"
+      ? "created_at"
+      : sort === "updated"
+      ? "updated_at"
+      : sort === "pushed"
+      ? "pushed_at"
+      : "full_name";
+    const dirParam = query.get("direction");
+    const desc = dirParam ? dirParam === "desc" : field !== "full_name";
+    const byName = (a: RepoState, b: RepoState) => {
+      const x = String(a.meta.full_name).toLowerCase(), y = String(b.meta.full_name).toLowerCase();
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    const all = [...o.repos.values()].sort((a, b) => {
+      if (field === "full_name") return desc ? -byName(a, b) : byName(a, b);
+      const x = String(a.meta[field] ?? ""), y = String(b.meta[field] ?? "");
+      const c = x < y ? -1 : x > y ? 1 : 0;
+      return (desc ? -c : c) || byName(a, b);
+    });
+    const lastPage = Math.max(1, Math.ceil(all.length / perPage));
+    const items = all.slice((page - 1) * perPage, page * perPage).map((r) => withDefaults(r.meta));
+    const link = (p: number) => {
+      const q = new URLSearchParams(query);
+      q.set("per_page", String(perPage));
+      q.set("page", String(p));
+      return `<${origin}${path}?${q.toString()}>`;
+    };
+    const links: string[] = [];
+    if (page > 1) links.push(`${link(Math.min(page - 1, lastPage))}; rel="prev"`);
+    if (page < lastPage) links.push(`${link(page + 1)}; rel="next"`, `${link(lastPage)}; rel="last"`);
+    if (page > 1) links.push(`${link(1)}; rel="first"`);
+    return this.json(200, items, links.length ? { link: links.join(", ") } : undefined);
+  }
+
+  private fileEntry(r: RepoState, rel: string, bytes: Uint8Array, origin: string): Json {
+    const full = String(r.meta.full_name);
+    const branch = String(r.meta.default_branch ?? "main");
+    const sha = gitBlobSha(bytes);
+    const url = `${origin}/repos/${full}/contents/${rel.split("/").map(encodeURIComponent).join("/")}?ref=${branch}`;
+    const htmlUrl = `https://github.com/${full}/blob/${branch}/${rel}`;
+    const gitUrl = `${origin}/repos/${full}/git/blobs/${sha}`;
+    return {
+      type: "file",
+      size: bytes.byteLength,
+      name: rel.split("/").pop(),
+      path: rel,
+      sha,
+      url,
+      git_url: gitUrl,
+      html_url: htmlUrl,
+      download_url: `https://raw.githubusercontent.com/${full}/${branch}/${rel}`,
+      _links: { self: url, git: gitUrl, html: htmlUrl },
+    };
+  }
+
+  private fileReply(r: RepoState, rel: string, bytes: Uint8Array, origin: string, raw: boolean): Reply {
+    if (raw) return { status: 200, body: bytes, contentType: "application/vnd.github.raw; charset=utf-8" };
+    const e = this.fileEntry(r, rel, bytes, origin);
+    return this.json(200, {
+      type: e.type,
+      encoding: "base64",
+      size: e.size,
+      name: e.name,
+      path: e.path,
+      content: githubBase64(bytes),
+      sha: e.sha,
+      url: e.url,
+      git_url: e.git_url,
+      html_url: e.html_url,
+      download_url: e.download_url,
+      _links: e._links,
+    });
+  }
+
+  private dirListing(r: RepoState, files: Map<string, Uint8Array>, rel: string, origin: string): Json[] | null {
+    const prefix = rel === "" ? "" : rel + "/";
+    const seenDirs = new Set<string>();
+    const out: Json[] = [];
+    for (const [p, bytes] of files) {
+      if (!p.startsWith(prefix)) continue;
+      const rest = p.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      if (slash < 0) {
+        const { content: _c, encoding: _e, ...entry } = this.fileEntry(r, p, bytes, origin);
+        out.push(entry);
+      } else {
+        const d = prefix + rest.slice(0, slash);
+        if (seenDirs.has(d)) continue;
+        seenDirs.add(d);
+        const full = String(r.meta.full_name);
+        out.push({
+          type: "dir",
+          size: 0,
+          name: rest.slice(0, slash),
+          path: d,
+          sha: sha1Hex(`tree:${full}:${d}`),
+          url: `${origin}/repos/${full}/contents/${d}`,
+          html_url: `https://github.com/${full}/tree/${r.meta.default_branch}/${d}`,
+          download_url: null,
+        });
+      }
+    }
+    if (out.length === 0 && rel !== "") return null;
+    out.sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    return out;
+  }
+
+  // --- control --------------------------------------------------------------
+
+  private invalidate() {
+    this.cache.clear();
+  }
+
+  private bump(r: RepoState) {
+    const prev = Math.max(
+      Date.parse(String(r.meta.pushed_at ?? "")) || 0,
+      Date.parse(String(r.meta.updated_at ?? "")) || 0,
+    );
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const next = isoSeconds(Math.max(now, prev + 1000));
+    r.meta.pushed_at = next;
+    r.meta.updated_at = next;
+  }
+
+  private applyFiles(r: RepoState, files: unknown) {
+    if (!files || typeof files !== "object") return;
+    const map = repoFiles(r);
+    for (const [p, content] of Object.entries(files as Json)) {
+      const rel = safeRelPath(p);
+      if (!rel) throw new Error(`bad path: ${p}`);
+      if (content === null) map.delete(rel);
+      else map.set(rel, enc.encode(String(content)));
+    }
+  }
+
+  private setReadme(r: RepoState, readme: unknown) {
+    if (readme === undefined) return;
+    const files = repoFiles(r);
+    const name = readmeName(files) ?? "README.md";
+    if (readme === null) files.delete(name);
+    else files.set(name, enc.encode(String(readme)));
+  }
+
+  private requireRepo(body: Json): RepoState {
+    const r = this.repo(String(body.owner ?? ""), String(body.repo ?? ""));
+    if (!r) throw Object.assign(new Error(`unknown repo ${body.owner}/${body.repo}`), { status: 404 });
+    return r;
+  }
+
+  control(name: string, method: string, body: Json): Reply {
+    if (name === "stats" && method === "GET") {
+      return this.json(200, { ...this.stats, rate: this.rateState(), config: this.config() });
+    }
+    if (method !== "POST") return this.notFound();
+    switch (name) {
+      case "reset-stats":
+        this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
+        return this.json(200, { ok: true });
+      case "reset":
+        this.owners = loadOwners(this.fixturesDir);
+        this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
+        this.windowStart = Date.now();
+        this.used = 0;
+        this.rand = prng(this.seed);
+        this.invalidate();
+        return this.json(200, { ok: true });
+      case "config": {
+        if (body.latency_ms !== undefined) this.latencyMs = Number(body.latency_ms);
+        if (body.fail_rate !== undefined) this.failRate = Number(body.fail_rate);
+        if (body.seed !== undefined) {
+          this.seed = Number(body.seed);
+          this.rand = prng(this.seed);
+        }
+        if (body.rate_limit !== undefined) this.rateLimit = Number(body.rate_limit ?? DEFAULT_RATE_LIMIT);
+        if (body.rate_window_s !== undefined) this.rateWindowS = Number(body.rate_window_s);
+        if (body.rate_limit !== undefined || body.rate_window_s !== undefined) {
+          this.windowStart = Date.now();
+          this.used = 0;
+        }
+        return this.json(200, this.config());
+      }
+      case "push": {
+        const r = this.requireRepo(body);
+        this.setReadme(r, body.readme);
+        this.applyFiles(r, body.files);
+        this.bump(r);
+        this.invalidate();
+        return this.json(200, withDefaults(r.meta));
+      }
+      case "set-file": {
+        const r = this.requireRepo(body);
+        this.applyFiles(r, { [String(body.path ?? "")]: body.content ?? null });
+        if (body.touch) this.bump(r);
+        this.invalidate();
+        return this.json(200, { ok: true });
+      }
+      case "delete-repo": {
+        const o = this.owner(String(body.owner ?? ""));
+        const key = String(body.repo ?? "").toLowerCase();
+        if (!o || !o.repos.has(key)) return this.notFound();
+        o.repos.delete(key);
+        this.invalidate();
+        return this.json(200, { ok: true });
+      }
+      case "add-repo": {
+        const o = this.owner(String(body.owner ?? ""));
+        const name = String(body.repo ?? "");
+        if (!o || !/^[A-Za-z0-9._-]+$/.test(name)) return this.notFound();
+        if (o.repos.has(name.toLowerCase())) {
+          return this.json(422, { message: "Repository already exists" });
+        }
+        const full = `${o.login}/${name}`;
+        const now = isoSeconds(Date.now());
+        const r: RepoState = {
+          meta: {
+            name,
+            full_name: full,
+            owner: { login: o.login, html_url: `https://github.com/${o.login}`, type: "User" },
+            private: false,
+            html_url: `https://github.com/${full}`,
+            description: body.description ?? null,
+            fork: false,
+            url: `https://api.github.com/repos/${full}`,
+            languages_url: `https://api.github.com/repos/${full}/languages`,
+            clone_url: `https://github.com/${full}.git`,
+            created_at: now,
+            updated_at: now,
+            pushed_at: now,
+            size: 1,
+            stargazers_count: 0,
+            language: body.language ?? null,
+            archived: false,
+            topics: Array.isArray(body.topics) ? body.topics : [],
+            visibility: "public",
+            default_branch: "main",
+          },
+          dir: "",
+          files: new Map(),
+          languages: (body.languages as Json | undefined) ?? {},
+        };
+        o.repos.set(name.toLowerCase(), r);
+        this.setReadme(r, body.readme);
+        this.applyFiles(r, body.files);
+        this.invalidate();
+        return this.json(201, withDefaults(r.meta));
+      }
+    }
+    return this.notFound();
+  }
+
+  config() {
+    return {
+      latency_ms: this.latencyMs,
+      fail_rate: this.failRate,
+      seed: this.seed,
+      rate_limit: this.rateLimit,
+      rate_window_s: this.rateWindowS,
+    };
+  }
+
+  // --- request handling -----------------------------------------------------
+
+  async handle(req: IncomingMessage, res: ServerResponse, selfOrigin: string) {
+    const rawUrl = req.url ?? "/";
+    const q = rawUrl.indexOf("?");
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : rawUrl.slice(q + 1));
+    const method = (req.method ?? "GET").toUpperCase();
+
+    if (path.startsWith("/_fixture/")) {
+      let reply: Reply;
+      try {
+        const body = method === "POST" ? await readBody(req) : {};
+        reply = this.control(path.slice("/_fixture/".length), method, body);
+      } catch (err) {
+        const status = (err as { status?: number }).status ?? 400;
+        reply = this.json(status, { message: String((err as Error).message ?? err) });
+      }
+      return this.send(res, reply, {}, method);
+    }
+
+    const s = this.stats;
+    s.total++;
+    s.in_flight++;
+    if (s.in_flight > s.max_in_flight) s.max_in_flight = s.in_flight;
+    try {
+      req.resume(); // drain any body
+      const kind = this.classify(path);
+      s[kind]++;
+      if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+      if (this.failRate > 0 && this.rand() < this.failRate) {
+        s.failed_injected++;
+        return this.send(res, this.json(502, { message: "Server Error" }), this.rateHeaders(), method);
+      }
+      if (method !== "GET" && method !== "HEAD") {
+        return this.send(res, this.notFound(), this.rateHeaders(), method);
+      }
+      const accept = String(req.headers["accept"] ?? "");
+      const raw = /application\/vnd\.github(\.v3)?\.raw/.test(accept) && (kind === "readme" || kind === "contents");
+      const host = typeof req.headers.host === "string" && /^[A-Za-z0-9.:\[\]-]+$/.test(req.headers.host)
+        ? `http://${req.headers.host}`
+        : selfOrigin;
+      const cacheKey = `${host}|${raw ? "raw" : "json"}|${rawUrl}`;
+      let reply = kind === "rate_limit" ? undefined : this.cache.get(cacheKey);
+      if (!reply) {
+        reply = this.route(kind, path, query, host, raw);
+        if (reply.status === 200) {
+          reply.headers = { ...reply.headers, etag: `"${sha1Hex(reply.body)}"` };
+          if (kind !== "rate_limit") this.cache.set(cacheKey, reply);
+        }
+      }
+      const etag = reply.headers?.etag;
+      const inm = req.headers["if-none-match"];
+      if (etag && typeof inm === "string" && etagMatches(inm, etag)) {
+        s.not_modified++;
+        return this.send(res, { status: 304, body: new Uint8Array(0), headers: { etag } }, this.rateHeaders(), method);
+      }
+      if (kind !== "rate_limit") {
+        const r = this.rateState();
+        if (r.remaining <= 0) {
+          s.rate_limited++;
+          const ip = req.socket.remoteAddress ?? "127.0.0.1";
+          return this.send(
+            res,
+            this.json(403, {
+              message: `API rate limit exceeded for ${ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`,
+              documentation_url: RATE_DOCS,
+            }),
+            this.rateHeaders(),
+            method,
+          );
+        }
+        this.used++;
+      }
+      s.served++;
+      if (reply.status >= 200 && reply.status < 300) s.ok++;
+      if (reply.status === 404) s.not_found++;
+      return this.send(res, reply, this.rateHeaders(), method);
+    } catch (err) {
+      return this.send(res, this.json(500, { message: `fixture server error: ${err}` }), {}, method);
+    } finally {
+      s.in_flight--;
+    }
+  }
+
+  private send(res: ServerResponse, reply: Reply, extra: Record<string, string>, method: string) {
+    const headers: Record<string, string> = {
+      ...extra,
+      ...reply.headers,
+      "x-github-media-type": "github.v3; format=json",
+      "access-control-allow-origin": "*",
+    };
+    if (reply.status !== 304) {
+      headers["content-type"] = reply.contentType ?? "application/json; charset=utf-8";
+      headers["content-length"] = String(reply.body.byteLength);
+    }
+    res.writeHead(reply.status, headers);
+    if (method === "HEAD" || reply.status === 304) res.end();
+    else res.end(reply.body);
+  }
+}
+
+function etagMatches(header: string, etag: string): boolean {
+  const norm = (t: string) => t.trim().replace(/^W\//, "");
+  const want = norm(etag);
+  return header.split(",").some((t) => norm(t) === "*" || norm(t) === want);
+}
+
+// ---------------------------------------------------------------------------
+// Public entry points
+
+export async function startFixtureServer(opts: FixtureServerOptions = {}): Promise<RunningFixtureServer> {
+  const fixturesDir = resolveFixturesDir(opts.fixturesDir);
+  const state = new FixtureServer(fixturesDir, opts);
+  const host = opts.host ?? "127.0.0.1";
+  let origin = "";
+  const server: Server = createServer((req, res) => {
+    state.handle(req, res, origin).catch((err) => {
+      try {
+        res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+        res.end(JSON.stringify({ message: `fixture server error: ${err}` }));
+      } catch { /* socket gone */ }
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, host, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  origin = `http://${urlHost}:${port}`;
+  return {
+    url: origin,
+    port,
+    close: () =>
+      new Promise<void>((res) => {
+        server.close(() => res());
+        // deno-lint-ignore no-explicit-any
+        (server as any).closeAllConnections?.();
+      }),
+  };
+}
+
+function parseArgs(argv: string[]): FixtureServerOptions {
+  const opts: FixtureServerOptions = {};
+  const num = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n)) throw new Error(`${flag} needs a number, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let v: string | undefined;
+    const eq = a.indexOf("=");
+    if (a.startsWith("--") && eq > 0) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    } else if (a.startsWith("--") && a !== "--help") {
+      v = argv[++i];
+    }
+    switch (a) {
+      case "--port": opts.port = num(a, v); break;
+      case "--host": opts.host = v; break;
+      case "--fixtures": opts.fixturesDir = v; break;
+      case "--rate-limit": opts.rateLimit = num(a, v); break;
+      case "--rate-window-s": opts.rateWindowS = num(a, v); break;
+      case "--latency-ms": opts.latencyMs = num(a, v); break;
+      case "--fail-rate": opts.failRate = num(a, v); break;
+      case "--seed": opts.seed = num(a, v); break;
+      case "--help":
+        console.log(
+          "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +
+            "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]",
+        );
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).process?.exit?.(0);
+        break;
+      default:
+        throw new Error(`unknown argument: ${a}`);
+    }
+  }
+  return opts;
+}
+
+// deno-lint-ignore no-explicit-any
+if ((import.meta as any).main) {
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  const argv: string[] = proc?.argv?.slice(2) ?? [];
+  let opts: FixtureServerOptions;
+  try {
+    opts = parseArgs(argv);
+  } catch (err) {
+    console.error(`github-fixture-server: ${(err as Error).message}`);
+    proc?.exit?.(2);
+    throw err;
+  }
+  const srv = await startFixtureServer(opts);
+  console.log(`github-fixture-server listening on ${srv.url}`);
+  const stop = () => srv.close().finally(() => proc?.exit?.(0));
+  proc?.on?.("SIGTERM", stop);
+  proc?.on?.("SIGINT", stop);
+}
