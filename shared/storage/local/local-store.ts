@@ -1,0 +1,348 @@
+import { randomBytes, createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import { hostname } from "node:os";
+import process from "node:process";
+import { dirname, join, resolve, sep } from "node:path";
+import { PreconditionFailedError } from "../../errors.ts";
+import { defaultContentType, RESERVED_SEGMENT_PREFIX, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
+
+/**
+ * Local-directory backend. Works in Bun and Deno (node:fs / node:crypto only).
+ *
+ * - A key maps to the file STORAGE_DIR/<key>. The file holds a one-line
+ *   header (magic + JSON {v: version, ct: content type, n: length}) and then
+ *   the bytes, so data, version and content type change together in one
+ *   atomic rename. A file placed there by hand (no header) reads as raw
+ *   bytes with version "sha256:<hex of content>".
+ * - Writes go to a temp file in the same directory, fsync, rename, fsync dir.
+ * - Every mutation of a key (put, delete) holds that key's lock file
+ *   (`.~<name>.lock`, created with O_EXCL), so preconditions are atomic across
+ *   processes. A lock whose owner died on this host, or which has not been
+ *   refreshed for staleMs, is broken.
+ * - Temp and lock files start with ".~" (a reserved key segment) and never
+ *   show up in list().
+ * - The version is a fresh generation on every write ("<ms>-<random>").
+ */
+export interface LocalStoreOptions {
+  /** How long put/delete wait for a key's lock (default 15 s). */
+  lockTimeoutMs?: number;
+  /** A lock not refreshed for this long is considered abandoned (default 30 s). */
+  staleLockMs?: number;
+  /** Accepted for symmetry with the cloud backends (list reads directories whole). */
+  pageSize?: number;
+}
+
+const MAGIC = "FOLIOSYNC-BLOB/1 ";
+const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
+const HEADER_PROBE = 4096;
+const HOST = hostname();
+
+interface Header {
+  v: string;
+  ct: string;
+  n: number;
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as { code?: string })?.code;
+}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const rand = () => randomBytes(6).toString("hex");
+
+function newVersion(): string {
+  return `${Date.now().toString().padStart(13, "0")}-${randomBytes(8).toString("hex")}`;
+}
+
+function parseFile(buf: Uint8Array): { header: Header; data: Uint8Array } {
+  const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  let hasMagic = bytes.byteLength >= MAGIC_BYTES.byteLength;
+  for (let i = 0; hasMagic && i < MAGIC_BYTES.byteLength; i++) if (bytes[i] !== MAGIC_BYTES[i]) hasMagic = false;
+  if (hasMagic) {
+    const nl = bytes.indexOf(10, MAGIC_BYTES.byteLength);
+    if (nl > 0) {
+      try {
+        const header = JSON.parse(new TextDecoder().decode(bytes.subarray(MAGIC_BYTES.byteLength, nl))) as Header;
+        const data = bytes.subarray(nl + 1);
+        if (typeof header.v === "string" && header.n === data.byteLength) {
+          return { header, data: new Uint8Array(data) };
+        }
+      } catch { /* not our header: raw file */ }
+    }
+  }
+  const v = "sha256:" + createHash("sha256").update(bytes).digest("hex");
+  return { header: { v, ct: "", n: bytes.byteLength }, data: new Uint8Array(bytes) };
+}
+
+export class LocalStore implements BlobStore {
+  readonly backend = "local" as const;
+  readonly root: string;
+  private readonly lockTimeoutMs: number;
+  private readonly staleLockMs: number;
+
+  private constructor(root: string, opts: LocalStoreOptions) {
+    this.root = root;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 15_000;
+    this.staleLockMs = opts.staleLockMs ?? 30_000;
+  }
+
+  static async open(dir: string, opts: LocalStoreOptions = {}): Promise<LocalStore> {
+    const root = resolve(dir);
+    await fsp.mkdir(root, { recursive: true });
+    return new LocalStore(root, opts);
+  }
+
+  private pathFor(key: string): string {
+    validateKey(key);
+    const p = join(this.root, ...key.split("/"));
+    if (!p.startsWith(this.root + sep)) throw new Error(`key escapes the storage dir: ${key}`);
+    return p;
+  }
+
+  async get(key: string): Promise<StoredObject | null> {
+    const path = this.pathFor(key);
+    let buf: Uint8Array;
+    try {
+      buf = await fsp.readFile(path);
+    } catch (err) {
+      const c = errCode(err);
+      if (c === "ENOENT" || c === "ENOTDIR" || c === "EISDIR") return null;
+      throw err;
+    }
+    const { header, data } = parseFile(buf);
+    return { data, version: header.v, contentType: header.ct || defaultContentType(key) };
+  }
+
+  /** The current version of the file at path, or null. Reads only the header when there is one. */
+  private async currentVersion(path: string): Promise<string | null> {
+    let fh;
+    try {
+      fh = await fsp.open(path, "r");
+    } catch (err) {
+      const c = errCode(err);
+      if (c === "ENOENT" || c === "ENOTDIR") return null;
+      throw err;
+    }
+    try {
+      const probe = new Uint8Array(HEADER_PROBE);
+      const { bytesRead } = await fh.read(probe, 0, HEADER_PROBE, 0);
+      const head = probe.subarray(0, bytesRead);
+      const nl = head.indexOf(10);
+      if (nl > 0) {
+        const text = new TextDecoder().decode(head.subarray(0, nl));
+        if (text.startsWith(MAGIC)) {
+          try {
+            const h = JSON.parse(text.slice(MAGIC.length)) as Header;
+            const size = (await fh.stat()).size;
+            if (typeof h.v === "string" && h.n === size - (nl + 1)) return h.v;
+          } catch { /* raw file: hash it below */ }
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    const buf = await fsp.readFile(path).catch((err) => {
+      if (errCode(err) === "ENOENT") return null;
+      throw err;
+    });
+    return buf ? parseFile(buf).header.v : null;
+  }
+
+  async put(key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<{ version: string }> {
+    const path = this.pathFor(key);
+    const bytes = toBytes(data);
+    const contentType = options.contentType ?? defaultContentType(key);
+    const dir = dirname(path);
+    const base = path.slice(dir.length + 1);
+    await fsp.mkdir(dir, { recursive: true });
+    const release = await this.lock(dir, base);
+    const tmp = join(dir, `${RESERVED_SEGMENT_PREFIX}${base}.${rand()}.tmp`);
+    try {
+      if (options.ifAbsent || options.ifVersion !== undefined) {
+        const current = await this.currentVersion(path);
+        if (options.ifAbsent && current !== null) {
+          throw new PreconditionFailedError(key, `precondition failed for ${key}: it already exists`);
+        }
+        if (options.ifVersion !== undefined && current !== options.ifVersion) {
+          throw new PreconditionFailedError(
+            key,
+            `precondition failed for ${key}: version is ${current ?? "absent"}, expected ${options.ifVersion}`,
+          );
+        }
+      }
+      const version = newVersion();
+      const header = new TextEncoder().encode(
+        MAGIC + JSON.stringify({ v: version, ct: contentType, n: bytes.byteLength } satisfies Header) + "\n",
+      );
+      const fh = await fsp.open(tmp, "wx", 0o644);
+      try {
+        await fh.write(header, 0, header.byteLength, 0);
+        if (bytes.byteLength) await fh.write(bytes, 0, bytes.byteLength, header.byteLength);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, path);
+      await this.syncDir(dir);
+      return { version };
+    } finally {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      await release();
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const path = this.pathFor(key);
+    const dir = dirname(path);
+    const base = path.slice(dir.length + 1);
+    try {
+      const st = await fsp.stat(path);
+      if (!st.isFile()) return false;
+    } catch (err) {
+      const c = errCode(err);
+      if (c === "ENOENT" || c === "ENOTDIR") return false;
+      throw err;
+    }
+    const release = await this.lock(dir, base);
+    try {
+      await fsp.unlink(path);
+      await this.syncDir(dir);
+      return true;
+    } catch (err) {
+      const c = errCode(err);
+      if (c === "ENOENT" || c === "ENOTDIR") return false;
+      throw err;
+    } finally {
+      await release();
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    validatePrefix(prefix);
+    const slash = prefix.lastIndexOf("/");
+    const baseRel = slash >= 0 ? prefix.slice(0, slash) : "";
+    const start = baseRel ? join(this.root, ...baseRel.split("/")) : this.root;
+    const out: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        const c = errCode(err);
+        if (c === "ENOENT" || c === "ENOTDIR") return;
+        throw err;
+      }
+      for (const e of entries) {
+        const name = String(e.name);
+        if (name.startsWith(RESERVED_SEGMENT_PREFIX)) continue;
+        const key = rel ? `${rel}/${name}` : name;
+        if (e.isDirectory()) {
+          // only descend where keys under it can still match the prefix
+          const d = key + "/";
+          if (d.startsWith(prefix) || prefix.startsWith(d)) await walk(join(dir, name), key);
+        } else if (e.isFile() && key.startsWith(prefix)) {
+          out.push(key);
+        }
+      }
+    };
+    await walk(start, baseRel);
+    return sortKeys(out);
+  }
+
+  async ping(): Promise<void> {
+    const st = await fsp.stat(this.root);
+    if (!st.isDirectory()) throw new Error(`STORAGE_DIR ${this.root} is not a directory`);
+    await fsp.access(this.root, 2 /* W_OK */);
+  }
+
+  async close(): Promise<void> {}
+
+  private async syncDir(dir: string): Promise<void> {
+    // Makes the rename durable. Not every platform lets a directory be opened: best effort.
+    try {
+      const fh = await fsp.open(dir, "r");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch { /* best effort */ }
+  }
+
+  /** Takes the per-key lock file; returns its release function. */
+  private async lock(dir: string, base: string): Promise<() => Promise<void>> {
+    const lockPath = join(dir, `${RESERVED_SEGMENT_PREFIX}${base}.lock`);
+    const token = `${HOST} ${process.pid} ${rand()}`;
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        const fh = await fsp.open(lockPath, "wx", 0o644);
+        try {
+          await fh.write(token, 0, "utf8");
+        } finally {
+          await fh.close();
+        }
+        break;
+      } catch (err) {
+        const c = errCode(err);
+        if (c === "ENOENT") {
+          await fsp.mkdir(dir, { recursive: true });
+          continue;
+        }
+        if (c !== "EEXIST") throw err;
+      }
+      await this.breakIfStale(lockPath);
+      if (Date.now() > deadline) throw new Error(`timed out after ${this.lockTimeoutMs} ms waiting for ${lockPath}`);
+      await sleep(Math.min(50, 1 + attempt) * Math.random() + 1);
+    }
+    // Keep the lock fresh while held so that a slow writer is never taken for a dead one.
+    const heartbeat = setInterval(() => {
+      const now = new Date();
+      fsp.utimes(lockPath, now, now).catch(() => {});
+    }, Math.max(100, Math.floor(this.staleLockMs / 3)));
+    (heartbeat as { unref?: () => void }).unref?.();
+    return async () => {
+      clearInterval(heartbeat);
+      try {
+        if ((await fsp.readFile(lockPath, "utf8")) === token) await fsp.unlink(lockPath);
+      } catch { /* already gone */ }
+    };
+  }
+
+  private async breakIfStale(lockPath: string): Promise<void> {
+    let content: string;
+    let mtimeMs: number;
+    try {
+      content = await fsp.readFile(lockPath, "utf8");
+      mtimeMs = (await fsp.stat(lockPath)).mtimeMs;
+    } catch {
+      return; // gone already
+    }
+    const [host, pidText] = content.split(" ");
+    let stale = Date.now() - mtimeMs > this.staleLockMs;
+    if (!stale && host === HOST && pidText && Number(pidText) !== process.pid) {
+      try {
+        process.kill(Number(pidText), 0);
+      } catch (err) {
+        if (errCode(err) === "ESRCH") stale = true;
+      }
+    }
+    if (!stale) return;
+    // Move it aside (atomic, only one breaker wins), then check we moved the lock we judged stale.
+    const aside = `${lockPath}.${rand()}.stale`;
+    try {
+      await fsp.rename(lockPath, aside);
+    } catch {
+      return;
+    }
+    try {
+      const moved = await fsp.readFile(aside, "utf8");
+      if (moved !== content) {
+        // Someone replaced the stale lock meanwhile: give theirs back.
+        await fsp.link(aside, lockPath).catch(() => {});
+      }
+    } finally {
+      await fsp.rm(aside, { force: true }).catch(() => {});
+    }
+  }
+}
