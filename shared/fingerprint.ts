@@ -1,0 +1,32 @@
+import { createHash } from "node:crypto";
+import type { GithubRepo, RepoRecord } from "./schemas/repo.ts";
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** A repo's fingerprint from GitHub's own fields: changes when GitHub says the repo changed. */
+export function repoFingerprint(r: GithubRepo): string {
+  return sha256(
+    JSON.stringify([r.pushed_at ?? null, r.updated_at ?? null, r.default_branch ?? null, r.size ?? 0, r.language ?? null, r.archived ?? false, r.stargazers_count ?? 0]),
+  ).slice(0, 32);
+}
+
+/** The bundle's fingerprint: its repos' GitHub fingerprints, by name. */
+export function bundleFingerprint(repos: { name: string; fingerprint: string }[]): string {
+  return sha256([...repos].sort(byName).map((r) => `${r.name}\u0000${r.fingerprint}`).join("\n")).slice(0, 40);
+}
+
+/** The searchable content only: changes when what the ranking reads changed (training trigger). */
+export function contentFingerprint(repos: RepoRecord[]): string {
+  const h = createHash("sha256");
+  for (const r of [...repos].sort(byName)) {
+    h.update(JSON.stringify([r.name, r.metadata.description, r.metadata.topics, r.metadata.language, r.languages, r.repoContext, r.readme, r.skills_index, r.architecture]));
+    h.update("\n");
+  }
+  return h.digest("hex").slice(0, 40);
+}
+
+/** Sort order of bundles: by name, case-insensitively, ties by exact name. */
+export function byName(a: { name: string }, b: { name: string }): number {
+  const x = a.name.toLowerCase(), y = b.name.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

@@ -1,0 +1,92 @@
+/**
+ * Builds a Bundle straight from a fixture owner directory
+ * (`../shared/fixtures/github/<owner>/`): the same fields the sync worker
+ * fills (README, `.repo-context.json` parsed leniently, SKILLS-INDEX.md,
+ * ARCHITECTURE.md, languages, metadata from repos.json). Used by
+ * scripts/eval-ranking.ts, the benchmarks and the tests. node:fs works in
+ * Bun and Deno alike.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Bundle } from "../schemas/bundle.ts";
+import { type GithubRepo, metadataFromGithub, type RepoRecord } from "../schemas/repo.ts";
+import { fnvHex } from "./hash.ts";
+
+function readOptional(dir: string, names: string[]): string {
+  if (!existsSync(dir)) return "";
+  const files = readdirSync(dir);
+  for (const n of names) {
+    const hit = files.find((f) => f.toLowerCase() === n.toLowerCase());
+    if (hit) return readFileSync(join(dir, hit), "utf8");
+  }
+  return "";
+}
+
+export function parseContextLeniently(text: string): { repoContext: Record<string, unknown>; repoContextError?: string } {
+  if (!text.trim()) return { repoContext: {} };
+  try {
+    const v = JSON.parse(text.replace(/^\uFEFF/, ""));
+    if (v && typeof v === "object" && !Array.isArray(v)) return { repoContext: v as Record<string, unknown> };
+    return { repoContext: {}, repoContextError: "not a JSON object" };
+  } catch (err) {
+    return { repoContext: {}, repoContextError: `malformed JSON: ${(err as Error).message}` };
+  }
+}
+
+export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
+  const repos = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8")) as GithubRepo[];
+  const synced = "2026-11-23T00:00:00.000Z";
+  return repos
+    .map((gh) => {
+      const dir = join(ownerDir, gh.name);
+      const readme = readOptional(dir, ["README.md", "readme.md", "README", "README.markdown", "readme.markdown"]);
+      const ctx = parseContextLeniently(readOptional(dir, [".repo-context.json"]));
+      const langText = readOptional(dir, ["languages.json"]);
+      let languages: Record<string, number> = {};
+      try {
+        languages = langText ? JSON.parse(langText) : {};
+      } catch { /* absent */ }
+      const rec: RepoRecord = {
+        name: gh.name,
+        full_name: gh.full_name,
+        metadata: metadataFromGithub(gh),
+        languages,
+        repoContext: ctx.repoContext,
+        ...(ctx.repoContextError ? { repoContextError: ctx.repoContextError } : {}),
+        readme,
+        skills_index: readOptional(dir, ["SKILLS-INDEX.md"]),
+        architecture: readOptional(dir, ["ARCHITECTURE.md"]),
+        has_documentation: Object.keys(ctx.repoContext).length > 0 && readme.length > 0,
+        fingerprint: fnvHex(`${gh.pushed_at}|${gh.updated_at}|${gh.size}`),
+        synced_at: synced,
+      };
+      return rec;
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function loadFixtureBundle(ownerDir: string): Bundle {
+  const repos = loadFixtureRecords(ownerDir);
+  const username = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8"))[0]?.owner?.login ?? basename(ownerDir);
+  const content = repos.map((r) => JSON.stringify([r.name, r.metadata.description, r.metadata.topics, r.repoContext, r.readme, r.skills_index, r.architecture, r.languages])).join("\n");
+  return {
+    username,
+    fingerprint: fnvHex(repos.map((r) => r.fingerprint).join(",")),
+    content_fingerprint: fnvHex(content),
+    generated_at: "2026-11-23T00:00:00.000Z",
+    repos,
+  };
+}
+
+export interface JudgedQuery {
+  query: string;
+  relevant: string[];
+}
+
+export function loadQueries(file: string): JudgedQuery[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("//"))
+    .map((l) => JSON.parse(l) as JudgedQuery);
+}

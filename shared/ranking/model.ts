@@ -1,0 +1,229 @@
+/**
+ * The per-user semantic model: a dual encoder whose text tower is a bag of
+ * word, word-bigram and character n-gram features (an embedding per
+ * feature, weighted sum, L2-normalised) and whose repo tower is one learned
+ * vector per repository. It is trained (workers/train, TF.js) with a softmax
+ * over every repository of the bundle, a superset of in-batch negatives.
+ *
+ * Inference here is plain TypeScript over the weights (no TF.js), so it runs
+ * the same in Bun, Deno and browsers, in well under a millisecond per query.
+ *
+ * Artifacts follow TF.js's ModelArtifacts shape (modelTopology + weightSpecs
+ * + weightData) so that they are saved and loaded through an IOHandler.
+ */
+import { tokenize, words } from "./tokenizer.ts";
+import { isStopWord } from "./tokenizer.ts";
+
+export const MODEL_FORMAT = "foliosync-dual-encoder";
+export const MODEL_VERSION = 1;
+
+export interface ModelConfig {
+  dim: number;
+  /** Character n-gram sizes over each word with boundary marks ("<word>"). */
+  charN: number[];
+  wordWeight: number;
+  bigramWeight: number;
+  /** Total weight of one word's character n-grams (shared among them). */
+  charWeight: number;
+  /** Cosine → logit scale used in training. */
+  scale: number;
+}
+
+export const DEFAULT_MODEL_CONFIG: ModelConfig = {
+  dim: 64,
+  charN: [3, 4],
+  wordWeight: 1,
+  bigramWeight: 0.5,
+  charWeight: 0.6,
+  scale: 20,
+};
+
+export interface FeatureBag {
+  features: string[];
+  weights: number[];
+}
+
+/** Text → weighted features (duplicates summed). */
+export function featurize(text: string, cfg: ModelConfig = DEFAULT_MODEL_CONFIG): FeatureBag {
+  const acc = new Map<string, number>();
+  const add = (f: string, w: number) => acc.set(f, (acc.get(f) ?? 0) + w);
+  const toks = tokenize(text);
+  for (const t of toks) add("w:" + t, cfg.wordWeight);
+  for (let i = 0; i + 1 < toks.length; i++) add("b:" + toks[i] + " " + toks[i + 1], cfg.bigramWeight);
+  if (cfg.charWeight > 0 && cfg.charN.length) {
+    for (const w of words(text)) {
+      if (w.length < 3 || isStopWord(w) || w.length > 30) continue;
+      const s = "<" + w + ">";
+      const grams: string[] = [];
+      for (const n of cfg.charN) for (let i = 0; i + n <= s.length; i++) grams.push(s.slice(i, i + n));
+      const gw = cfg.charWeight / grams.length;
+      for (const g of grams) add("c:" + g, gw);
+    }
+  }
+  return { features: [...acc.keys()], weights: [...acc.values()] };
+}
+
+export interface ModelMeta {
+  username: string;
+  content_fingerprint: string;
+  backend: string;
+  seed: number;
+  trained_at: string;
+  train_ms: number;
+  epochs: number;
+  pairs: number;
+  held_out: number;
+  /** Fusion weight of the model (0..1). */
+  alpha: number;
+  /** Held-out metrics measured at training time. */
+  metrics?: Record<string, unknown>;
+}
+
+export interface RankingModel {
+  config: ModelConfig;
+  meta: ModelMeta;
+  vocab: string[];
+  index: Map<string, number>;
+  /** vocab.length × dim. */
+  embeddings: Float32Array;
+  repoNames: string[];
+  /** repoNames.length × dim, L2-normalised. */
+  repoVectors: Float32Array;
+}
+
+export function buildIndex(vocab: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  vocab.forEach((f, i) => m.set(f, i));
+  return m;
+}
+
+function l2normalizeInPlace(v: Float32Array, offset = 0, dim = v.length): void {
+  let s = 0;
+  for (let i = 0; i < dim; i++) s += v[offset + i] * v[offset + i];
+  const n = Math.sqrt(s);
+  if (n > 1e-12) for (let i = 0; i < dim; i++) v[offset + i] /= n;
+}
+
+/** Encodes a text into the model space (unit vector; zeros when no feature is known). */
+export function encode(model: Pick<RankingModel, "config" | "index" | "embeddings">, text: string): Float32Array {
+  const d = model.config.dim;
+  const out = new Float32Array(d);
+  const bag = featurize(text, model.config);
+  for (let k = 0; k < bag.features.length; k++) {
+    const id = model.index.get(bag.features[k]);
+    if (id === undefined) continue;
+    const w = bag.weights[k];
+    const base = id * d;
+    for (let j = 0; j < d; j++) out[j] += w * model.embeddings[base + j];
+  }
+  l2normalizeInPlace(out);
+  return out;
+}
+
+/**
+ * Cosine scores of `text` against the given repositories, in that order.
+ * A repository the model was not trained on (added since) is represented by
+ * the encoding of its own text, when `fallbackText` gives it; else 0.
+ */
+export function scoreRepos(
+  model: RankingModel,
+  text: string,
+  repoNames: string[],
+  fallbackText?: (i: number) => string,
+): Float64Array {
+  const d = model.config.dim;
+  const q = encode(model, text);
+  const out = new Float64Array(repoNames.length);
+  const pos = repoPositions(model);
+  for (let i = 0; i < repoNames.length; i++) {
+    const r = pos.get(repoNames[i]);
+    let s = 0;
+    if (r !== undefined) {
+      const base = r * d;
+      for (let j = 0; j < d; j++) s += q[j] * model.repoVectors[base + j];
+    } else if (fallbackText) {
+      const v = encode(model, fallbackText(i));
+      for (let j = 0; j < d; j++) s += q[j] * v[j];
+    }
+    out[i] = s;
+  }
+  return out;
+}
+
+const positions = new WeakMap<RankingModel, Map<string, number>>();
+function repoPositions(model: RankingModel): Map<string, number> {
+  let m = positions.get(model);
+  if (!m) {
+    m = new Map(model.repoNames.map((n, i) => [n, i]));
+    positions.set(model, m);
+  }
+  return m;
+}
+
+// ---- artifacts (TF.js ModelArtifacts shape) ----
+
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: "float32";
+}
+
+/** The subset of tf.io.ModelArtifacts used here (structurally compatible). */
+export interface Artifacts {
+  modelTopology: Record<string, unknown>;
+  weightSpecs: WeightSpec[];
+  weightData: ArrayBuffer;
+  format?: string;
+  generatedBy?: string;
+  userDefinedMetadata?: Record<string, unknown>;
+}
+
+export function modelToArtifacts(model: RankingModel): Artifacts {
+  const d = model.config.dim;
+  const total = model.embeddings.length + model.repoVectors.length;
+  const buf = new Float32Array(total);
+  buf.set(model.embeddings, 0);
+  buf.set(model.repoVectors, model.embeddings.length);
+  return {
+    modelTopology: {
+      format: MODEL_FORMAT,
+      version: MODEL_VERSION,
+      config: model.config,
+      vocab: model.vocab,
+      repos: model.repoNames,
+    },
+    weightSpecs: [
+      { name: "feature_embeddings", shape: [model.vocab.length, d], dtype: "float32" },
+      { name: "repo_vectors", shape: [model.repoNames.length, d], dtype: "float32" },
+    ],
+    weightData: buf.buffer,
+    format: MODEL_FORMAT,
+    generatedBy: "foliosync train worker",
+    userDefinedMetadata: { ...model.meta },
+  };
+}
+
+export function modelFromArtifacts(a: Artifacts): RankingModel {
+  const topo = a.modelTopology as {
+    format?: string;
+    version?: number;
+    config: ModelConfig;
+    vocab: string[];
+    repos: string[];
+  };
+  if (topo?.format !== MODEL_FORMAT) throw new Error(`not a ${MODEL_FORMAT} model (format ${topo?.format})`);
+  const d = topo.config.dim;
+  const all = new Float32Array(a.weightData.slice(0));
+  const nE = topo.vocab.length * d;
+  const nR = topo.repos.length * d;
+  if (all.length !== nE + nR) throw new Error(`weight data has ${all.length} floats, expected ${nE + nR}`);
+  return {
+    config: topo.config,
+    meta: (a.userDefinedMetadata ?? {}) as unknown as ModelMeta,
+    vocab: topo.vocab,
+    index: buildIndex(topo.vocab),
+    embeddings: all.subarray(0, nE),
+    repoNames: topo.repos,
+    repoVectors: all.subarray(nE, nE + nR),
+  };
+}

@@ -1,0 +1,35 @@
+import { Redis } from "ioredis";
+import type { Config } from "../shared/config.ts";
+import { JobStore } from "../shared/jobs/job-store.ts";
+import { createStore } from "../shared/storage/index.ts";
+import type { BlobStore } from "../shared/storage/types.ts";
+import { GithubClient } from "./github/github-client.ts";
+import { createLogger, type Logger } from "./log.ts";
+
+/** What every role needs: built once per process. */
+export interface WorkerContext {
+  cfg: Config;
+  redis: Redis;
+  jobs: JobStore;
+  store: BlobStore;
+  github: GithubClient;
+  log: Logger;
+}
+
+export async function createContext(cfg: Config, overrides: Partial<WorkerContext> = {}): Promise<WorkerContext> {
+  const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
+  const log = overrides.log ?? createLogger(cfg.LOG_LEVEL);
+  const jobs = overrides.jobs ??
+    new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS, retries: cfg.JOB_RETRIES });
+  const store = overrides.store ?? (await createStore(cfg));
+  const github = overrides.github ??
+    new GithubClient({
+      baseUrl: cfg.GITHUB_API_URL,
+      token: cfg.GITHUB_TOKEN,
+      maxInFlight: cfg.GITHUB_MAX_INFLIGHT,
+      redis,
+      pauseKey: `${cfg.QUEUE_PREFIX}:github:paused-until`,
+      log: (m) => log.warn(m),
+    });
+  return { cfg, redis, jobs, store, github, log };
+}

@@ -1,0 +1,72 @@
+import { publishBundle, readPointer } from "../shared/bundle-store.ts";
+import { bundleFingerprint, byName, contentFingerprint } from "../shared/fingerprint.ts";
+import { storageKeys } from "../shared/keys.ts";
+import type { Bundle } from "../shared/schemas/bundle.ts";
+import type { MergeMessage, TrainMessage } from "../shared/schemas/job.ts";
+import { RepoRecord } from "../shared/schemas/repo.ts";
+import { getJson } from "../shared/storage/json.ts";
+import type { WorkerContext } from "./context.ts";
+
+/** Training is worth it only with this many documented repos. */
+export const MIN_DOCUMENTED_FOR_TRAINING = 3;
+
+/**
+ * merge: build the bundle from the current records of all the user's repos
+ * (fresh and unchanged; a repo whose sync failed keeps its previous record),
+ * publish it atomically, and enqueue training when the searchable content
+ * changed.
+ */
+export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<Bundle | null> {
+  const { jobs, redis, store } = ctx;
+  const user = msg.username;
+  const job = await jobs.get(msg.job_id);
+  if (!job || job.state !== "merging") return null; // duplicate delivery after the merge finished
+
+  const fingerprints = await redis.hgetall(jobs.keys.fingerprints(user));
+  const names = Object.keys(fingerprints);
+  const records = (
+    await Promise.all(names.map((name) => getJson(store, storageKeys.repo(user, name), RepoRecord)))
+  )
+    .filter((r): r is NonNullable<typeof r> => r !== null)
+    .map((r) => r.value)
+    .sort(byName);
+
+  const previous = await readPointer(store, user);
+  const bundle: Bundle = {
+    username: user.toLowerCase(),
+    fingerprint: bundleFingerprint(records),
+    content_fingerprint: contentFingerprint(records),
+    generated_at: new Date().toISOString(),
+    repos: records,
+  };
+  const { pointer } = await publishBundle(store, bundle);
+  await redis.incr(jobs.keys.counter(`merge:${msg.job_id}`));
+  await redis.incr(jobs.keys.counter("merges"));
+
+  const documented = records.filter((r) => r.has_documentation).length;
+  const contentChanged = previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
+  let message = `bundle of ${records.length} repos published`;
+  let train = false;
+  if (contentChanged && documented >= MIN_DOCUMENTED_FOR_TRAINING) {
+    train = true;
+    message += "; training queued";
+  } else if (documented < MIN_DOCUMENTED_FOR_TRAINING) {
+    message += `; no training (${documented} documented repos, ${MIN_DOCUMENTED_FOR_TRAINING} needed)`;
+  } else {
+    message += "; no training (searchable content unchanged)";
+  }
+  await jobs.setState(msg.job_id, user, "completed", { bundle_fingerprint: pointer.fingerprint, message }, ["merging"]);
+  if (train) {
+    // Single flight per user: the newest content fingerprint wins; a queued
+    // training for an older bundle sees it is superseded and skips.
+    const t: TrainMessage = {
+      job_id: msg.job_id,
+      username: user,
+      content_fingerprint: bundle.content_fingerprint,
+      bundle_key: pointer.key,
+    };
+    await redis.set(jobs.keys.trainPending(user), JSON.stringify(t));
+    await jobs.enqueue("train", `${user.toLowerCase()}:${bundle.content_fingerprint}`, t);
+  }
+  return bundle;
+}

@@ -1,0 +1,100 @@
+import { readPointer } from "../shared/bundle-store.ts";
+import { bundleFingerprint, repoFingerprint } from "../shared/fingerprint.ts";
+import { storageKeys } from "../shared/keys.ts";
+import { isRepoName } from "../shared/schemas/names.ts";
+import type { GithubRepo } from "../shared/schemas/repo.ts";
+import type { PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
+import { mergeJobId } from "../shared/jobs/job-store.ts";
+import type { WorkerContext } from "./context.ts";
+
+/** The GitHub fields a sync job carries (keeps queue payloads small). */
+const KEEP = [
+  "name", "full_name", "description", "topics", "language", "html_url", "homepage", "stargazers_count",
+  "forks_count", "fork", "archived", "created_at", "updated_at", "pushed_at", "default_branch", "size", "license",
+] as const;
+function slim(r: GithubRepo): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of KEEP) if (k in r) out[k] = (r as Record<string, unknown>)[k];
+  return out;
+}
+
+/**
+ * plan: list the user's repositories (conditional, all pages), fingerprint
+ * each from GitHub's own fields, and enqueue one sync per stale or new repo;
+ * deleted repos drop out. Nothing stale and the bundle current → `fresh`.
+ */
+export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<void> {
+  const { jobs, redis, store, github } = ctx;
+  const user = msg.username;
+  const moved = await jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]);
+  if (!moved) {
+    // A redelivery after a crash between "merging" and its enqueue: enqueue again (idempotent by id).
+    const job = await jobs.get(msg.job_id);
+    if (job?.state === "merging") await jobs.enqueue("merge", mergeJobId(msg.job_id), { job_id: msg.job_id, username: user });
+    return;
+  }
+
+  const etagsKey = jobs.keys.etags(user);
+  const cachedPages = await redis.hgetall(etagsKey);
+  const listing = await github.listUserRepos(user, {
+    etag: (p) => cachedPages[`list:${p}:etag`],
+    body: (p) => (cachedPages[`list:${p}:body`] ? JSON.parse(cachedPages[`list:${p}:body`]) : undefined),
+  });
+  const changedPages = listing.pages.filter((p) => p.modified && p.etag);
+  if (changedPages.length) {
+    const fields: string[] = [];
+    for (const p of changedPages) fields.push(`list:${p.page}:etag`, p.etag!, `list:${p.page}:body`, JSON.stringify(p.body.map(slim)));
+    await redis.hset(etagsKey, ...fields);
+  }
+  // Pages beyond the current last page are stale leftovers.
+  const lastPage = listing.pages.length;
+  const stalePageFields = Object.keys(cachedPages).filter((f) => {
+    const m = f.match(/^list:(\d+):/);
+    return m && Number(m[1]) > lastPage;
+  });
+  if (stalePageFields.length) await redis.hdel(etagsKey, ...stalePageFields);
+
+  const repos = listing.repos.filter((r) => isRepoName(r.name));
+  const fpKey = jobs.keys.fingerprints(user);
+  const stored = await redis.hgetall(fpKey);
+  const current = new Map(repos.map((r) => [r.name, repoFingerprint(r)]));
+
+  // Deleted repos drop out: their fingerprints, ETags and records go.
+  const deleted = Object.keys(stored).filter((name) => !current.has(name));
+  if (deleted.length) {
+    await redis.hdel(fpKey, ...deleted);
+    await Promise.all(deleted.map((name) => store.delete(storageKeys.repo(user, name)).catch(() => false)));
+    const etagFields = Object.keys(cachedPages).filter((f) => deleted.some((d) => f.startsWith(`${d}:`)));
+    if (etagFields.length) await redis.hdel(etagsKey, ...etagFields);
+  }
+
+  let candidates = repos;
+  if (msg.only_repos?.length) {
+    const only = new Set(msg.only_repos.map((n) => n.toLowerCase()));
+    candidates = repos.filter((r) => only.has(r.name.toLowerCase()));
+  }
+  const stale = candidates.filter((r) => msg.force_refresh || msg.only_repos?.length || stored[r.name] !== current.get(r.name));
+
+  if (stale.length === 0) {
+    const pointer = await readPointer(store, user);
+    const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
+    if (pointer && pointer.pointer.fingerprint === expected) {
+      await jobs.setState(msg.job_id, user, "fresh", { message: "nothing changed on GitHub; the bundle is current", bundle_fingerprint: expected }, ["planning"]);
+      return;
+    }
+    // Nothing to sync, but the bundle is missing or out of date (e.g. a repo was deleted): merge.
+    const merging = await jobs.setState(msg.job_id, user, "merging", {}, ["planning"]);
+    if (merging) await jobs.enqueue("merge", mergeJobId(msg.job_id), { job_id: msg.job_id, username: user });
+    return;
+  }
+
+  const syncs: SyncMessage[] = stale.map((r) => ({
+    job_id: msg.job_id,
+    username: user,
+    repo: r.name,
+    fingerprint: current.get(r.name)!,
+    github: slim(r),
+  }));
+  const started = await jobs.startSync(msg.job_id, syncs);
+  if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}

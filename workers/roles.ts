@@ -1,0 +1,131 @@
+import type BeeQueue from "bee-queue";
+import type { z } from "zod";
+import { NonRetriableError } from "../shared/errors.ts";
+import type { QueueName } from "../shared/jobs/queue-names.ts";
+import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
+import type { WorkerContext } from "./context.ts";
+import { runMerge } from "./merge.ts";
+import { deliverStatusWebhook } from "./notify.ts";
+import { runPlan } from "./plan.ts";
+import { createQueue } from "./queues.ts";
+import { syncRepo } from "./sync.ts";
+
+export const ROLES = ["plan", "sync", "merge", "notify"] as const;
+export type Role = (typeof ROLES)[number];
+
+interface RoleSpec<S extends z.ZodTypeAny> {
+  queue: QueueName;
+  schema: S;
+  concurrency: (ctx: WorkerContext) => number;
+  run: (ctx: WorkerContext, msg: z.infer<S>) => Promise<unknown>;
+  /** Called once when an attempt fails for good (non-retriable or out of retries). */
+  onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, reason: string) => Promise<void>;
+  /** The user whose refresh lock to keep alive while working. */
+  lockOf?: (msg: z.infer<S>) => { username: string; job_id: string };
+}
+
+const specs: { [R in Role]: RoleSpec<z.ZodTypeAny> } = {
+  plan: {
+    queue: "plan",
+    schema: PlanMessage,
+    concurrency: (c) => c.cfg.PLAN_CONCURRENCY,
+    run: (c, m) => runPlan(c, m),
+    onFinalFailure: async (c, m, reason) => {
+      await c.jobs.setState(m.job_id, m.username, "failed", { error: reason });
+    },
+    lockOf: (m) => m,
+  },
+  sync: {
+    queue: "sync",
+    schema: SyncMessage,
+    concurrency: (c) => c.cfg.SYNC_CONCURRENCY,
+    run: async (c, m) => {
+      await syncRepo(c, m);
+      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed");
+    },
+    // One broken repo never blocks a bundle: it counts as failed and the
+    // merge keeps its previous record.
+    onFinalFailure: async (c, m) => {
+      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "failed");
+    },
+    lockOf: (m) => m,
+  },
+  merge: {
+    queue: "merge",
+    schema: MergeMessage,
+    concurrency: (c) => c.cfg.MERGE_CONCURRENCY,
+    run: (c, m) => runMerge(c, m),
+    onFinalFailure: async (c, m, reason) => {
+      await c.jobs.setState(m.job_id, m.username, "failed", { error: `merge failed: ${reason}` });
+    },
+    lockOf: (m) => m,
+  },
+  notify: {
+    queue: "notify",
+    schema: NotifyMessage,
+    concurrency: (c) => c.cfg.NOTIFY_CONCURRENCY,
+    run: (c, m) => deliverStatusWebhook(c, m),
+    onFinalFailure: async () => {},
+  },
+};
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * Runs one bee-queue job with foliosync's retry policy: a NonRetriableError
+ * or the last allowed attempt → dead-letter queue + the role's final-failure
+ * step, and the bee-queue job resolves (it is handled); any other error is
+ * rethrown so bee-queue retries it with jittered exponential backoff.
+ */
+export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
+  const spec = specs[role];
+  const parsed = spec.schema.safeParse(job.data);
+  if (!parsed.success) {
+    await ctx.jobs.deadLetter({ queue: spec.queue, bee_job_id: String(job.id), data: job.data, error: `malformed message: ${parsed.error.message}` });
+    return;
+  }
+  const msg = parsed.data;
+  const lock = spec.lockOf?.(msg);
+  const beat = lock
+    ? setInterval(() => ctx.jobs.heartbeat(lock.username, lock.job_id).catch(() => {}), Math.max(1000, ctx.cfg.LOCK_TTL_MS / 3))
+    : undefined;
+  try {
+    return await spec.run(ctx, msg);
+  } catch (err) {
+    const reason = describeError(err);
+    const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
+    if (err instanceof NonRetriableError || lastAttempt) {
+      ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
+      await ctx.jobs.deadLetter({ queue: spec.queue, bee_job_id: String(job.id), data: job.data, error: reason, job_id: (msg as { job_id?: string }).job_id });
+      await spec.onFinalFailure(ctx, msg, reason);
+      return;
+    }
+    ctx.log.info(`${role} attempt failed, will retry: ${reason}`, { bee_job_id: job.id });
+    throw err;
+  } finally {
+    if (beat) clearInterval(beat);
+  }
+}
+
+export interface RunningRoles {
+  queues: BeeQueue[];
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Starts the given roles' consumers in this process. */
+export function startRoles(ctx: WorkerContext, roles: readonly Role[]): RunningRoles {
+  const queues = roles.map((role) => {
+    const q = createQueue(ctx.cfg, specs[role].queue, true);
+    q.process(specs[role].concurrency(ctx), (job: BeeQueue.Job<unknown>) => handle(ctx, role, job));
+    return q;
+  });
+  return {
+    queues,
+    async stop(timeoutMs = 5_000) {
+      await Promise.all(queues.map((q) => q.close(timeoutMs).catch(() => {})));
+    },
+  };
+}
