@@ -1,0 +1,127 @@
+/**
+ * The gateway's Hono app, built from its dependencies so that tests can run
+ * it without a socket (`app.request(...)`) or behind `Deno.serve`.
+ *
+ *   const app = createApp({ config, redis, jobs, store, ai });
+ *   Deno.serve((req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
+ *
+ * Every answer that is not a success is `{error:{code, message}}`; nothing
+ * internal (stack, Redis or storage messages) ever leaves.
+ */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { routePath } from "hono/route";
+import type { Redis } from "ioredis";
+import { apiKeys, type Config } from "../shared/config.ts";
+import { InvalidNameError } from "../shared/errors.ts";
+import type { JobStore } from "../shared/jobs/job-store.ts";
+import type { AiBody, AiResponse } from "../shared/schemas/api.ts";
+import type { BlobStore } from "../shared/storage/types.ts";
+import { errorResponse, type GatewayBindings, HttpError } from "./http.ts";
+import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import { aiRoutes } from "./routes/ai.ts";
+import { bundleRoutes } from "./routes/bundles.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { opsRoutes } from "./routes/ops.ts";
+import { refreshRoutes } from "./routes/refresh.ts";
+import { statusRoutes } from "./routes/status.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
+import { pageRoutes } from "./page/page.ts";
+
+/** What /api/ai needs (shared/ranking/ai-service.ts createAiService). null = no bundle for the user. */
+export interface AiService {
+  answer(body: AiBody): Promise<AiResponse | null>;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  /** Commands (status reads, readiness PING); the JobStore may share it. */
+  redis: Redis;
+  jobs: JobStore;
+  store: BlobStore;
+  ai: AiService;
+  /** Created when absent. */
+  metrics?: GatewayMetrics;
+  /** Proxies in front of the gateway whose X-Forwarded-For is trusted (default 0: use the socket peer). */
+  trustedProxyHops?: number;
+  /** SSE heartbeat comment interval (default 15 s). */
+  heartbeatMs?: number;
+  /** Longest one event stream stays open (default 30 min); the client reconnects. */
+  maxStreamMs?: number;
+  /** Rate-limit window for refresh (default 60 s; RATE_LIMIT_PER_MIN per window). */
+  rateWindowMs?: number;
+  /** Timeout of each readiness probe (default 2 s). */
+  readyTimeoutMs?: number;
+  /** Where unexpected errors are reported (default console.error); never sent to clients. */
+  logError?: (err: unknown, where: string) => void;
+}
+
+/** Deps after defaults: what every route module receives. */
+export interface AppContext extends Required<Omit<GatewayDeps, "logError">> {
+  keys: string[];
+  logError: (err: unknown, where: string) => void;
+}
+
+export type GatewayEnv = { Bindings: GatewayBindings };
+export type GatewayApp = Hono<GatewayEnv>;
+
+export function resolveDeps(deps: GatewayDeps): AppContext {
+  return {
+    ...deps,
+    metrics: deps.metrics ?? createMetrics(deps.jobs),
+    trustedProxyHops: deps.trustedProxyHops ?? 0,
+    heartbeatMs: deps.heartbeatMs ?? 15_000,
+    maxStreamMs: deps.maxStreamMs ?? 30 * 60_000,
+    rateWindowMs: deps.rateWindowMs ?? 60_000,
+    readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
+    keys: apiKeys(deps.config),
+    logError: deps.logError ?? ((err, where) => console.error(`[gateway] ${where}:`, err)),
+  };
+}
+
+export function createApp(deps: GatewayDeps): GatewayApp {
+  const ctx = resolveDeps(deps);
+  const app: GatewayApp = new Hono<GatewayEnv>();
+
+  // Request latency by route pattern (never by raw path: bounded label set).
+  app.use("*", async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    let route = "unmatched";
+    try {
+      const p = routePath(c, -1);
+      if (p && p !== "*" && p !== "/*") route = p;
+    } catch { /* no route */ }
+    ctx.metrics.observeRequest(c.req.method, route, c.res.status, (performance.now() - t0) / 1000);
+  });
+
+  refreshRoutes(app, ctx);
+  statusRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  webhookRoutes(app, ctx);
+  aiRoutes(app, ctx);
+  opsRoutes(app, ctx);
+  // After status/events: `/api/bundles/{u}/{repo}` must not shadow them.
+  bundleRoutes(app, ctx);
+  pageRoutes(app, ctx);
+
+  app.notFound((c) => {
+    const api = c.req.path.startsWith("/api");
+    return errorResponse(new HttpError(404, "not_found", api ? "no such API route" : "not found"));
+  });
+
+  app.onError((err, _c) => {
+    if (err instanceof HttpError) return errorResponse(err);
+    if (err instanceof InvalidNameError) return errorResponse(new HttpError(400, "invalid_name", "invalid name"));
+    if (err instanceof HTTPException) {
+      const status = err.status >= 400 && err.status < 500 ? err.status : 500;
+      return errorResponse(
+        new HttpError(status as 400, status === 500 ? "internal" : "bad_request", status === 500 ? "internal error" : "bad request"),
+      );
+    }
+    ctx.logError(err, `${_c.req.method} ${_c.req.path}`);
+    return errorResponse(new HttpError(500, "internal", "internal error"));
+  });
+
+  return app;
+}

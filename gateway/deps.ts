@@ -1,0 +1,51 @@
+/**
+ * Builds the gateway's production dependencies from the validated config:
+ * one ioredis connection (commands + Lua), the JobStore on it, the blob
+ * store from STORAGE_*, the AI service on that store, and metrics that watch
+ * every job's changes on one pub/sub connection.
+ */
+import { Redis } from "ioredis";
+import type { Config } from "../shared/config.ts";
+import { JobStore } from "../shared/jobs/job-store.ts";
+import { createAiService } from "../shared/ranking/ai-service.ts";
+import { createStore } from "../shared/storage/index.ts";
+import type { GatewayDeps } from "./app.ts";
+import { createMetrics } from "./metrics.ts";
+
+export interface GatewayRuntime {
+  deps: GatewayDeps;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Proxy hops whose X-Forwarded-For is trusted (env TRUSTED_PROXY_HOPS). */
+  trustedProxyHops?: number;
+  /** Metrics from every job's published changes (default true). */
+  watchJobs?: boolean;
+}
+
+export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {}): Promise<GatewayRuntime> {
+  const redis = new Redis(config.REDIS_URL, {
+    maxRetriesPerRequest: 2,
+    enableAutoPipelining: true,
+    connectTimeout: 5_000,
+  });
+  // Connection errors surface as failed requests (5xx JSON) and /api/ready 503; do not crash.
+  redis.on("error", () => {});
+  const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
+  const store = await createStore(config);
+  const ai = createAiService({ store });
+  const metrics = createMetrics(jobs);
+  let stopWatch: (() => Promise<void>) | null = null;
+  if (opts.watchJobs !== false) {
+    stopWatch = await metrics.watchJobs(redis, jobs).catch(() => null);
+  }
+  return {
+    deps: { config, redis, jobs, store, ai, metrics, trustedProxyHops: opts.trustedProxyHops ?? 0 },
+    async close() {
+      await stopWatch?.().catch(() => {});
+      await store.close?.().catch(() => {});
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,236 @@
+/**
+ * Small HTTP building blocks shared by every route: the one error type and
+ * error shape, the bounded JSON body reader, API-key and client identity.
+ */
+import type { Context } from "hono";
+import type { z } from "zod";
+import { describeZodError } from "../shared/schemas/api.ts";
+import { isUsername, isRepoName } from "../shared/schemas/names.ts";
+import { isJobId } from "../shared/keys.ts";
+
+/** Every error answer: `{error:{code, message}}` plus optional extra fields and headers. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429 | 500 | 503,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
+  return { error: { code, message }, ...extra };
+}
+
+export function errorResponse(err: HttpError): Response {
+  return new Response(JSON.stringify(errorBody(err.code, err.message, err.extra)), {
+    status: err.status,
+    headers: { "content-type": "application/json; charset=utf-8", ...err.headers },
+  });
+}
+
+/** The most a JSON body may be (bytes). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+function isJsonContentType(ct: string | undefined): boolean {
+  if (!ct) return false;
+  const base = ct.split(";")[0].trim().toLowerCase();
+  return base === "application/json" || (base.startsWith("application/") && base.endsWith("+json"));
+}
+
+/**
+ * Reads the raw body, refusing more than `limit` bytes (413) without
+ * buffering more than that: checks Content-Length first, then counts while
+ * reading.
+ */
+export async function readRawBody(c: Context, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) {
+    throw new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
+  }
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, "bad_request", "could not read the request body");
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const ch of chunks) {
+    out.set(ch, off);
+    off += ch.byteLength;
+  }
+  return out;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Parses a JSON body against a strict zod schema. `optional`: an empty body
+ * (no bytes) counts as `{}`. 415 when the content type is not JSON, 413 over
+ * the limit, 400 for bad JSON or a body the schema rejects.
+ */
+export async function parseJsonBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  opts: { optional?: boolean } = {},
+): Promise<z.output<S>> {
+  const raw = await readRawBody(c);
+  let value: unknown;
+  if (raw.byteLength === 0) {
+    if (!opts.optional) {
+      if (!isJsonContentType(c.req.header("content-type"))) {
+        throw new HttpError(415, "unsupported_media_type", "request body must be application/json");
+      }
+      throw new HttpError(400, "invalid_body", "request body must be a JSON object");
+    }
+    value = {};
+  } else {
+    if (!isJsonContentType(c.req.header("content-type"))) {
+      throw new HttpError(415, "unsupported_media_type", "request body must be application/json");
+    }
+    let text: string;
+    try {
+      text = utf8.decode(raw);
+    } catch {
+      throw new HttpError(400, "invalid_json", "request body is not valid UTF-8");
+    }
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, "invalid_json", "request body is not valid JSON");
+    }
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new HttpError(400, "invalid_body", "request body must be a JSON object");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new HttpError(400, "invalid_body", describeZodError(parsed.error));
+  return parsed.data;
+}
+
+// ---- names ----
+const show = (s: string) => JSON.stringify(s.length > 60 ? s.slice(0, 60) + "…" : s);
+
+export function requireUsername(u: string | undefined): string {
+  if (!isUsername(u)) {
+    throw new HttpError(
+      400,
+      "invalid_username",
+      `${show(String(u ?? ""))} is not a GitHub username: 1-39 letters, digits or hyphens, not starting with a hyphen`,
+    );
+  }
+  return u;
+}
+
+export function requireRepoName(r: string | undefined): string {
+  if (!isRepoName(r)) {
+    throw new HttpError(
+      400,
+      "invalid_repo",
+      `${show(String(r ?? ""))} is not a GitHub repository name: 1-100 letters, digits, '.', '-' or '_'`,
+    );
+  }
+  return r;
+}
+
+/** job_id query parameter: 400 when missing or malformed. */
+export function requireJobId(c: Context): string {
+  const id = c.req.query("job_id");
+  if (id === undefined || id === "") throw new HttpError(400, "missing_job_id", "query parameter job_id is required");
+  if (!isJobId(id)) throw new HttpError(400, "invalid_job_id", "job_id is malformed");
+  return id;
+}
+
+export const sameUser = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+// ---- API keys ----
+const enc = new TextEncoder();
+
+/** Constant-time comparison of two strings (length leaks, content does not). */
+export function timingSafeEqualStr(a: string, b: string): boolean {
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  let diff = x.length ^ y.length;
+  const n = Math.max(x.length, y.length);
+  for (let i = 0; i < n; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+/** The bearer token of the request, or null. */
+export function bearerToken(c: Context): string | null {
+  const h = c.req.header("authorization");
+  if (!h) return null;
+  const m = h.match(/^Bearer[ \t]+(\S+)\s*$/i);
+  return m ? m[1] : null;
+}
+
+/**
+ * With keys configured, the request must carry one of them (401 otherwise).
+ * Every key is compared (no early exit), each in constant time.
+ */
+export function requireApiKey(c: Context, keys: readonly string[]): string | null {
+  if (keys.length === 0) return null;
+  const token = bearerToken(c);
+  let ok = false;
+  if (token) for (const k of keys) ok = timingSafeEqualStr(token, k) || ok;
+  if (!ok) {
+    throw new HttpError(401, "unauthorized", token ? "invalid API key" : "missing API key: send Authorization: Bearer <key>", {
+      "www-authenticate": 'Bearer realm="foliosync"',
+    });
+  }
+  return token;
+}
+
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? enc.encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as BufferSource);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Connection info the server passes as Hono's env (main.ts). */
+export interface GatewayBindings {
+  remoteAddr?: { hostname?: string };
+}
+
+/**
+ * The client's IP: the socket peer, or — behind `trustedProxyHops` trusted
+ * proxies — the address the outermost trusted proxy saw in X-Forwarded-For
+ * (counted from the right, so a client cannot spoof it by prepending).
+ */
+export function clientIp(c: Context, trustedProxyHops: number): string {
+  const peer = (c.env as GatewayBindings | undefined)?.remoteAddr?.hostname ?? "unknown";
+  if (trustedProxyHops > 0) {
+    const xff = c.req.header("x-forwarded-for");
+    if (xff) {
+      const parts = xff.split(",").map((s) => s.trim()).filter(Boolean);
+      const pick = parts[parts.length - trustedProxyHops] ?? parts[0];
+      if (pick) return pick;
+    }
+  }
+  return peer;
+}
+
+/** A client id safe inside a Redis key. */
+export function safeClientId(s: string): string {
+  return s.replace(/[^A-Za-z0-9.:_-]/g, "_").slice(0, 64);
+}

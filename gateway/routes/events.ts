@@ -1,0 +1,144 @@
+/**
+ * GET /api/bundles/{u}/events?job_id=[&until=terminal] → text/event-stream.
+ *
+ * - Subscribes to the job's channel (Redis pub/sub, so a change made through
+ *   any gateway or worker arrives here) BEFORE reading the current state, so
+ *   no change can fall between the read and the subscription.
+ * - First event: the current job. Then one event per change, each the full
+ *   job object as `data:` (unnamed events: EventSource `onmessage`), with an
+ *   increasing `id:`. Changes that arrived while the current state was read,
+ *   and duplicates, are dropped: an event is sent only when it is newer than
+ *   the last one sent (state order, then repos done, then updated_at).
+ * - A `: ping` comment every 15 s keeps proxies from closing the stream.
+ * - The stream ends after the first FINAL state (completed, fresh, failed, or
+ *   a training outcome). With `until=terminal` it stays open after
+ *   `completed` until training ends (trained / training_skipped /
+ *   training_failed), for a page that wants to show the model too.
+ *   EventSource clients must close() on the final event: the browser would
+ *   otherwise reconnect (and get the final state again, then end again).
+ * - The subscription is dropped when the client disconnects.
+ * 400/404 exactly as for status.
+ */
+import type { AppContext, GatewayApp } from "../app.ts";
+import { FINAL_STATES, type JobRecord, type JobState, TERMINAL_STATES } from "../../shared/schemas/job.ts";
+import { requireJobId, requireUsername } from "../http.ts";
+import { loadUserJob } from "./status.ts";
+
+const RANK: Record<JobState, number> = {
+  queued: 0,
+  planning: 1,
+  syncing: 2,
+  merging: 3,
+  completed: 4,
+  training: 5,
+  trained: 6,
+  training_skipped: 6,
+  training_failed: 6,
+  fresh: 6,
+  failed: 6,
+};
+
+/** -1, 0, 1: is a older than, the same as, or newer than b. */
+export function compareJobs(a: JobRecord, b: JobRecord): number {
+  const parts: [number | string, number | string][] = [
+    [RANK[a.state], RANK[b.state]],
+    [a.progress.completed + a.progress.failed, b.progress.completed + b.progress.failed],
+    [a.progress.total, b.progress.total],
+    [a.updated_at, b.updated_at],
+  ];
+  for (const [x, y] of parts) {
+    if (x < y) return -1;
+    if (x > y) return 1;
+  }
+  return 0;
+}
+
+const enc = new TextEncoder();
+
+export function eventRoutes(app: GatewayApp, ctx: AppContext) {
+  app.get("/api/bundles/:username/events", async (c) => {
+    const username = requireUsername(c.req.param("username"));
+    const jobId = requireJobId(c);
+    const stopAt = c.req.query("until") === "terminal" ? TERMINAL_STATES : FINAL_STATES;
+
+    let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+    let ready = false;
+    let closed = false;
+    let last: JobRecord | null = null;
+    let seq = 0;
+    const early: JobRecord[] = [];
+    let heartbeat: ReturnType<typeof setInterval> | undefined;
+    let maxTimer: ReturnType<typeof setTimeout> | undefined;
+    let unsubscribe: (() => Promise<void>) | null = null;
+
+    const cleanup = () => {
+      if (closed) return;
+      closed = true;
+      if (heartbeat !== undefined) clearInterval(heartbeat);
+      if (maxTimer !== undefined) clearTimeout(maxTimer);
+      ctx.metrics.sseClosed();
+      unsubscribe?.().catch(() => {});
+      try {
+        controller?.close();
+      } catch { /* already closed or cancelled */ }
+    };
+
+    const write = (text: string) => {
+      if (closed || !controller) return;
+      try {
+        controller.enqueue(enc.encode(text));
+      } catch {
+        cleanup();
+      }
+    };
+
+    const send = (job: JobRecord) => {
+      if (closed) return;
+      if (last && compareJobs(job, last) <= 0) return;
+      last = job;
+      write(`id: ${++seq}\ndata: ${JSON.stringify(job)}\n\n`);
+      if (stopAt.has(job.state)) cleanup();
+    };
+
+    unsubscribe = await ctx.jobs.subscribe(jobId, (job) => {
+      if (ready) send(job);
+      else early.push(job);
+    });
+    let current: JobRecord;
+    try {
+      current = await loadUserJob(ctx, username, jobId);
+    } catch (err) {
+      closed = true;
+      await unsubscribe().catch(() => {});
+      throw err;
+    }
+    ctx.metrics.sseOpened();
+
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        controller = ctrl;
+        write("retry: 3000\n\n");
+        send(current);
+        ready = true;
+        for (const job of early.splice(0)) send(job);
+        if (closed) return;
+        heartbeat = setInterval(() => write(": ping\n\n"), ctx.heartbeatMs);
+        maxTimer = setTimeout(cleanup, ctx.maxStreamMs);
+      },
+      cancel() {
+        cleanup();
+      },
+    });
+    c.req.raw.signal?.addEventListener("abort", cleanup, { once: true });
+
+    return new Response(body, {
+      status: 200,
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "connection": "keep-alive",
+        "x-accel-buffering": "no",
+      },
+    });
+  });
+}

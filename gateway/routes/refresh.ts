@@ -1,0 +1,60 @@
+/**
+ * POST /api/bundles/{u}/refresh  body {force_refresh?, callback_url?} (may be empty)
+ * → 202 {status:"processing", job_id, status_url, events_url}; a second
+ * request for the same user while a refresh is in flight gets the same job.
+ * Order of checks: API key (401) → username (400) → client rate (429) →
+ * body (415/413/400). Never calls GitHub: it only enqueues.
+ */
+import type { Context } from "hono";
+import type { AppContext, GatewayApp } from "../app.ts";
+import { RefreshBody, type RefreshAccepted } from "../../shared/schemas/api.ts";
+import { clientIp, HttpError, parseJsonBody, requireApiKey, requireUsername, safeClientId, sha256Hex } from "../http.ts";
+
+export function jobUrls(username: string, jobId: string) {
+  const u = encodeURIComponent(username);
+  const j = encodeURIComponent(jobId);
+  return {
+    status_url: `/api/bundles/${u}/status?job_id=${j}`,
+    events_url: `/api/bundles/${u}/events?job_id=${j}`,
+  };
+}
+
+export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
+  const limit = ctx.config.RATE_LIMIT_PER_MIN;
+  // Hashing the key once per distinct key keeps it out of Redis and off the hot path.
+  const keyIds = new Map<string, string>();
+
+  async function clientId(c: Context, key: string | null) {
+    if (key) {
+      let id = keyIds.get(key);
+      if (!id) {
+        id = "key:" + (await sha256Hex(key)).slice(0, 24);
+        keyIds.set(key, id);
+      }
+      return id;
+    }
+    return "ip:" + safeClientId(clientIp(c, ctx.trustedProxyHops));
+  }
+
+  app.post("/api/bundles/:username/refresh", async (c) => {
+    const key = requireApiKey(c, ctx.keys);
+    const username = requireUsername(c.req.param("username"));
+    const rl = await ctx.jobs.rateLimit(await clientId(c, key), limit, ctx.rateWindowMs);
+    if (!rl.allowed) {
+      ctx.metrics.rateLimited();
+      throw new HttpError(429, "rate_limited", `more than ${limit} refresh requests per minute; retry later`, {
+        "retry-after": String(rl.retryAfterS),
+      });
+    }
+    const body = await parseJsonBody(c, RefreshBody, { optional: true });
+    const { job } = await ctx.jobs.requestRefresh({
+      username,
+      force_refresh: body.force_refresh,
+      callback_url: body.callback_url,
+    });
+    const urls = jobUrls(username, job.job_id);
+    const out: RefreshAccepted = { status: "processing", job_id: job.job_id, ...urls };
+    c.header("location", urls.status_url);
+    return c.json(out, 202);
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * GET /api/bundles/{u}/status?job_id= → 200 job (with progress);
+ * 400 without/malformed job_id or bad username; 404 unknown job or a job of
+ * another user.
+ */
+import type { AppContext, GatewayApp } from "../app.ts";
+import type { JobRecord } from "../../shared/schemas/job.ts";
+import { HttpError, requireJobId, requireUsername, sameUser } from "../http.ts";
+
+/** The job, checked to belong to the user; 404 otherwise. */
+export async function loadUserJob(ctx: AppContext, username: string, jobId: string): Promise<JobRecord> {
+  const job = await ctx.jobs.get(jobId);
+  if (!job || !sameUser(job.username, username)) {
+    throw new HttpError(404, "job_not_found", `no job ${jobId} for ${username}`);
+  }
+  return job;
+}
+
+export function statusRoutes(app: GatewayApp, ctx: AppContext) {
+  app.get("/api/bundles/:username/status", async (c) => {
+    const username = requireUsername(c.req.param("username"));
+    const jobId = requireJobId(c);
+    const job = await loadUserJob(ctx, username, jobId);
+    c.header("cache-control", "no-store");
+    return c.json(job);
+  });
+}
