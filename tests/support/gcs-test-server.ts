@@ -74,6 +74,8 @@ export interface GcsTestServer {
   createBucket(name: string): void;
   /** The next n requests (matching `match`, if given) fail with `status` (503 default) or a socket reset. */
   setFailNext(n: number, status?: number | "reset", match?: (method: string, path: string) => boolean): void;
+  /** Drops every pending injected fault. */
+  clearFaults(): void;
   /** Every request seen, as "METHOD /path?query". */
   requests: string[];
   stop(): Promise<void>;
@@ -510,6 +512,9 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
     port,
     createBucket,
     requests,
+    clearFaults() {
+      faults.length = 0;
+    },
     setFailNext(n, status = 503, match) {
       faults.push({ remaining: n, status, match });
     },
