@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Bundle } from "../schemas/bundle.ts";
 import { type GithubRepo, metadataFromGithub, type RepoRecord } from "../schemas/repo.ts";
-import { fnvHex } from "./hash.ts";
+import { bundleFingerprint, byName, contentFingerprint, repoFingerprint } from "../fingerprint.ts";
 
 function readOptional(dir: string, names: string[]): string {
   if (!existsSync(dir)) return "";
@@ -57,22 +57,21 @@ export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
         skills_index: readOptional(dir, ["SKILLS-INDEX.md"]),
         architecture: readOptional(dir, ["ARCHITECTURE.md"]),
         has_documentation: Object.keys(ctx.repoContext).length > 0 && readme.length > 0,
-        fingerprint: fnvHex(`${gh.pushed_at}|${gh.updated_at}|${gh.size}`),
+        fingerprint: repoFingerprint(gh),
         synced_at: synced,
       };
       return rec;
     })
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort(byName);
 }
 
 export function loadFixtureBundle(ownerDir: string): Bundle {
   const repos = loadFixtureRecords(ownerDir);
   const username = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8"))[0]?.owner?.login ?? basename(ownerDir);
-  const content = repos.map((r) => JSON.stringify([r.name, r.metadata.description, r.metadata.topics, r.repoContext, r.readme, r.skills_index, r.architecture, r.languages])).join("\n");
   return {
     username,
-    fingerprint: fnvHex(repos.map((r) => r.fingerprint).join(",")),
-    content_fingerprint: fnvHex(content),
+    fingerprint: bundleFingerprint(repos),
+    content_fingerprint: contentFingerprint(repos),
     generated_at: "2026-11-23T00:00:00.000Z",
     repos,
   };

@@ -1,6 +1,8 @@
 /**
  * TF.js backend selection for the training worker (Deno):
- * webgpu when `navigator.gpu` yields an adapter, else wasm, else cpu.
+ * webgpu when `navigator.gpu` yields a hardware adapter, else wasm, else cpu.
+ * A software fallback adapter (lavapipe, `isFallbackAdapter`) is passed over
+ * in automatic mode: on it this model trains ~8x slower than on wasm.
  * TFJS_BACKEND forces one (and fails loudly if it cannot be used).
  */
 import type * as tfType from "@tensorflow/tfjs";
@@ -57,16 +59,22 @@ async function tryBackend(
   tf: typeof tfType,
   name: BackendName,
   gpu: GpuLike,
+  forcedWebgpu = false,
 ): Promise<{ ok: boolean; reason?: string; adapter?: AdapterInfo }> {
   try {
     if (name === "webgpu") {
       if (!gpu) return { ok: false, reason: "navigator.gpu is not available" };
       const adapter = await gpu.requestAdapter();
       if (!adapter) return { ok: false, reason: "navigator.gpu.requestAdapter() returned no adapter" };
+      const info = readAdapterInfo(adapter);
+      if (info.isFallbackAdapter && !forcedWebgpu) {
+        // A software adapter (e.g. lavapipe) is several times slower than wasm for this model.
+        return { ok: false, reason: `only a software fallback adapter (${info.description || info.vendor || "unknown"}); set TFJS_BACKEND=webgpu to use it` };
+      }
       await import("@tensorflow/tfjs-backend-webgpu");
       const ok = await tf.setBackend("webgpu");
       if (!ok) return { ok: false, reason: "tf.setBackend('webgpu') returned false" };
-      return { ok: true, adapter: readAdapterInfo(adapter) };
+      return { ok: true, adapter: info };
     }
     if (name === "wasm") {
       const wasm = await import("@tensorflow/tfjs-backend-wasm");
@@ -88,7 +96,7 @@ export async function selectBackend(tf: typeof tfType, opts: SelectOptions = {})
   const tried: BackendChoice["tried"] = [];
   const order = opts.forced ? [opts.forced] : BACKEND_ORDER;
   for (const name of order) {
-    const r = await tryBackend(tf, name, gpu);
+    const r = await tryBackend(tf, name, gpu, opts.forced === "webgpu");
     tried.push({ backend: name, ok: r.ok, ...(r.reason ? { reason: r.reason } : {}) });
     if (r.ok) {
       await tf.ready();

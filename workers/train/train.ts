@@ -1,0 +1,197 @@
+/**
+ * Training core: bundle → pairs → fitted model → promotion gate → artifacts
+ * through the IOHandler → conditional swap of `models/{user}/current.json`.
+ *
+ * The gate ranks the bundle's held-out pairs with BM25 fused with the new
+ * model and with the current one; the new model is promoted only when its
+ * fused MRR (then nDCG@5) is at least the current one's. A failure anywhere
+ * leaves the bundle and the current model untouched: the pointer is the
+ * last thing written.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Bundle } from "../../shared/schemas/bundle.ts";
+import type { BlobStore } from "../../shared/storage/types.ts";
+import { DEFAULT_ALPHA } from "../../shared/ranking/fusion.ts";
+import { type MetricSummary, summarize } from "../../shared/ranking/metrics.ts";
+import type { RankingModel } from "../../shared/ranking/model.ts";
+import { generatePairs, type Pair, type PairOptions, type PairSet } from "../../shared/ranking/pairs.ts";
+import { BundleIndex } from "../../shared/ranking/ranker.ts";
+import { loadModel, type ModelPointer, promoteModel, readModelPointer, saveModel } from "./model-io.ts";
+import { DEFAULT_FIT, fitModel, type FitOptions } from "./fit.ts";
+import { type BackendName, selectBackend } from "./select-backend.ts";
+
+export const DEFAULT_SEED = 42;
+
+export interface BuildOptions {
+  backend?: string;
+  seed?: number;
+  fit?: FitOptions;
+  pairs?: PairOptions;
+  alpha?: number;
+  log?: (msg: string) => void;
+}
+
+export interface BuiltModel {
+  model: RankingModel;
+  pairs: PairSet;
+  index: BundleIndex;
+  train_ms: number;
+}
+
+/** Trains a model for a bundle on the active TF.js backend (what the worker and the eval both run). */
+export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): Promise<BuiltModel> {
+  const seed = opts.seed ?? DEFAULT_SEED;
+  const pairs = generatePairs(bundle.repos, { seed, ...(opts.pairs ?? {}) });
+  if (!pairs.train.length) throw new Error("no training pairs: the bundle has no searchable text");
+  const index = new BundleIndex(bundle.repos);
+  const t0 = performance.now();
+  const fit = await fitModel(tf, index.names, pairs.train, { seed, ...(opts.fit ?? {}), log: opts.log });
+  const train_ms = Math.round(performance.now() - t0);
+  const epochs = fit.epochs;
+  const model: RankingModel = {
+    ...fit.model,
+    meta: {
+      username: bundle.username.toLowerCase(),
+      content_fingerprint: bundle.content_fingerprint,
+      backend: opts.backend ?? tf.getBackend(),
+      seed,
+      trained_at: new Date().toISOString(),
+      train_ms,
+      epochs,
+      pairs: pairs.train.length,
+      held_out: pairs.heldOut.length,
+      alpha: opts.alpha ?? DEFAULT_ALPHA,
+    },
+  };
+  return { model, pairs, index, train_ms };
+}
+
+/** Fused ranking quality on held-out pairs (model null: BM25 alone). */
+export function heldOutQuality(index: BundleIndex, heldOut: Pair[], model: RankingModel | null): MetricSummary {
+  return summarize(
+    heldOut.map((p) => ({
+      ranked: index.rankNames(p.text, model ? "fusion" : "bm25", model),
+      relevant: [index.names[p.repo]],
+    })),
+  );
+}
+
+/** true when `candidate` is at least as good as `current` (MRR, then nDCG@5). */
+export function atLeastAsGood(candidate: MetricSummary, current: MetricSummary): boolean {
+  const eps = 1e-9;
+  if (candidate.mrr > current.mrr + eps) return true;
+  if (candidate.mrr < current.mrr - eps) return false;
+  return candidate["ndcg@5"] >= current["ndcg@5"] - eps;
+}
+
+export interface TrainUserModelInput {
+  bundle: Bundle;
+  store: BlobStore;
+  /** The backend to train on (selected by the caller; "" / undefined: automatic). */
+  backend?: BackendName | string;
+  seed?: number;
+  /** The model currently serving (loaded from `models/{user}/current.json` when omitted). */
+  currentModel?: RankingModel | null;
+  fit?: FitOptions;
+  log?: (msg: string) => void;
+  /** Test hook: replaces the trained model before the gate (e.g. a deliberately worse one). */
+  transformModel?: (m: RankingModel) => RankingModel;
+}
+
+export type TrainOutcome =
+  | {
+    status: "trained";
+    pointer: ModelPointer;
+    model: RankingModel;
+    train_ms: number;
+    candidate: MetricSummary;
+    current: MetricSummary | null;
+    message: string;
+  }
+  | {
+    status: "training_skipped";
+    reason: string;
+    train_ms: number;
+    candidate?: MetricSummary;
+    current?: MetricSummary | null;
+  };
+
+export async function trainUserModel(input: TrainUserModelInput): Promise<TrainOutcome> {
+  const { bundle, store } = input;
+  const log = input.log ?? (() => {});
+  const user = bundle.username.toLowerCase();
+
+  if (input.backend && tf.getBackend() !== input.backend) {
+    await selectBackend(tf, { forced: input.backend as BackendName, log });
+  }
+  const backend = tf.getBackend();
+
+  const currentPtr = await readModelPointer(store, user);
+  if (currentPtr && currentPtr.pointer.content_fingerprint === bundle.content_fingerprint) {
+    return {
+      status: "training_skipped",
+      reason: `the current model was already trained on content ${bundle.content_fingerprint}`,
+      train_ms: 0,
+    };
+  }
+  let current: RankingModel | null = input.currentModel ?? null;
+  if (input.currentModel === undefined && currentPtr) {
+    try {
+      current = await loadModel(store, currentPtr.pointer.prefix);
+    } catch (err) {
+      log(`current model of ${user} unreadable (${(err as Error).message}); gating against BM25`);
+      current = null;
+    }
+  }
+
+  const built = await buildUserModel(bundle, { backend, seed: input.seed, fit: input.fit, log });
+  const model = input.transformModel ? input.transformModel(built.model) : built.model;
+  const candidate = heldOutQuality(built.index, built.pairs.heldOut, model);
+  // Without a current model the bar is BM25 alone: the model must not make ranking worse.
+  const currentQ = heldOutQuality(built.index, built.pairs.heldOut, current);
+  log(
+    `held-out fused quality: new ${JSON.stringify(candidate)} vs ${current ? "current" : "bm25"} ${JSON.stringify(currentQ)}`,
+  );
+  if (!atLeastAsGood(candidate, currentQ)) {
+    return {
+      status: "training_skipped",
+      reason: `new model ranks held-out pairs worse than the ${current ? "current model" : "BM25 baseline"} ` +
+        `(MRR ${candidate.mrr} < ${currentQ.mrr}, nDCG@5 ${candidate["ndcg@5"]} vs ${currentQ["ndcg@5"]}); previous model kept`,
+      train_ms: built.train_ms,
+      candidate,
+      current: currentQ,
+    };
+  }
+
+  const prefix = await saveModel(store, model);
+  const pointer: ModelPointer = {
+    username: user,
+    content_fingerprint: bundle.content_fingerprint,
+    prefix,
+    backend,
+    trained_at: model.meta.trained_at,
+    metrics: { held_out: candidate, previous: currentQ, train_ms: built.train_ms },
+  };
+  const promoted = await promoteModel(store, pointer, currentPtr?.version ?? null);
+  if (!promoted) {
+    return {
+      status: "training_skipped",
+      reason: "another training promoted a model for this user meanwhile; it stays",
+      train_ms: built.train_ms,
+      candidate,
+      current: currentQ,
+    };
+  }
+  return {
+    status: "trained",
+    pointer,
+    model,
+    train_ms: built.train_ms,
+    candidate,
+    current: current ? currentQ : null,
+    message: `model trained on ${backend} in ${built.train_ms} ms (${model.meta.pairs} pairs); ` +
+      `held-out fused MRR ${candidate.mrr} (was ${currentQ.mrr})`,
+  };
+}
+
+export { DEFAULT_FIT };
