@@ -20,7 +20,7 @@ export function createQueue(cfg: Config, name: QueueName, isWorker: boolean): Be
     removeOnSuccess: true,
     removeOnFailure: false,
     activateDelayedJobs: isWorker,
-    stallInterval: 5_000,
+    stallInterval: 5_000, // keep equal to STALL_INTERVAL_MS in roles.ts
     // deno-lint-ignore no-explicit-any
   } as any);
   // deno-lint-ignore no-explicit-any

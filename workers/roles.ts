@@ -10,6 +10,9 @@ import { runPlan } from "./plan.ts";
 import { createQueue } from "./queues.ts";
 import { syncRepo } from "./sync.ts";
 
+/** bee-queue stall detection period (a crashed worker's jobs are redelivered within ~2×). */
+export const STALL_INTERVAL_MS = 5_000;
+
 export const ROLES = ["plan", "sync", "merge", "notify"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -120,6 +123,8 @@ export function startRoles(ctx: WorkerContext, roles: readonly Role[]): RunningR
   const queues = roles.map((role) => {
     const q = createQueue(ctx.cfg, specs[role].queue, true);
     q.process(specs[role].concurrency(ctx), (job: BeeQueue.Job<unknown>) => handle(ctx, role, job));
+    // Jobs held by a crashed worker go back to waiting after ~2 stall intervals.
+    q.checkStalledJobs(STALL_INTERVAL_MS);
     return q;
   });
   return {
