@@ -89,7 +89,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     await next();
     let route = "unmatched";
     try {
-      const p = routePath(c, -1);
+      const p = routePath(c); // after next(): the handler that answered
       if (p && p !== "*" && p !== "/*") route = p;
     } catch { /* no route */ }
     ctx.metrics.observeRequest(c.req.method, route, c.res.status, (performance.now() - t0) / 1000);
