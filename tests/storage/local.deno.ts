@@ -9,5 +9,5 @@ import { denoHarness, runStorageConformance } from "./common.case.ts";
 runStorageConformance("local (deno)", async (opts) => {
   const dir = mkdtempSync(join(tmpdir(), "foliosync-local-deno-"));
   const store = await LocalStore.open(dir, opts);
-  return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return { store, cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })) };
 }, denoHarness());

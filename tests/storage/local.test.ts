@@ -1,5 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { afterAll, describe, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
@@ -14,5 +14,5 @@ runStorageConformance("local", async (opts) => {
   const dir = mkdtempSync(join(tmpdir(), "foliosync-local-"));
   dirs.push(dir);
   const store = await LocalStore.open(dir, opts);
-  return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return { store, cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })) };
 }, { describe, test });

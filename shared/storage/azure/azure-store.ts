@@ -67,7 +67,7 @@ export class AzureStore implements BlobStore {
 
   async get(key: string): Promise<StoredObject | null> {
     validateKey(key);
-    return withRetry(async () => {
+    return await withRetry(async () => {
       try {
         const res = await this.container.getBlobClient(key).download(0, undefined, { maxRetryRequests: 0 });
         const data = await readAll(res.readableStreamBody, res.blobBody);
@@ -88,7 +88,7 @@ export class AzureStore implements BlobStore {
       ...(options.ifVersion !== undefined ? { ifMatch: options.ifVersion } : {}),
     };
     const conditional = options.ifAbsent || options.ifVersion !== undefined;
-    return withRetry(async (attempt) => {
+    return await withRetry(async (attempt) => {
       try {
         const res = await this.container.getBlockBlobClient(key).upload(bytes, bytes.byteLength, {
           blobHTTPHeaders: { blobContentType: contentType },
@@ -132,7 +132,7 @@ export class AzureStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     validateKey(key);
-    return withRetry(async () => {
+    return await withRetry(async () => {
       const res = await this.container.getBlobClient(key).deleteIfExists();
       return res.succeeded;
     }, this.retry);

@@ -42,7 +42,7 @@ export class GcsStore implements BlobStore {
     this.resumableThreshold = opts.resumableThreshold ?? 8 * 1024 * 1024;
   }
 
-  static async open(opts: GcsStoreOptions): Promise<GcsStore> {
+  static open(opts: GcsStoreOptions): Promise<GcsStore> {
     const storage = opts.storage ??
       new Storage({
         ...(opts.apiEndpoint
@@ -52,12 +52,12 @@ export class GcsStore implements BlobStore {
           : {}),
         retryOptions: { autoRetry: false, maxRetries: 0 },
       });
-    return new GcsStore(storage, storage.bucket(opts.bucket), opts);
+    return Promise.resolve(new GcsStore(storage, storage.bucket(opts.bucket), opts));
   }
 
   async get(key: string): Promise<StoredObject | null> {
     validateKey(key);
-    return withRetry(async () => {
+    return await withRetry(async () => {
       // Metadata first, then the bytes of exactly that generation: data and
       // version always belong together. An overwrite in between → try again.
       for (let i = 0; i < 5; i++) {
@@ -94,7 +94,7 @@ export class GcsStore implements BlobStore {
       ifGenerationMatch = options.ifVersion;
     }
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return withRetry(async (attempt) => {
+    return await withRetry(async (attempt) => {
       const file = this.bucket.file(key);
       try {
         await file.save(body, {
@@ -145,7 +145,7 @@ export class GcsStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     validateKey(key);
-    return withRetry(async () => {
+    return await withRetry(async () => {
       try {
         await this.bucket.file(key).delete();
         return true;
