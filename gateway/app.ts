@@ -13,7 +13,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import type { Redis } from "ioredis";
 import { apiKeys, type Config } from "../shared/config.ts";
-import { InvalidNameError } from "../shared/errors.ts";
+import { InvalidNameError, NonRetriableError } from "../shared/errors.ts";
 import type { JobStore } from "../shared/jobs/job-store.ts";
 import type { AiBody, AiResponse } from "../shared/schemas/api.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
@@ -113,6 +113,10 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   app.onError((err, _c) => {
     if (err instanceof HttpError) return errorResponse(err);
     if (err instanceof InvalidNameError) return errorResponse(new HttpError(400, "invalid_name", "invalid name"));
+    // Input errors of a service (e.g. AiInputError) carry status 400.
+    if (err instanceof NonRetriableError && (err as { status?: number }).status === 400) {
+      return errorResponse(new HttpError(400, "invalid_input", err.message.slice(0, 300)));
+    }
     if (err instanceof HTTPException) {
       const status = err.status >= 400 && err.status < 500 ? err.status : 500;
       return errorResponse(

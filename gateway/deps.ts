@@ -34,7 +34,10 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
   redis.on("error", () => {});
   const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
   const store = await createStore(config);
-  const ai = createAiService({ store });
+  const ai = createAiService({
+    store,
+    llm: config.LLM_API_URL ? { url: config.LLM_API_URL, apiKey: config.LLM_API_KEY } : null,
+  });
   const metrics = createMetrics(jobs);
   let stopWatch: (() => Promise<void>) | null = null;
   if (opts.watchJobs !== false) {

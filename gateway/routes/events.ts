@@ -129,7 +129,8 @@ export function eventRoutes(app: GatewayApp, ctx: AppContext) {
         cleanup();
       },
     });
-    c.req.raw.signal?.addEventListener("abort", cleanup, { once: true });
+    // A client disconnect cancels the body stream (cancel() above). request.signal
+    // is not used: on Deno.serve it also aborts after every successful response.
 
     return new Response(body, {
       status: 200,
