@@ -17,7 +17,7 @@ export interface WorkerContext {
 }
 
 export async function createContext(cfg: Config, overrides: Partial<WorkerContext> = {}): Promise<WorkerContext> {
-  const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const log = overrides.log ?? createLogger(cfg.LOG_LEVEL);
   const jobs = overrides.jobs ??
     new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS, retries: cfg.JOB_RETRIES });

@@ -157,18 +157,20 @@ export async function fitModel(
       const Ed = new Float32Array(U * d);
       for (let l = 0; l < U; l++) Ed.set(E.subarray(uniq[l] * d, uniq[l] * d + d), l * d);
 
-      const [gE, gR, loss] = tf.tidy(() => {
+      // One read-back per step: [gradient of the block | gradient of R | loss].
+      const packed = tf.tidy(() => {
         const S = tf.tensor2d(Sd, [B, U]);
         const Y = tf.tensor2d(Yd, [B, N]);
         const Es = tf.tensor2d(Ed, [U, d]);
         const Rt = tf.tensor2d(R, [N, d]);
         const { value, grads } = tf.valueAndGrads(lossFn(S, Y))([Es, Rt]);
-        return [grads[0], grads[1], value];
+        return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1]), value.reshape([1])]);
       });
-      const [gEd, gRd, lossV] = await Promise.all([gE.data(), gR.data(), loss.data()]);
-      gE.dispose();
-      gR.dispose();
-      loss.dispose();
+      const all = (await packed.data()) as Float32Array;
+      packed.dispose();
+      const gEd = all.subarray(0, U * d);
+      const gRd = all.subarray(U * d, U * d + N * d);
+      const lossV = all.subarray(U * d + N * d);
       step++;
       const lrT = o.learningRate * Math.sqrt(1 - Math.pow(b2, step)) / (1 - Math.pow(b1, step));
       // lazy Adam on the touched rows
@@ -191,6 +193,8 @@ export async function fitModel(
       batches++;
     }
     lastLoss = epochLoss / Math.max(1, batches);
+    // Let timers run (queue heartbeats): wasm/cpu reads resolve as microtasks.
+    await new Promise((r) => setTimeout(r, 0));
     if (!Number.isFinite(lastLoss)) throw new Error(`training diverged at epoch ${epoch + 1} (loss ${lastLoss})`);
     opts.log?.(`epoch ${epoch + 1}/${o.epochs} loss ${lastLoss.toFixed(4)}`);
   }

@@ -13,8 +13,9 @@ local json = redis.call("HGET", KEYS[1], "json")
 if not json then return {0, 0, ""} end
 if redis.call("SADD", KEYS[2], ARGV[2]) == 0 then return {0, 0, ""} end
 redis.call("EXPIRE", KEYS[2], tonumber(ARGV[10]))
-redis.call("HINCRBY", KEYS[1], ARGV[3], 1)
 local c = redis.call("HMGET", KEYS[1], "total", "completed", "failed")
+if ARGV[3] == "failed" then c[3] = redis.call("HINCRBY", KEYS[1], "failed", 1)
+else c[2] = redis.call("HINCRBY", KEYS[1], "completed", 1) end
 local total, done, failed = tonumber(c[1] or "0"), tonumber(c[2] or "0"), tonumber(c[3] or "0")
 local job = cjson.decode(json)
 local last = 0
@@ -34,5 +35,6 @@ if total > 0 then pct = math.floor(((done + failed) / total) * 1000 + 0.5) / 10 
 job.progress = {total = total, completed = done, failed = failed, pending = math.max(0, total - done - failed), percentage = pct}
 local out = cjson.encode(job)
 redis.call("PUBLISH", ARGV[7] .. ARGV[1], out)
-redis.call("PUBLISH", ARGV[8], out)
+-- The all-jobs channel carries state changes only (metrics); progress ticks stay on the job's channel.
+if last == 1 then redis.call("PUBLISH", ARGV[8], out) end
 return {1, last, out}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bun
+/**
+ * `npm run bench:refresh [-- --json]`: its own Redis and GitHub fixture
+ * server (--latency-ms 100), workers in this process, local storage in a
+ * temp dir. Measures, in one run: cold yungryce, warm with nothing changed,
+ * warm with 2 changed, cold sindresorhus (wall time, GitHub requests, and the
+ * latency floor = latency × (list rounds + ⌈content requests ÷ 100⌉)); and
+ * pipeline jobs/s (foliosync's queue layer: atomic bulk enqueue + bee-queue
+ * consumers + the exactly-once fan-in script per job) against raw bee-queue
+ * with empty jobs. The last line is one JSON object.
+ */
+import BeeQueue from "bee-queue";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../shared/config.ts";
+import { FINAL_STATES, type JobRecord } from "../../shared/schemas/job.ts";
+import { createContext } from "../../workers/context.ts";
+import { createLogger } from "../../workers/log.ts";
+import { createQueue } from "../../workers/queues.ts";
+import { ROLES, startRoles } from "../../workers/roles.ts";
+import { startFixtureServer } from "../github-fixture-server.ts";
+import { startRedis } from "../lib/redis-server.ts";
+
+const LATENCY = Number(process.argv.find((a) => a.startsWith("--latency-ms="))?.slice(13) ?? 100);
+const JOBS = Number(process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) ?? 20_000);
+const asJson = process.argv.includes("--json");
+const log = (s: string) => (asJson ? console.error(s) : console.log(s));
+
+const redis = await startRedis();
+const gh = await startFixtureServer({ port: 0, latencyMs: LATENCY });
+const storageDir = mkdtempSync(join(tmpdir(), "foliosync-bench-"));
+const env = {
+  REDIS_URL: redis.url,
+  GITHUB_API_URL: gh.url,
+  STORAGE_BACKEND: "local",
+  STORAGE_DIR: storageDir,
+  LOG_LEVEL: "error",
+};
+const cfg = loadConfig(env);
+const ctx = await createContext(cfg, { log: createLogger("silent") });
+
+type Stats = Record<string, number>;
+const control = (path: string, body?: unknown) =>
+  fetch(`${gh.url}/_fixture/${path}`, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+    .then((r) => r.json() as Promise<Stats>);
+const content = (s: Stats) => s.readme + s.contents + s.languages;
+
+async function refresh(username: string): Promise<{ job: JobRecord; ms: number; stats: Stats }> {
+  await control("reset-stats", {});
+  const t = performance.now();
+  const { job } = await ctx.jobs.requestRefresh({ username });
+  for (;;) {
+    const j = await ctx.jobs.get(job.job_id);
+    if (j && FINAL_STATES.has(j.state)) {
+      const ms = performance.now() - t;
+      return { job: j, ms, stats: await control("stats") };
+    }
+    await Bun.sleep(2);
+  }
+}
+const floor = (listRounds: number, contentRequests: number) => LATENCY * (listRounds + Math.ceil(contentRequests / 100));
+
+const roles = startRoles(ctx, ROLES.filter((r) => r !== "notify"));
+await Bun.sleep(200);
+
+const cold = await refresh("yungryce");
+const coldYungryce = { ms: Math.round(cold.ms), floor_ms: floor(1, content(cold.stats)), requests: cold.stats.total, max_in_flight: cold.stats.max_in_flight, state: cold.job.state };
+log(`cold yungryce: ${coldYungryce.ms} ms (floor ${coldYungryce.floor_ms} ms, ${coldYungryce.requests} requests, max ${cold.stats.max_in_flight} in flight) → ${cold.job.state}`);
+
+const warm = await refresh("yungryce");
+const warmUnchanged = { ms: Math.round(warm.ms), content_requests: content(warm.stats), requests: warm.stats.total, state: warm.job.state };
+log(`warm unchanged: ${warmUnchanged.ms} ms, ${warmUnchanged.content_requests} content requests → ${warm.job.state}`);
+
+await control("push", { owner: "yungryce", repo: "monty", readme: "# monty\nchanged for the benchmark\n" });
+await control("push", { owner: "yungryce", repo: "printf", readme: "# printf\nchanged for the benchmark\n" });
+const two = await refresh("yungryce");
+const warm2 = { ms: Math.round(two.ms), content_requests: content(two.stats), synced: two.job.progress.total, requests: two.stats.total, state: two.job.state };
+log(`warm 2 changed: ${warm2.ms} ms, ${warm2.synced} synced, ${warm2.content_requests} content requests → ${two.job.state}`);
+
+const sin = await refresh("sindresorhus");
+const coldSindre = { ms: Math.round(sin.ms), floor_ms: floor(2, content(sin.stats)), requests: sin.stats.total, max_in_flight: sin.stats.max_in_flight, state: sin.job.state };
+log(`cold sindresorhus: ${coldSindre.ms} ms (floor ${coldSindre.floor_ms} ms, ${coldSindre.requests} requests, max ${sin.stats.max_in_flight} in flight) → ${sin.job.state}`);
+await roles.stop();
+
+// ---- queue throughput: foliosync pipeline layer vs raw bee-queue ----
+const CONC = 32;
+async function rawBeeQueue(n: number): Promise<number> {
+  const q = new BeeQueue("rawbench", { prefix: "bench", redis: { url: redis.url }, getEvents: false, sendEvents: false, storeJobs: false, removeOnSuccess: true });
+  await q.ready();
+  const jobs = Array.from({ length: n }, () => q.createJob({}));
+  await q.saveAll(jobs);
+  let done = 0;
+  const t = performance.now();
+  await new Promise<void>((resolve) => {
+    q.process(CONC, async () => {
+      if (++done === n) resolve();
+    });
+  });
+  const rate = n / ((performance.now() - t) / 1000);
+  await q.close();
+  return rate;
+}
+async function pipelineLayer(n: number): Promise<number> {
+  const user = "bench-user";
+  const { job } = await ctx.jobs.requestRefresh({ username: user });
+  await ctx.jobs.setState(job.job_id, user, "planning");
+  const syncs = Array.from({ length: n }, (_, i) => ({ job_id: job.job_id, username: user, repo: `r${i}`, fingerprint: "f", github: {} }));
+  await ctx.jobs.startSync(job.job_id, syncs);
+  const q = createQueue(cfg, "sync", true);
+  await q.ready();
+  let done = 0;
+  const t = performance.now();
+  await new Promise<void>((resolve) => {
+    q.process(CONC, async (j: BeeQueue.Job<{ job_id: string; repo: string }>) => {
+      await ctx.jobs.markRepoDone(j.data.job_id, user, j.data.repo, "completed");
+      if (++done === n) resolve();
+    });
+  });
+  const rate = n / ((performance.now() - t) / 1000);
+  await q.close();
+  return rate;
+}
+await rawBeeQueue(2000); // warm up
+const raw = await rawBeeQueue(JOBS);
+const pipe = await pipelineLayer(JOBS);
+log(`queue throughput (${JOBS} jobs, concurrency ${CONC}): pipeline ${Math.round(pipe)} jobs/s, raw bee-queue ${Math.round(raw)} jobs/s (${(pipe / raw).toFixed(2)}×)`);
+
+const result = {
+  cold_yungryce: coldYungryce,
+  warm_unchanged: warmUnchanged,
+  warm_2_changed: warm2,
+  cold_sindresorhus: coldSindre,
+  pipeline_jobs_per_s: Math.round(pipe),
+  raw_bee_queue_jobs_per_s: Math.round(raw),
+};
+ctx.redis.disconnect();
+await gh.close();
+await redis.stop();
+rmSync(storageDir, { recursive: true, force: true });
+console.log(JSON.stringify(result));
+process.exit(0);

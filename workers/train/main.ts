@@ -1,0 +1,59 @@
+/**
+ * The training worker (Deno: WebGPU lives there).
+ *
+ *   deno run -A workers/train/main.ts      (or `deno task train`)
+ *
+ * Consumes the bee-queue `train` queue (prefix QUEUE_PREFIX), one job at a
+ * time; picks the TF.js backend once at start (webgpu → wasm → cpu, or
+ * TFJS_BACKEND) and logs it; records job states through the JobStore.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Redis } from "ioredis";
+import { loadConfig, processEnv } from "../../shared/config.ts";
+import { JobStore } from "../../shared/jobs/job-store.ts";
+import { TrainMessage } from "../../shared/schemas/job.ts";
+import { createStore } from "../../shared/storage/index.ts";
+import { createLogger } from "../log.ts";
+import { createQueue } from "../queues.ts";
+import { handleTrainMessage, type Publish } from "./handler.ts";
+import { selectBackend } from "./select-backend.ts";
+
+/** The one place job states are written (JobStore.setState publishes the job). */
+export function jobStatePublisher(jobs: JobStore): Publish {
+  return async (msg, state, patch) => {
+    await jobs.setState(msg.job_id, msg.username, state, patch);
+  };
+}
+
+if (import.meta.main) {
+  const cfg = loadConfig(processEnv());
+  const log = createLogger(cfg.LOG_LEVEL, { role: "train" });
+  const choice = await selectBackend(tf, { forced: cfg.TFJS_BACKEND || undefined, log: (m) => log.info(m) });
+  log.info(`training backend: ${choice.backend}`, { backend: choice.backend, adapter: choice.adapter, tried: choice.tried });
+  const store = await createStore(cfg);
+  const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
+  const jobs = new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS });
+  const publish = jobStatePublisher(jobs);
+  const queue = createQueue(cfg, "train", true);
+  queue.process(1, async (job: { data: unknown }) => {
+    const msg = TrainMessage.parse(job.data);
+    const r = await handleTrainMessage(
+      { redis, store, prefix: cfg.QUEUE_PREFIX, publish, backend: choice.backend, log: (m, x) => log.info(m, x) },
+      msg,
+    );
+    return { state: r.state };
+  });
+  await queue.ready();
+  console.log(`train worker ready (backend ${choice.backend})`);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await queue.close(30_000).catch(() => {});
+    redis.disconnect();
+    await store.close?.();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+}
