@@ -15,12 +15,14 @@ export const ConfigSchema = z.object({
   GITHUB_TOKEN: z.string().optional(),
   STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
   STORAGE_DIR: z.string().min(1).default("./data"),
+  /** Local backend: fsync every write ("always") or only conditional writes (bundles, pointer). */
+  STORAGE_FSYNC: z.enum(["conditional", "always"]).default("conditional"),
   GCS_BUCKET: z.string().optional(),
   /** Only for tests and private deployments: the JSON API endpoint of a GCS-compatible server. */
   GCS_API_ENDPOINT: z.string().url().optional(),
   AZURE_STORAGE_CONNECTION_STRING: z.string().optional(),
   AZURE_CONTAINER: z.string().optional(),
-  SYNC_CONCURRENCY: int(16, 1, 1000),
+  SYNC_CONCURRENCY: int(32, 1, 1000),
   PLAN_CONCURRENCY: int(4, 1, 1000),
   MERGE_CONCURRENCY: int(4, 1, 1000),
   NOTIFY_CONCURRENCY: int(8, 1, 1000),

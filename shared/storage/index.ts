@@ -23,7 +23,7 @@ export async function createStore(cfg: Config, opts: StoreOptions = {}): Promise
     case "local": {
       if (!cfg.STORAGE_DIR) throw new ConfigError("invalid configuration: STORAGE_BACKEND=local needs STORAGE_DIR");
       const { LocalStore } = await import("./local/local-store.ts");
-      return LocalStore.open(cfg.STORAGE_DIR, opts);
+      return LocalStore.open(cfg.STORAGE_DIR, { fsync: cfg.STORAGE_FSYNC, ...opts });
     }
     case "gcs": {
       if (!cfg.GCS_BUCKET) throw new ConfigError("invalid configuration: STORAGE_BACKEND=gcs needs GCS_BUCKET");
