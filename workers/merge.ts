@@ -4,7 +4,7 @@ import { storageKeys } from "../shared/keys.ts";
 import type { Bundle } from "../shared/schemas/bundle.ts";
 import type { MergeMessage, TrainMessage } from "../shared/schemas/job.ts";
 import { RepoRecord } from "../shared/schemas/repo.ts";
-import { getJson } from "../shared/storage/json.ts";
+import { getJson, StoredJsonError } from "../shared/storage/json.ts";
 import type { WorkerContext } from "./context.ts";
 
 /** Training is worth it only with this many documented repos. */
@@ -24,9 +24,23 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
 
   const fingerprints = await redis.hgetall(jobs.keys.fingerprints(user));
   const names = Object.keys(fingerprints);
-  const records = (
-    await Promise.all(names.map((name) => getJson(store, storageKeys.repo(user, name), RepoRecord)))
-  )
+  const read = await Promise.all(
+    names.map((name) =>
+      getJson(store, storageKeys.repo(user, name), RepoRecord).catch((err) => {
+        // An unreadable record is treated like a missing one (below); other faults are retried.
+        if (err instanceof StoredJsonError) return null;
+        throw err;
+      })
+    ),
+  );
+  // A record that is gone or unreadable (lost storage, a torn write after an
+  // OS crash): forget its fingerprint so the next refresh syncs it again.
+  const lost = names.filter((_, i) => read[i] === null);
+  if (lost.length) {
+    await redis.hdel(jobs.keys.fingerprints(user), ...lost);
+    ctx.log.warn(`merge: ${lost.length} records missing or unreadable; they will sync on the next refresh`, { user, lost });
+  }
+  const records = read
     .filter((r): r is NonNullable<typeof r> => r !== null)
     .map((r) => r.value)
     .sort(byName);
@@ -46,6 +60,7 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   const documented = records.filter((r) => r.has_documentation).length;
   const contentChanged = previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
   let message = `bundle of ${records.length} repos published`;
+  if (lost.length) message += ` (${lost.length} records unreadable, re-sync on the next refresh)`;
   let train = false;
   if (contentChanged && documented >= MIN_DOCUMENTED_FOR_TRAINING) {
     train = true;
