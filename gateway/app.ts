@@ -18,7 +18,10 @@ import type { JobStore } from "../shared/jobs/job-store.ts";
 import type { AiBody, AiResponse } from "../shared/schemas/api.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
 import { errorResponse, type GatewayBindings, HttpError } from "./http.ts";
+import type { JobFeed } from "./job-feed.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import { PointerCache } from "./pointer-cache.ts";
+import { FINAL_STATES } from "../shared/schemas/job.ts";
 import { aiRoutes } from "./routes/ai.ts";
 import { bundleRoutes } from "./routes/bundles.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -42,6 +45,10 @@ export interface GatewayDeps {
   ai: AiService;
   /** Created when absent. */
   metrics?: GatewayMetrics;
+  /** Every job's changes (job-feed.ts): metrics and bundle-pointer invalidation. Optional. */
+  feed?: JobFeed;
+  /** How long a user's bundle pointer is cached (default 1000 ms; 0 = read storage every time). */
+  pointerCacheMs?: number;
   /** Proxies in front of the gateway whose X-Forwarded-For is trusted (default 0: use the socket peer). */
   trustedProxyHops?: number;
   /** SSE heartbeat comment interval (default 15 s). */
@@ -57,8 +64,9 @@ export interface GatewayDeps {
 }
 
 /** Deps after defaults: what every route module receives. */
-export interface AppContext extends Required<Omit<GatewayDeps, "logError">> {
+export interface AppContext extends Required<Omit<GatewayDeps, "logError" | "feed">> {
   keys: string[];
+  pointers: PointerCache;
   logError: (err: unknown, where: string) => void;
 }
 
@@ -74,6 +82,8 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
     maxStreamMs: deps.maxStreamMs ?? 30 * 60_000,
     rateWindowMs: deps.rateWindowMs ?? 60_000,
     readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
+    pointerCacheMs: deps.pointerCacheMs ?? 1000,
+    pointers: new PointerCache(deps.store, deps.pointerCacheMs ?? 1000),
     keys: apiKeys(deps.config),
     logError: deps.logError ?? ((err, where) => console.error(`[gateway] ${where}:`, err)),
   };
@@ -82,6 +92,10 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
 export function createApp(deps: GatewayDeps): GatewayApp {
   const ctx = resolveDeps(deps);
   const app: GatewayApp = new Hono<GatewayEnv>();
+  deps.feed?.on((job) => {
+    ctx.metrics.observeJob(job);
+    if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(job.username);
+  });
 
   // Request latency by route pattern (never by raw path: bounded label set).
   app.use("*", async (c, next) => {

@@ -10,6 +10,7 @@ import { JobStore } from "../shared/jobs/job-store.ts";
 import { createAiService } from "../shared/ranking/ai-service.ts";
 import { createStore } from "../shared/storage/index.ts";
 import type { GatewayDeps } from "./app.ts";
+import { startJobFeed } from "./job-feed.ts";
 import { createMetrics } from "./metrics.ts";
 
 export interface GatewayRuntime {
@@ -20,7 +21,7 @@ export interface GatewayRuntime {
 export interface RuntimeOptions {
   /** Proxy hops whose X-Forwarded-For is trusted (env TRUSTED_PROXY_HOPS). */
   trustedProxyHops?: number;
-  /** Metrics from every job's published changes (default true). */
+  /** Subscribe to every job's changes: job metrics, prompt bundle-pointer invalidation (default true). */
   watchJobs?: boolean;
 }
 
@@ -39,14 +40,11 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
     llm: config.LLM_API_URL ? { url: config.LLM_API_URL, apiKey: config.LLM_API_KEY } : null,
   });
   const metrics = createMetrics(jobs);
-  let stopWatch: (() => Promise<void>) | null = null;
-  if (opts.watchJobs !== false) {
-    stopWatch = await metrics.watchJobs(redis, jobs).catch(() => null);
-  }
+  const feed = opts.watchJobs === false ? undefined : await startJobFeed(redis, jobs).catch(() => undefined);
   return {
-    deps: { config, redis, jobs, store, ai, metrics, trustedProxyHops: opts.trustedProxyHops ?? 0 },
+    deps: { config, redis, jobs, store, ai, metrics, feed, trustedProxyHops: opts.trustedProxyHops ?? 0 },
     async close() {
-      await stopWatch?.().catch(() => {});
+      await feed?.stop().catch(() => {});
       await store.close?.().catch(() => {});
       redis.disconnect();
     },

@@ -7,14 +7,13 @@
  *  - foliosync_job_transitions_total{state}  job state changes seen on the all-events channel
  *  - foliosync_job_duration_seconds{state}   created → final state, per finished job
  *  - foliosync_rate_limited_total, foliosync_sse_streams (open event streams)
- * The last three job metrics are fed by `watchJobs` (one pub/sub connection
- * per instance); every instance sees every job, so aggregate with max().
+ * The two job metrics are fed by the all-jobs feed (job-feed.ts, one pub/sub
+ * connection per instance); every instance sees every job: aggregate with max().
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Redis } from "ioredis";
 import type { JobStore } from "../shared/jobs/job-store.ts";
 import { QUEUES, queueKey } from "../shared/jobs/queue-names.ts";
-import { FINAL_STATES, JobRecord } from "../shared/schemas/job.ts";
+import { FINAL_STATES, type JobRecord } from "../shared/schemas/job.ts";
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -24,8 +23,8 @@ export interface GatewayMetrics {
   sseClosed(): void;
   /** Reads queue depths from Redis, then renders the text format. */
   render(): Promise<string>;
-  /** Subscribes to every job's changes; returns stop(). */
-  watchJobs(redis: Redis, jobs: JobStore): Promise<() => Promise<void>>;
+  /** One published job change (from the all-jobs feed). */
+  observeJob(job: JobRecord): void;
   contentType: string;
 }
 
@@ -106,27 +105,12 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
       }
       return registry.metrics();
     },
-    async watchJobs(redis, js) {
-      const sub = redis.duplicate();
-      const channel = js.keys.allEvents();
-      sub.on("message", (_ch: string, msg: string) => {
-        try {
-          const job = JobRecord.parse(JSON.parse(msg));
-          transitions.inc({ state: job.state });
-          if (FINAL_STATES.has(job.state)) {
-            const s = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
-            if (Number.isFinite(s) && s >= 0) durations.observe({ state: job.state }, s);
-          }
-        } catch { /* not a job object */ }
-      });
-      sub.on("error", () => {});
-      await sub.subscribe(channel);
-      return async () => {
-        try {
-          await sub.unsubscribe(channel);
-        } catch { /* closing anyway */ }
-        sub.disconnect();
-      };
+    observeJob(job) {
+      transitions.inc({ state: job.state });
+      if (FINAL_STATES.has(job.state)) {
+        const sec = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
+        if (Number.isFinite(sec) && sec >= 0) durations.observe({ state: job.state }, sec);
+      }
     },
   };
 }

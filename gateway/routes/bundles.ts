@@ -5,14 +5,14 @@
  * GET /api/bundles/{u}/{repo}   → one record of the current bundle; 404.
  * GET /api/bundles/{u}/repos/{repo}  the same, for repos named "status" or "events".
  *
- * Only the small `current.json` pointer is read per request. Bundles are
+ * Only the small `current.json` pointer is read (and cached ≤ 1 s, see
+ * pointer-cache.ts). Bundles are
  * immutable (one object per fingerprint), so the serialized answer of a
  * bundle is cached in memory by its storage key (bounded LRU): a 304 costs
  * one pointer read, a 200 one pointer read plus, on a cache miss, one bundle
  * read.
  */
 import type { AppContext, GatewayApp } from "../app.ts";
-import { readPointer } from "../../shared/bundle-store.ts";
 import { Bundle, type BundlePointer } from "../../shared/schemas/bundle.ts";
 import type { BundleResponse } from "../../shared/schemas/api.ts";
 import type { RepoRecord } from "../../shared/schemas/repo.ts";
@@ -69,9 +69,9 @@ export function bundleRoutes(app: GatewayApp, ctx: AppContext) {
   const cache = new BundleCache();
 
   async function pointerOf(username: string) {
-    const p = await readPointer(ctx.store, username);
+    const p = await ctx.pointers.get(username);
     if (!p) throw new HttpError(404, "bundle_not_found", `no bundle for ${username} yet: POST /api/bundles/${username}/refresh`);
-    return p.pointer;
+    return p;
   }
 
   async function load(username: string, pointer: BundlePointer): Promise<CachedBundle> {

@@ -96,6 +96,9 @@ export function eventRoutes(app: GatewayApp, ctx: AppContext) {
       if (closed) return;
       if (last && compareJobs(job, last) <= 0) return;
       last = job;
+      // The merge swapped the pointer before `completed` was published: drop the cached one
+      // before the client can ask for the bundle.
+      if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(username);
       write(`id: ${++seq}\ndata: ${JSON.stringify(job)}\n\n`);
       if (stopAt.has(job.state)) cleanup();
     };

@@ -208,3 +208,56 @@ Deno.test("compareJobs orders by state, then repos done, then updated_at (dedupe
   assert.equal(compareJobs({ ...base, updated_at: "2025-01-01T00:00:02.000Z" }, base), 1);
   assert.equal(compareJobs({ ...base, state: "failed" }, { ...base, state: "completed" }), 1);
 });
+
+Deno.test("bundle pointer cache: reused within its TTL, dropped when a job of the user ends (stream or feed)", async () => {
+  const { publishBundle } = await import("../../shared/bundle-store.ts");
+  const { startJobFeed } = await import("../../gateway/job-feed.ts");
+  const { bundleOf } = await import("./harness.ts");
+  const g0 = await startTestGateway();
+  const feed = await startJobFeed(g0.redis, g0.jobs);
+  const { createApp } = await import("../../gateway/app.ts");
+  const { loadConfig } = await import("../../shared/config.ts");
+  const app = createApp({
+    config: loadConfig({ REDIS_URL: g0.server.url, QUEUE_PREFIX: "gt" }),
+    redis: g0.redis,
+    jobs: g0.jobs,
+    store: g0.store,
+    ai: { answer: () => Promise.resolve(null) },
+    feed,
+    pointerCacheMs: 60_000,
+  });
+  const http = serve(app);
+  const etag = async (u: string) => {
+    const r = await fetch(`${http.url}/api/bundles/${u}`);
+    await r.body?.cancel();
+    return r.status === 200 ? r.headers.get("etag") : String(r.status);
+  };
+  try {
+    await publishBundle(g0.store, bundleOf("cache-a", "aaaa000000000001", ["x"], "2025-01-01T00:00:00Z"));
+    assert.equal(await etag("cache-a"), `"aaaa000000000001"`);
+    await publishBundle(g0.store, bundleOf("cache-a", "aaaa000000000002", ["x"], "2025-01-02T00:00:00Z"));
+    assert.equal(await etag("cache-a"), `"aaaa000000000001"`, "cached within the TTL");
+    // a job of the user ends, seen on an event stream of this instance
+    const { job } = await g0.jobs.requestRefresh({ username: "cache-a" });
+    const sse = await openSse(`${http.url}/api/bundles/cache-a/events?job_id=${job.job_id}`);
+    await sse.nextData();
+    await g0.jobs.setState(job.job_id, "cache-a", "completed");
+    assert.equal((await sse.nextData())?.state, "completed");
+    assert.equal(await etag("cache-a"), `"aaaa000000000002"`);
+    await sse.close();
+
+    // a user without a bundle (404 cached), whose first job ends elsewhere: the feed drops the entry
+    assert.equal(await etag("cache-b"), "404");
+    await publishBundle(g0.store, bundleOf("cache-b", "bbbb000000000001", ["x"], "2025-01-01T00:00:00Z"));
+    const { job: jb } = await g0.jobs.requestRefresh({ username: "cache-b" });
+    await g0.jobs.setState(jb.job_id, "cache-b", "completed");
+    await waitFor(async () => (await etag("cache-b")) === `"bbbb000000000001"`);
+    const metrics = await (await fetch(`${http.url}/api/metrics`)).text();
+    assert.match(metrics, /foliosync_job_transitions_total\{state="completed"\} 2/);
+    assert.match(metrics, /foliosync_job_duration_seconds_count\{state="completed"\} 2/);
+  } finally {
+    await http.stop();
+    await feed.stop();
+    await g0.close();
+  }
+});

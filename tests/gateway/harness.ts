@@ -55,7 +55,8 @@ export async function startTestGateway(
   const config = loadConfig({ REDIS_URL: server.url, STORAGE_DIR: dir, QUEUE_PREFIX: "gt", ...env });
   const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
   const store = await LocalStore.open(dir);
-  const app = createApp({ config, redis, jobs, store, ai: stubAi(store), logError: () => {}, ...extra });
+  // pointerCacheMs 0: tests that publish then read at once see the new bundle (the cache has its own tests).
+  const app = createApp({ config, redis, jobs, store, ai: stubAi(store), logError: () => {}, pointerCacheMs: 0, ...extra });
   return {
     app,
     redis,
