@@ -11,8 +11,8 @@
  * Artifacts follow TF.js's ModelArtifacts shape (modelTopology + weightSpecs
  * + weightData) so that they are saved and loaded through an IOHandler.
  */
-import { tokenize, words } from "./tokenizer.ts";
-import { isStopWord } from "./tokenizer.ts";
+import { isStopWord, tokenize, words } from "./tokenizer.ts";
+import { makeWordVectors, pooledWordVector, type WordVectors } from "./word-vectors.ts";
 
 export const MODEL_FORMAT = "foliosync-dual-encoder";
 export const MODEL_VERSION = 1;
@@ -27,6 +27,8 @@ export interface ModelConfig {
   charWeight: number;
   /** Cosine → logit scale used in training. */
   scale: number;
+  /** Weight of the projected pretrained word-vector average (0: none). */
+  wordVectorWeight: number;
 }
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
@@ -36,6 +38,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   bigramWeight: 0.5,
   charWeight: 0.6,
   scale: 20,
+  wordVectorWeight: 1,
 };
 
 export interface FeatureBag {
@@ -89,6 +92,9 @@ export interface RankingModel {
   repoNames: string[];
   /** repoNames.length × dim, L2-normalised. */
   repoVectors: Float32Array;
+  /** Pretrained word vectors (restricted) and their learned projection (wordVectors.dim × dim). */
+  wordVectors?: WordVectors | null;
+  projection?: Float32Array | null;
 }
 
 export function buildIndex(vocab: string[]): Map<string, number> {
@@ -105,9 +111,23 @@ function l2normalizeInPlace(v: Float32Array, offset = 0, dim = v.length): void {
 }
 
 /** Encodes a text into the model space (unit vector; zeros when no feature is known). */
-export function encode(model: Pick<RankingModel, "config" | "index" | "embeddings">, text: string): Float32Array {
+export function encode(
+  model: Pick<RankingModel, "config" | "index" | "embeddings" | "wordVectors" | "projection">,
+  text: string,
+): Float32Array {
   const d = model.config.dim;
   const out = new Float32Array(d);
+  if (model.wordVectors && model.projection && model.config.wordVectorWeight > 0) {
+    const wv = model.wordVectors;
+    const g = pooledWordVector(wv, text);
+    const gw = model.config.wordVectorWeight;
+    for (let i = 0; i < wv.dim; i++) {
+      const gi = g[i] * gw;
+      if (gi === 0) continue;
+      const base = i * d;
+      for (let j = 0; j < d; j++) out[j] += gi * model.projection[base + j];
+    }
+  }
   const bag = featurize(text, model.config);
   for (let k = 0; k < bag.features.length; k++) {
     const id = model.index.get(bag.features[k]);
@@ -166,6 +186,8 @@ export interface WeightSpec {
   name: string;
   shape: number[];
   dtype: "float32";
+  /** TF.js weight quantisation: value = min + scale · q (q stored as uint8). */
+  quantization?: { dtype: "uint8"; min: number; scale: number };
 }
 
 /** The subset of tf.io.ModelArtifacts used here (structurally compatible). */
@@ -178,12 +200,38 @@ export interface Artifacts {
   userDefinedMetadata?: Record<string, unknown>;
 }
 
+function specBytes(s: WeightSpec): number {
+  const n = s.shape.reduce((a, b) => a * b, 1);
+  return s.quantization ? n : n * 4;
+}
+
 export function modelToArtifacts(model: RankingModel): Artifacts {
   const d = model.config.dim;
-  const total = model.embeddings.length + model.repoVectors.length;
-  const buf = new Float32Array(total);
-  buf.set(model.embeddings, 0);
-  buf.set(model.repoVectors, model.embeddings.length);
+  const parts: Uint8Array[] = [];
+  const specs: WeightSpec[] = [];
+  const addF32 = (name: string, shape: number[], data: Float32Array) => {
+    specs.push({ name, shape, dtype: "float32" });
+    parts.push(new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)));
+  };
+  addF32("feature_embeddings", [model.vocab.length, d], model.embeddings);
+  addF32("repo_vectors", [model.repoNames.length, d], model.repoVectors);
+  const wv = model.wordVectors;
+  if (wv && model.projection) {
+    addF32("word_projection", [wv.dim, d], model.projection);
+    addF32("word_weights", [wv.words.length], wv.weights);
+    // int8 → uint8 with TF.js quantisation (min -127/127, scale 1/127)
+    const q = new Uint8Array(wv.data.length);
+    for (let i = 0; i < q.length; i++) q[i] = wv.data[i] + 127;
+    specs.push({ name: "word_vectors", shape: [wv.words.length, wv.dim], dtype: "float32", quantization: { dtype: "uint8", min: -1, scale: 1 / 127 } });
+    parts.push(q);
+  }
+  const total = parts.reduce((a, p) => a + p.byteLength, 0);
+  const buf = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    buf.set(p, off);
+    off += p.byteLength;
+  }
   return {
     modelTopology: {
       format: MODEL_FORMAT,
@@ -191,11 +239,9 @@ export function modelToArtifacts(model: RankingModel): Artifacts {
       config: model.config,
       vocab: model.vocab,
       repos: model.repoNames,
+      ...(wv && model.projection ? { words: wv.words } : {}),
     },
-    weightSpecs: [
-      { name: "feature_embeddings", shape: [model.vocab.length, d], dtype: "float32" },
-      { name: "repo_vectors", shape: [model.repoNames.length, d], dtype: "float32" },
-    ],
+    weightSpecs: specs,
     weightData: buf.buffer,
     format: MODEL_FORMAT,
     generatedBy: "foliosync train worker",
@@ -210,20 +256,47 @@ export function modelFromArtifacts(a: Artifacts): RankingModel {
     config: ModelConfig;
     vocab: string[];
     repos: string[];
+    words?: string[];
   };
   if (topo?.format !== MODEL_FORMAT) throw new Error(`not a ${MODEL_FORMAT} model (format ${topo?.format})`);
-  const d = topo.config.dim;
-  const all = new Float32Array(a.weightData.slice(0));
-  const nE = topo.vocab.length * d;
-  const nR = topo.repos.length * d;
-  if (all.length !== nE + nR) throw new Error(`weight data has ${all.length} floats, expected ${nE + nR}`);
-  return {
-    config: topo.config,
+  const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG, wordVectorWeight: 0, ...(topo.config as Partial<ModelConfig>) };
+  const d = config.dim;
+  const bytes = new Uint8Array(a.weightData);
+  const expected = a.weightSpecs.reduce((s, w) => s + specBytes(w), 0);
+  if (bytes.byteLength !== expected) throw new Error(`weight data has ${bytes.byteLength} bytes, expected ${expected}`);
+  const got = new Map<string, { spec: WeightSpec; off: number }>();
+  let off = 0;
+  for (const s of a.weightSpecs) {
+    got.set(s.name, { spec: s, off });
+    off += specBytes(s);
+  }
+  const f32 = (name: string, n: number): Float32Array => {
+    const e = got.get(name);
+    if (!e) throw new Error(`model has no weight ${name}`);
+    const count = e.spec.shape.reduce((x, y) => x * y, 1);
+    if (count !== n) throw new Error(`weight ${name} has ${count} values, expected ${n}`);
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset + e.off, bytes.byteOffset + e.off + n * 4));
+  };
+  const model: RankingModel = {
+    config,
     meta: (a.userDefinedMetadata ?? {}) as unknown as ModelMeta,
     vocab: topo.vocab,
     index: buildIndex(topo.vocab),
-    embeddings: all.subarray(0, nE),
+    embeddings: f32("feature_embeddings", topo.vocab.length * d),
     repoNames: topo.repos,
-    repoVectors: all.subarray(nE, nE + nR),
+    repoVectors: f32("repo_vectors", topo.repos.length * d),
+    wordVectors: null,
+    projection: null,
   };
+  const wvEntry = got.get("word_vectors");
+  if (topo.words && wvEntry) {
+    const wdim = wvEntry.spec.shape[1];
+    const n = topo.words.length * wdim;
+    const raw = bytes.subarray(wvEntry.off, wvEntry.off + n);
+    const data = new Int8Array(n);
+    for (let i = 0; i < n; i++) data[i] = raw[i] - 127;
+    model.wordVectors = makeWordVectors(topo.words, data, wdim, f32("word_weights", topo.words.length));
+    model.projection = f32("word_projection", wdim * d);
+  }
+  return model;
 }

@@ -21,6 +21,7 @@ import {
   type RankingModel,
 } from "../../shared/ranking/model.ts";
 import type { Pair } from "../../shared/ranking/pairs.ts";
+import { pooledWordVector, type WordVectors } from "../../shared/ranking/word-vectors.ts";
 
 export interface FitOptions {
   seed?: number;
@@ -30,10 +31,12 @@ export interface FitOptions {
   config?: Partial<ModelConfig>;
   /** Drop each word of a training text with this probability (augmentation). */
   wordDropout?: number;
+  /** Pretrained word vectors (restricted to what the model keeps); null: none. */
+  wordVectors?: WordVectors | null;
   log?: (msg: string) => void;
 }
 
-export const DEFAULT_FIT: Required<Omit<FitOptions, "config" | "log">> = {
+export const DEFAULT_FIT: Required<Omit<FitOptions, "config" | "log" | "wordVectors">> = {
   seed: 42,
   epochs: 14,
   batchSize: 64,
@@ -58,6 +61,8 @@ interface Encoded {
   ids: Int32Array;
   w: Float32Array;
   repo: number;
+  /** Pooled pretrained word vector (when word vectors are used). */
+  g?: Float32Array;
 }
 
 function dropWords(text: string, p: number, rand: () => number): string {
@@ -94,6 +99,11 @@ export async function fitModel(
   for (let i = 0; i < R.length; i++) R[i] = 0.1 * gaussian(rand);
   const mE = new Float32Array(V * d), vE = new Float32Array(V * d);
   const mR = new Float32Array(N * d), vR = new Float32Array(N * d);
+  const wv = opts.wordVectors && cfg.wordVectorWeight > 0 ? opts.wordVectors : null;
+  const G = wv ? wv.dim : 0;
+  const P = new Float32Array(G * d);
+  for (let i = 0; i < P.length; i++) P[i] = 0.1 * gaussian(rand);
+  const mP = new Float32Array(G * d), vP = new Float32Array(G * d);
   const b1 = 0.9, b2 = 0.999, eps = 1e-8;
 
   const encodeBag = (text: string, repo: number): Encoded | null => {
@@ -106,7 +116,10 @@ export async function fitModel(
         w.push(bag.weights[k]);
       }
     });
-    return ids.length ? { ids: Int32Array.from(ids), w: Float32Array.from(w), repo } : null;
+    const g = wv ? pooledWordVector(wv, text) : undefined;
+    return ids.length || g?.some((x) => x !== 0)
+      ? { ids: Int32Array.from(ids), w: Float32Array.from(w), repo, ...(g ? { g } : {}) }
+      : null;
   };
 
   const base: Encoded[] = [];
@@ -119,8 +132,13 @@ export async function fitModel(
   let lastLoss = NaN;
   const scale = cfg.scale;
 
-  const lossFn = (S: tfType.Tensor2D, Y: tfType.Tensor2D) => (Esub: tfType.Tensor, Rt: tfType.Tensor) => {
-    const q = tf.matMul(S, Esub as tfType.Tensor2D);
+  const lossFn = (S: tfType.Tensor2D, Y: tfType.Tensor2D, Gt: tfType.Tensor2D | null) => (
+    Esub: tfType.Tensor,
+    Rt: tfType.Tensor,
+    Pt?: tfType.Tensor,
+  ) => {
+    let q = tf.matMul(S, Esub as tfType.Tensor2D);
+    if (Gt && Pt) q = tf.add(q, tf.mul(tf.matMul(Gt, Pt as tfType.Tensor2D), cfg.wordVectorWeight));
     const qn = tf.div(q, tf.add(tf.norm(q, "euclidean", 1, true), 1e-8));
     const rn = tf.div(Rt, tf.add(tf.norm(Rt, "euclidean", 1, true), 1e-8));
     const logits = tf.mul(tf.matMul(qn, rn as tfType.Tensor2D, false, true), scale);
@@ -150,6 +168,8 @@ export async function fitModel(
       for (const [g, l] of local) uniq[l] = g;
       const Sd = new Float32Array(B * U);
       const Yd = new Float32Array(B * N);
+      const Gd = wv ? new Float32Array(B * G) : null;
+      if (Gd) batch.forEach((it, bi) => it.g && Gd.set(it.g, bi * G));
       batch.forEach((it, bi) => {
         for (let k = 0; k < it.ids.length; k++) Sd[bi * U + local.get(it.ids[k])!] += it.w[k];
         Yd[bi * N + it.repo] = 1;
@@ -163,14 +183,21 @@ export async function fitModel(
         const Y = tf.tensor2d(Yd, [B, N]);
         const Es = tf.tensor2d(Ed, [U, d]);
         const Rt = tf.tensor2d(R, [N, d]);
-        const { value, grads } = tf.valueAndGrads(lossFn(S, Y))([Es, Rt]);
+        if (Gd) {
+          const Gt = tf.tensor2d(Gd, [B, G]);
+          const Pt = tf.tensor2d(P, [G, d]);
+          const { value, grads } = tf.valueAndGrads(lossFn(S, Y, Gt))([Es, Rt, Pt]);
+          return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1]), grads[2].reshape([-1]), value.reshape([1])]);
+        }
+        const { value, grads } = tf.valueAndGrads(lossFn(S, Y, null))([Es, Rt]);
         return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1]), value.reshape([1])]);
       });
       const all = (await packed.data()) as Float32Array;
       packed.dispose();
       const gEd = all.subarray(0, U * d);
       const gRd = all.subarray(U * d, U * d + N * d);
-      const lossV = all.subarray(U * d + N * d);
+      const gPd = all.subarray(U * d + N * d, U * d + N * d + G * d);
+      const lossV = all.subarray(U * d + N * d + G * d);
       step++;
       const lrT = o.learningRate * Math.sqrt(1 - Math.pow(b2, step)) / (1 - Math.pow(b1, step));
       // lazy Adam on the touched rows
@@ -188,6 +215,12 @@ export async function fitModel(
         const m = (mR[i] = b1 * mR[i] + (1 - b1) * g);
         const v = (vR[i] = b2 * vR[i] + (1 - b2) * g * g);
         R[i] -= (lrT * m) / (Math.sqrt(v) + eps);
+      }
+      for (let i = 0; i < P.length; i++) {
+        const g = gPd[i];
+        const m = (mP[i] = b1 * mP[i] + (1 - b1) * g);
+        const v = (vP[i] = b2 * vP[i] + (1 - b2) * g * g);
+        P[i] -= (lrT * m) / (Math.sqrt(v) + eps);
       }
       epochLoss += lossV[0];
       batches++;
@@ -207,7 +240,16 @@ export async function fitModel(
     for (let j = 0; j < d; j++) R[r * d + j] /= n;
   }
   return {
-    model: { config: cfg, vocab, index, embeddings: E, repoNames: repoNames.slice(), repoVectors: R },
+    model: {
+      config: wv ? cfg : { ...cfg, wordVectorWeight: 0 },
+      vocab,
+      index,
+      embeddings: E,
+      repoNames: repoNames.slice(),
+      repoVectors: R,
+      wordVectors: wv,
+      projection: wv ? P : null,
+    },
     epochs: o.epochs,
     steps: step,
     finalLoss: lastLoss,

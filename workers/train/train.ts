@@ -16,6 +16,8 @@ import { type MetricSummary, summarize } from "../../shared/ranking/metrics.ts";
 import type { RankingModel } from "../../shared/ranking/model.ts";
 import { generatePairs, type Pair, type PairOptions, type PairSet } from "../../shared/ranking/pairs.ts";
 import { BundleIndex } from "../../shared/ranking/ranker.ts";
+import { words } from "../../shared/ranking/tokenizer.ts";
+import { restrictWordVectors, type WordVectors } from "../../shared/ranking/word-vectors.ts";
 import { loadModel, type ModelPointer, promoteModel, readModelPointer, saveModel } from "./model-io.ts";
 import { DEFAULT_FIT, fitModel, type FitOptions } from "./fit.ts";
 import { type BackendName, selectBackend } from "./select-backend.ts";
@@ -28,8 +30,13 @@ export interface BuildOptions {
   fit?: FitOptions;
   pairs?: PairOptions;
   alpha?: number;
+  /** Pretrained word vectors (the full table; restricted here to what the model keeps). */
+  wordVectors?: WordVectors | null;
   log?: (msg: string) => void;
 }
+
+/** Most frequent English words kept with every model (beyond the bundle's own words). */
+export const WORD_VECTOR_TOP_K = 30_000;
 
 export interface BuiltModel {
   model: RankingModel;
@@ -45,7 +52,13 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   if (!pairs.train.length) throw new Error("no training pairs: the bundle has no searchable text");
   const index = new BundleIndex(bundle.repos);
   const t0 = performance.now();
-  const fit = await fitModel(tf, index.names, pairs.train, { seed, ...(opts.fit ?? {}), log: opts.log });
+  let wordVectors: WordVectors | null = null;
+  if (opts.wordVectors) {
+    const own = new Set<string>();
+    for (const t of index.texts) for (const w of words(t)) own.add(w);
+    wordVectors = restrictWordVectors(opts.wordVectors, own, WORD_VECTOR_TOP_K);
+  }
+  const fit = await fitModel(tf, index.names, pairs.train, { seed, wordVectors, ...(opts.fit ?? {}), log: opts.log });
   const train_ms = Math.round(performance.now() - t0);
   const epochs = fit.epochs;
   const model: RankingModel = {
