@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { redisKeys } from "../keys.ts";
 import {
+  FINAL_STATES,
   JobRecord,
   type JobState,
   type MergeMessage,
@@ -163,7 +164,12 @@ export class JobStore {
       from.join(","),
       this.lockTtlMs,
     );
-    return jobFrom(out);
+    const job = jobFrom(out);
+    // Frontends that registered a callback hear about every final state (notify worker, signed).
+    if (job?.callback_url && FINAL_STATES.has(job.state)) {
+      await this.enqueue("notify", `${jobId}:${job.state}`, { job_id: jobId, callback_url: job.callback_url, job });
+    }
+    return job;
   }
 
   /** Records the total and enqueues every sync job in one atomic step. */
