@@ -134,7 +134,11 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     if (err instanceof HTTPException) {
       const status = err.status >= 400 && err.status < 500 ? err.status : 500;
       return errorResponse(
-        new HttpError(status as 400, status === 500 ? "internal" : "bad_request", status === 500 ? "internal error" : "bad request"),
+        new HttpError(
+          status as 400,
+          status === 500 ? "internal" : "bad_request",
+          status === 500 ? "internal error" : "bad request",
+        ),
       );
     }
     ctx.logError(err, `${_c.req.method} ${_c.req.path}`);

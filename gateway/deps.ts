@@ -4,6 +4,7 @@
  * store from STORAGE_*, the AI service on that store, and metrics that watch
  * every job's changes on one pub/sub connection.
  */
+import process from "node:process";
 import { Redis } from "ioredis";
 import type { Config } from "../shared/config.ts";
 import { JobStore } from "../shared/jobs/job-store.ts";
@@ -28,7 +29,7 @@ export interface RuntimeOptions {
 export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {}): Promise<GatewayRuntime> {
   const redis = new Redis(config.REDIS_URL, {
     maxRetriesPerRequest: 2,
-    enableAutoPipelining: true,
+    enableAutoPipelining: process.env.GATEWAY_REDIS_AUTOPIPELINE !== "0",
     connectTimeout: 5_000,
   });
   // Connection errors surface as failed requests (5xx JSON) and /api/ready 503; do not crash.

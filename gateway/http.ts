@@ -5,7 +5,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { describeZodError } from "../shared/schemas/api.ts";
-import { isUsername, isRepoName } from "../shared/schemas/names.ts";
+import { isRepoName, isUsername } from "../shared/schemas/names.ts";
 import { isJobId } from "../shared/keys.ts";
 
 /** Every error answer: `{error:{code, message}}` plus optional extra fields and headers. */
@@ -54,6 +54,14 @@ export async function readRawBody(c: Context, limit = MAX_BODY_BYTES): Promise<U
   }
   const body = c.req.raw.body;
   if (!body) return new Uint8Array(0);
+  // Fast path: with a Content-Length (checked above) HTTP framing bounds the body.
+  if (declared !== undefined && /^\d+$/.test(declared)) {
+    try {
+      return new Uint8Array(await c.req.raw.arrayBuffer());
+    } catch {
+      throw new HttpError(400, "bad_request", "could not read the request body");
+    }
+  }
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -192,11 +200,16 @@ export function requireApiKey(c: Context, keys: readonly string[]): string | nul
   if (keys.length === 0) return null;
   const token = bearerToken(c);
   let ok = false;
-  if (token) for (const k of keys) ok = timingSafeEqualStr(token, k) || ok;
+  if (token) { for (const k of keys) ok = timingSafeEqualStr(token, k) || ok; }
   if (!ok) {
-    throw new HttpError(401, "unauthorized", token ? "invalid API key" : "missing API key: send Authorization: Bearer <key>", {
-      "www-authenticate": 'Bearer realm="foliosync"',
-    });
+    throw new HttpError(
+      401,
+      "unauthorized",
+      token ? "invalid API key" : "missing API key: send Authorization: Bearer <key>",
+      {
+        "www-authenticate": 'Bearer realm="foliosync"',
+      },
+    );
   }
   return token;
 }

@@ -12,7 +12,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { JobStore } from "../shared/jobs/job-store.ts";
-import { QUEUES, queueKey } from "../shared/jobs/queue-names.ts";
+import { queueKey, QUEUES } from "../shared/jobs/queue-names.ts";
 import { FINAL_STATES, type JobRecord } from "../shared/schemas/job.ts";
 
 export interface GatewayMetrics {
@@ -63,7 +63,11 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
     registers: [registry],
   });
   const sse = new Gauge({ name: "foliosync_sse_streams", help: "Open event streams", registers: [registry] });
-  const up = new Gauge({ name: "foliosync_redis_up", help: "1 when the last scrape could read Redis", registers: [registry] });
+  const up = new Gauge({
+    name: "foliosync_redis_up",
+    help: "1 when the last scrape could read Redis",
+    registers: [registry],
+  });
 
   async function readQueues() {
     const pipe = jobs.redis.pipeline();
@@ -82,7 +86,9 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
     };
     let i = 0;
     for (const q of QUEUES) {
-      for (const state of ["waiting", "active", "delayed", "failed", "succeeded"]) queueJobs.set({ queue: q, state }, val(i++));
+      for (const state of ["waiting", "active", "delayed", "failed", "succeeded"]) {
+        queueJobs.set({ queue: q, state }, val(i++));
+      }
     }
     dlq.set(val(i));
   }

@@ -36,7 +36,12 @@ export function openApiDocument(): Json {
     required: true,
     schema: { type: "string", pattern: REPO_NAME_RE.source },
   };
-  const jobId = { name: "job_id", in: "query", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } };
+  const jobId = {
+    name: "job_id",
+    in: "query",
+    required: true,
+    schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" },
+  };
   const common = {
     "400": err("Invalid input"),
     "500": err("Internal error (no details)"),
@@ -50,7 +55,8 @@ export function openApiDocument(): Json {
     info: {
       title: "foliosync",
       version: "0.1.0",
-      description: "Asynchronous GitHub portfolio sync, bundles and AI queries. Errors are always {error:{code, message}}.",
+      description:
+        "Asynchronous GitHub portfolio sync, bundles and AI queries. Errors are always {error:{code, message}}.",
     },
     components: {
       schemas: {
@@ -89,7 +95,11 @@ export function openApiDocument(): Json {
         get: {
           summary: "The job with its progress",
           parameters: [username, jobId],
-          responses: { "200": { description: "Job", content: json("JobRecord") }, ...common, "404": err("Unknown job") },
+          responses: {
+            "200": { description: "Job", content: json("JobRecord") },
+            ...common,
+            "404": err("Unknown job"),
+          },
         },
       },
       "/api/bundles/{username}/events": {
@@ -136,7 +146,11 @@ export function openApiDocument(): Json {
         get: {
           summary: "One repository record of the current bundle (also at /api/bundles/{username}/repos/{repo})",
           parameters: [username, repo],
-          responses: { "200": { description: "Record", content: json("RepoRecord") }, ...common, "404": err("No such repo") },
+          responses: {
+            "200": { description: "Record", content: json("RepoRecord") },
+            ...common,
+            "404": err("No such repo"),
+          },
         },
       },
       "/api/ai": {

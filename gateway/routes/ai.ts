@@ -13,7 +13,11 @@ export function aiRoutes(app: GatewayApp, ctx: AppContext) {
     const body = await parseJsonBody(c, AiBody);
     const answer = await ctx.ai.answer(body);
     if (!answer) {
-      throw new HttpError(404, "bundle_not_found", `no bundle for ${body.username} yet: POST /api/bundles/${body.username}/refresh`);
+      throw new HttpError(
+        404,
+        "bundle_not_found",
+        `no bundle for ${body.username} yet: POST /api/bundles/${body.username}/refresh`,
+      );
     }
     return c.json(answer);
   });

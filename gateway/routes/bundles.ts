@@ -19,7 +19,8 @@ import type { RepoRecord } from "../../shared/schemas/repo.ts";
 import { HttpError, requireRepoName, requireUsername } from "../http.ts";
 
 interface CachedBundle {
-  body: string;
+  /** The 200 answer, encoded once. */
+  body: Uint8Array<ArrayBuffer>;
   repos: Map<string, RepoRecord>;
   reposLower: Map<string, RepoRecord>;
   size: number;
@@ -51,6 +52,7 @@ class BundleCache {
 }
 
 const dec = new TextDecoder();
+const enc = new TextEncoder();
 
 export function etagOf(pointer: BundlePointer): string {
   return `"${pointer.fingerprint.replace(/[^A-Za-z0-9._-]/g, "")}"`;
@@ -70,7 +72,13 @@ export function bundleRoutes(app: GatewayApp, ctx: AppContext) {
 
   async function pointerOf(username: string) {
     const p = await ctx.pointers.get(username);
-    if (!p) throw new HttpError(404, "bundle_not_found", `no bundle for ${username} yet: POST /api/bundles/${username}/refresh`);
+    if (!p) {
+      throw new HttpError(
+        404,
+        "bundle_not_found",
+        `no bundle for ${username} yet: POST /api/bundles/${username}/refresh`,
+      );
+    }
     return p;
   }
 
@@ -86,10 +94,10 @@ export function bundleRoutes(app: GatewayApp, ctx: AppContext) {
       last_modified: bundle.generated_at,
       data: bundle.repos,
     };
-    const body = JSON.stringify(out);
+    const body = enc.encode(JSON.stringify(out));
     const repos = new Map(bundle.repos.map((r) => [r.name, r]));
     const reposLower = new Map(bundle.repos.map((r) => [r.name.toLowerCase(), r]));
-    const entry = { body, repos, reposLower, size: body.length * 2 };
+    const entry = { body, repos, reposLower, size: body.byteLength * 2 };
     cache.set(pointer.key, entry);
     return entry;
   }
@@ -119,7 +127,10 @@ export function bundleRoutes(app: GatewayApp, ctx: AppContext) {
       }
     }
     const entry = await load(username, pointer);
-    return new Response(entry.body, { status: 200, headers: { ...headers, "content-type": "application/json; charset=utf-8" } });
+    return new Response(entry.body, {
+      status: 200,
+      headers: { ...headers, "content-type": "application/json; charset=utf-8" },
+    });
   });
 
   const oneRepo = async (username: string, repo: string) => {

@@ -7,8 +7,16 @@
  */
 import type { Context } from "hono";
 import type { AppContext, GatewayApp } from "../app.ts";
-import { RefreshBody, type RefreshAccepted } from "../../shared/schemas/api.ts";
-import { clientIp, HttpError, parseJsonBody, requireApiKey, requireUsername, safeClientId, sha256Hex } from "../http.ts";
+import { type RefreshAccepted, RefreshBody } from "../../shared/schemas/api.ts";
+import {
+  clientIp,
+  HttpError,
+  parseJsonBody,
+  requireApiKey,
+  requireUsername,
+  safeClientId,
+  sha256Hex,
+} from "../http.ts";
 
 export function jobUrls(username: string, jobId: string) {
   const u = encodeURIComponent(username);

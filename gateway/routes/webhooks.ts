@@ -21,7 +21,9 @@ const enc = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export async function hubSignature(secret: string, body: Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body as BufferSource));
   return "sha256=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -47,7 +49,9 @@ function parsePayload(raw: Uint8Array, contentType: string): Record<string, unkn
   } catch {
     throw new HttpError(400, "invalid_json", "payload is not valid JSON");
   }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new HttpError(400, "invalid_body", "payload must be a JSON object");
+  if (!v || typeof v !== "object" || Array.isArray(v)) {
+    throw new HttpError(400, "invalid_body", "payload must be a JSON object");
+  }
   return v as Record<string, unknown>;
 }
 
@@ -67,12 +71,16 @@ export function webhookRoutes(app: GatewayApp, ctx: AppContext) {
     const event = (c.req.header("x-github-event") ?? "").trim();
     const payload = parsePayload(raw, c.req.header("content-type") ?? "");
     if (event === "ping") return c.json({ ok: true, event: "ping" }, 200);
-    if (event !== "push") return c.json({ ignored: true, reason: `event ${JSON.stringify(event.slice(0, 40))} is not handled` }, 200);
+    if (event !== "push") {
+      return c.json({ ignored: true, reason: `event ${JSON.stringify(event.slice(0, 40))} is not handled` }, 200);
+    }
 
     const repository = obj(payload.repository);
     const owner = str(obj(repository.owner).login) ?? str(obj(repository.owner).name);
     const repo = str(repository.name);
-    if (!isUsername(owner)) throw new HttpError(400, "invalid_username", "repository.owner.login is not a GitHub username");
+    if (!isUsername(owner)) {
+      throw new HttpError(400, "invalid_username", "repository.owner.login is not a GitHub username");
+    }
     if (!isRepoName(repo)) throw new HttpError(400, "invalid_repo", "repository.name is not a GitHub repository name");
     if (payload.deleted === true) return c.json({ ignored: true, reason: "branch deleted" }, 200);
     const ref = str(payload.ref);

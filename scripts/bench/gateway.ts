@@ -19,7 +19,6 @@
  * {"gateway":{"p50_ms","p99_ms","rps"},"floor":{"p50_ms","p99_ms","rps"}}.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { publishBundle } from "../../shared/bundle-store.ts";
@@ -30,6 +29,7 @@ import { startGateway } from "../../tests/support/gateway.ts";
 import { denoBin, repoRoot } from "../../tests/support/paths.ts";
 import { startProcess, waitForOutput } from "../../tests/support/process.ts";
 import { startRedis } from "../../tests/support/redis.ts";
+import { cpuMs, drive, type Req, type Result } from "./http-load.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -49,157 +49,6 @@ const ONLY = (() => {
 })();
 const BUNDLE_USERS = 50;
 const log = (...a: unknown[]) => console.log(...a);
-
-interface Result {
-  p50_ms: number;
-  p99_ms: number;
-  rps: number;
-  errors: number;
-  statuses: Record<string, number>;
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i];
-}
-
-interface Req {
-  method?: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string;
-  onBody?: (status: number, text: string) => void;
-}
-
-/**
- * One keep-alive HTTP/1.1 connection (node:net): one request at a time,
- * answers framed by Content-Length (or chunked). Far cheaper per request
- * than fetch(), so that the load generator does not become the bottleneck
- * on a machine it shares with the servers.
- */
-class Conn {
-  private sock!: Socket;
-  private buf = Buffer.alloc(0);
-  private waiting: ((r: { status: number; body: string }) => void) | null = null;
-  private failed: ((e: Error) => void) | null = null;
-  constructor(private host: string, private port: number) {}
-  open(): Promise<void> {
-    return new Promise((res, rej) => {
-      this.sock = connect(this.port, this.host, () => res());
-      this.sock.setNoDelay(true);
-      this.sock.on("data", (d: Buffer) => {
-        this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-        this.parse();
-      });
-      this.sock.on("error", (e) => {
-        rej(e);
-        this.failed?.(e);
-      });
-      this.sock.on("close", () => this.failed?.(new Error("connection closed")));
-    });
-  }
-  private parse() {
-    if (!this.waiting) return;
-    const end = this.buf.indexOf("\r\n\r\n");
-    if (end < 0) return;
-    const head = this.buf.subarray(0, end).toString("latin1");
-    const status = Number(head.slice(9, 12));
-    const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    let body: string;
-    let used: number;
-    if (cl) {
-      const n = Number(cl[1]);
-      if (this.buf.length < end + 4 + n) return;
-      body = this.buf.subarray(end + 4, end + 4 + n).toString("utf8");
-      used = end + 4 + n;
-    } else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
-      let off = end + 4;
-      const parts: Buffer[] = [];
-      for (;;) {
-        const nl = this.buf.indexOf("\r\n", off);
-        if (nl < 0) return;
-        const size = parseInt(this.buf.subarray(off, nl).toString("latin1"), 16);
-        if (this.buf.length < nl + 2 + size + 2) return;
-        if (size === 0) {
-          used = nl + 4;
-          break;
-        }
-        parts.push(this.buf.subarray(nl + 2, nl + 2 + size));
-        off = nl + 2 + size + 2;
-      }
-      body = Buffer.concat(parts).toString("utf8");
-    } else {
-      body = "";
-      used = end + 4;
-    }
-    this.buf = this.buf.subarray(used);
-    const w = this.waiting;
-    this.waiting = null;
-    w({ status, body });
-  }
-  request(r: Req): Promise<{ status: number; body: string }> {
-    return new Promise((res, rej) => {
-      this.waiting = res;
-      this.failed = rej;
-      const body = r.body ?? "";
-      let head = `${r.method ?? "GET"} ${r.path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n`;
-      for (const [k, v] of Object.entries(r.headers ?? {})) head += `${k}: ${v}\r\n`;
-      if (body || r.method === "POST") head += `content-length: ${Buffer.byteLength(body)}\r\n`;
-      this.sock.write(head + "\r\n" + body);
-    });
-  }
-  close() {
-    this.sock.destroy();
-  }
-}
-
-/** C connections share one counter of N requests; each awaits its answer before sending the next. */
-async function drive(base: string, total: number, concurrency: number, makeRequest: (i: number) => Req): Promise<Result> {
-  const { hostname, port } = new URL(base);
-  const conns = await Promise.all(Array.from({ length: concurrency }, async () => {
-    const c = new Conn(hostname, Number(port));
-    await c.open();
-    return c;
-  }));
-  const lat = new Float64Array(total);
-  const statuses: Record<string, number> = {};
-  let next = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  const loop = async (conn: Conn) => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      const req = makeRequest(i);
-      const s = performance.now();
-      try {
-        const res = await conn.request(req);
-        lat[i] = performance.now() - s;
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-        if (res.status >= 500) errors++;
-        req.onBody?.(res.status, res.body);
-      } catch {
-        lat[i] = performance.now() - s;
-        errors++;
-        statuses.error = (statuses.error ?? 0) + 1;
-        return;
-      }
-    }
-  };
-  await Promise.all(conns.map(loop));
-  const wall = (performance.now() - t0) / 1000;
-  for (const c of conns) c.close();
-  const sorted = lat.slice().sort();
-  const r2 = (x: number) => Math.round(x * 100) / 100;
-  return {
-    p50_ms: r2(quantile(sorted, 0.5)),
-    p99_ms: r2(quantile(sorted, 0.99)),
-    rps: Math.round(total / wall),
-    errors,
-    statuses,
-  };
-}
 
 function record(user: string, name: string, i: number): RepoRecord {
   return {
@@ -236,7 +85,10 @@ function record(user: string, name: string, i: number): RepoRecord {
 async function main() {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), "foliosync-bench-gw-"));
-  const cleanup: (() => Promise<void>)[] = [async () => redis.stop(), async () => rmSync(dir, { recursive: true, force: true })];
+  const cleanup: (() => Promise<void>)[] = [
+    () => redis.stop(),
+    () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+  ];
   try {
     // bundles for the GET part of the mix: 10 repos each
     const store = await LocalStore.open(dir);
@@ -253,7 +105,14 @@ async function main() {
     }
 
     const gw = await startGateway({
-      env: { REDIS_URL: redis.url, STORAGE_DIR: dir, QUEUE_PREFIX: "bench", RATE_LIMIT_PER_MIN: "100000000", LOG_LEVEL: "warn" },
+      env: {
+        REDIS_URL: redis.url,
+        STORAGE_DIR: dir,
+        QUEUE_PREFIX: "bench",
+        RATE_LIMIT_PER_MIN: "100000000",
+        LOG_LEVEL: "warn",
+        ...(process.env.BENCH_GATEWAY_V8_FLAGS ? { DENO_V8_FLAGS: process.env.BENCH_GATEWAY_V8_FLAGS } : {}),
+      },
     });
     cleanup.unshift(() => gw.stop());
     const etags = new Map<string, string>();
@@ -295,8 +154,14 @@ async function main() {
     log(`gateway: warm-up ${WARMUP} requests…`);
     await drive(gw.url, WARMUP, CONCURRENCY, mixed);
     log(`gateway: ${REQUESTS} mixed requests, ${CONCURRENCY} concurrent clients…`);
+    const gwCpu0 = cpuMs(gw.process.child.pid);
     const gateway = await drive(gw.url, REQUESTS, CONCURRENCY, mixed);
-    log(`gateway: p50 ${gateway.p50_ms} ms  p99 ${gateway.p99_ms} ms  ${gateway.rps} req/s  statuses ${JSON.stringify(gateway.statuses)}`);
+    gateway.cpu_us = Math.round(((cpuMs(gw.process.child.pid) - gwCpu0) * 1000) / REQUESTS);
+    log(
+      `gateway: p50 ${gateway.p50_ms} ms  p99 ${gateway.p99_ms} ms  ${gateway.rps} req/s  server CPU ${gateway.cpu_us} µs/req  statuses ${
+        JSON.stringify(gateway.statuses)
+      }`,
+    );
     await gw.stop();
     cleanup.shift();
 
@@ -310,10 +175,18 @@ async function main() {
     log(`floor: warm-up ${WARMUP} requests…`);
     await drive(floorUrl, WARMUP, CONCURRENCY, floorReq);
     log(`floor: ${REQUESTS} requests (one LPUSH each), ${CONCURRENCY} concurrent clients…`);
+    const flCpu0 = cpuMs(floorProc.child.pid);
     const floor = await drive(floorUrl, REQUESTS, CONCURRENCY, floorReq);
-    log(`floor: p50 ${floor.p50_ms} ms  p99 ${floor.p99_ms} ms  ${floor.rps} req/s  statuses ${JSON.stringify(floor.statuses)}`);
+    floor.cpu_us = Math.round(((cpuMs(floorProc.child.pid) - flCpu0) * 1000) / REQUESTS);
     log(
-      `gateway/floor throughput ${(gateway.rps / floor.rps).toFixed(2)}× (target ≥ 0.5×); gateway p99 ${gateway.p99_ms} ms (target < 25 ms)`,
+      `floor: p50 ${floor.p50_ms} ms  p99 ${floor.p99_ms} ms  ${floor.rps} req/s  server CPU ${floor.cpu_us} µs/req  statuses ${
+        JSON.stringify(floor.statuses)
+      }`,
+    );
+    log(
+      `gateway/floor throughput ${
+        (gateway.rps / floor.rps).toFixed(2)
+      }× (target ≥ 0.5×); gateway p99 ${gateway.p99_ms} ms (target < 25 ms)`,
     );
     log("note: load generator, Redis and the server share this machine's cores");
     const pick = (r: Result) => ({ p50_ms: r.p50_ms, p99_ms: r.p99_ms, rps: r.rps });

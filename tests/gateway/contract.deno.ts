@@ -6,7 +6,7 @@ import { publishBundle } from "../../shared/bundle-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { ErrorBody, JobRecord, RefreshAccepted } from "../../shared/schemas/index.ts";
 import { hubSignature } from "../../gateway/routes/webhooks.ts";
-import { bundleOf, json, startTestGateway, type TestGateway } from "./harness.ts";
+import { bundleOf, json, startTestGateway } from "./harness.ts";
 
 const JSON_CT = { "content-type": "application/json" };
 const post = (body?: unknown, headers: Record<string, string> = {}): RequestInit => ({
@@ -28,18 +28,21 @@ async function expectError(res: Response, status: number, code?: string) {
 Deno.test("refresh", async (t) => {
   const g = await startTestGateway({ RATE_LIMIT_PER_MIN: "1000" });
   try {
-    await t.step("202 with job urls; a second request while in flight gets the same job and enqueues nothing more", async () => {
-      const a = await g.req("/api/bundles/Octo-Cat/refresh", post({}));
-      assert.equal(a.status, 202);
-      const body = RefreshAccepted.parse(await json(a));
-      assert.equal(body.status, "processing");
-      assert.equal(body.status_url, `/api/bundles/Octo-Cat/status?job_id=${body.job_id}`);
-      assert.equal(body.events_url, `/api/bundles/Octo-Cat/events?job_id=${body.job_id}`);
-      assert.equal(a.headers.get("location"), body.status_url);
-      const b = await json(await g.req("/api/bundles/octo-cat/refresh", post({ force_refresh: true })));
-      assert.equal(b.job_id, body.job_id);
-      assert.equal(await g.redis.llen(queueKey("gt", "plan", "waiting")), 1);
-    });
+    await t.step(
+      "202 with job urls; a second request while in flight gets the same job and enqueues nothing more",
+      async () => {
+        const a = await g.req("/api/bundles/Octo-Cat/refresh", post({}));
+        assert.equal(a.status, 202);
+        const body = RefreshAccepted.parse(await json(a));
+        assert.equal(body.status, "processing");
+        assert.equal(body.status_url, `/api/bundles/Octo-Cat/status?job_id=${body.job_id}`);
+        assert.equal(body.events_url, `/api/bundles/Octo-Cat/events?job_id=${body.job_id}`);
+        assert.equal(a.headers.get("location"), body.status_url);
+        const b = await json(await g.req("/api/bundles/octo-cat/refresh", post({ force_refresh: true })));
+        assert.equal(b.job_id, body.job_id);
+        assert.equal(await g.redis.llen(queueKey("gt", "plan", "waiting")), 1);
+      },
+    );
 
     await t.step("an empty body (no content type) is a plain refresh; options are passed on", async () => {
       const r = await g.req("/api/bundles/empty-body/refresh", { method: "POST" });
@@ -64,7 +67,11 @@ Deno.test("refresh", async (t) => {
     await t.step("bodies: bad JSON 400, wrong type 415, oversized 413, unknown field 400, non-object 400", async () => {
       await expectError(await g.req("/api/bundles/octo/refresh", post("{bad")), 400, "invalid_json");
       await expectError(
-        await g.req("/api/bundles/octo/refresh", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" }),
+        await g.req("/api/bundles/octo/refresh", {
+          method: "POST",
+          headers: { "content-type": "text/plain" },
+          body: "{}",
+        }),
         415,
       );
       await expectError(
@@ -90,10 +97,17 @@ Deno.test("refresh", async (t) => {
       );
       await expectError(await g.req("/api/bundles/octo/refresh", post({ force: true })), 400, "invalid_body");
       await expectError(await g.req("/api/bundles/octo/refresh", post({ force_refresh: "yes" })), 400, "invalid_body");
-      await expectError(await g.req("/api/bundles/octo/refresh", post({ callback_url: "ftp://x/y" })), 400, "invalid_body");
+      await expectError(
+        await g.req("/api/bundles/octo/refresh", post({ callback_url: "ftp://x/y" })),
+        400,
+        "invalid_body",
+      );
       await expectError(await g.req("/api/bundles/octo/refresh", post([1, 2])), 400, "invalid_body");
       await expectError(await g.req("/api/bundles/octo/refresh", post("null")), 400, "invalid_body");
-      await expectError(await g.req("/api/bundles/octo/refresh", post(new Uint8Array([0xff, 0xfe]) as unknown as string)), 400);
+      await expectError(
+        await g.req("/api/bundles/octo/refresh", post(new Uint8Array([0xff, 0xfe]) as unknown as string)),
+        400,
+      );
     });
 
     await t.step("wrong method and unknown routes: JSON 404", async () => {
@@ -176,13 +190,16 @@ Deno.test("status", async (t) => {
     });
     await t.step("progress follows the job", async () => {
       await g.jobs.setState(job.job_id, "Stat-User", "planning");
-      await g.jobs.startSync(job.job_id, ["a", "b"].map((repo) => ({
-        job_id: job.job_id,
-        username: "Stat-User",
-        repo,
-        fingerprint: "f",
-        github: {},
-      })));
+      await g.jobs.startSync(
+        job.job_id,
+        ["a", "b"].map((repo) => ({
+          job_id: job.job_id,
+          username: "Stat-User",
+          repo,
+          fingerprint: "f",
+          github: {},
+        })),
+      );
       await g.jobs.markRepoDone(job.job_id, "Stat-User", "a", "completed");
       const body = await json(await g.req(`/api/bundles/Stat-User/status?job_id=${job.job_id}`));
       assert.equal(body.state, "syncing");
@@ -195,7 +212,11 @@ Deno.test("status", async (t) => {
       await expectError(await g.req(`/api/bundles/stat-user/status?job_id=${"a".repeat(65)}`), 400, "invalid_job_id");
       await expectError(await g.req(`/api/bundles/stat-user/status?job_id=nope`), 404, "job_not_found");
       await expectError(await g.req(`/api/bundles/someone-else/status?job_id=${job.job_id}`), 404, "job_not_found");
-      await expectError(await g.req(`/api/bundles/${"x".repeat(40)}/status?job_id=${job.job_id}`), 400, "invalid_username");
+      await expectError(
+        await g.req(`/api/bundles/${"x".repeat(40)}/status?job_id=${job.job_id}`),
+        400,
+        "invalid_username",
+      );
     });
   } finally {
     await g.close();
@@ -236,7 +257,9 @@ Deno.test("bundles: 404 before the first bundle, ETag/Last-Modified, 304, one re
     await t.step("If-Modified-Since → 304 when not modified since", async () => {
       const r = await g.req("/api/bundles/octo", { headers: { "if-modified-since": "Thu, 02 Jan 2025 03:04:05 GMT" } });
       assert.equal(r.status, 304);
-      const r2 = await g.req("/api/bundles/octo", { headers: { "if-modified-since": "Thu, 02 Jan 2025 03:04:04 GMT" } });
+      const r2 = await g.req("/api/bundles/octo", {
+        headers: { "if-modified-since": "Thu, 02 Jan 2025 03:04:04 GMT" },
+      });
       assert.equal(r2.status, 200);
       await r2.body?.cancel();
     });
@@ -247,29 +270,35 @@ Deno.test("bundles: 404 before the first bundle, ETag/Last-Modified, 304, one re
       assert.equal(r.headers.get("etag"), `"99887766aabbccdd"`);
       assert.equal((await json(r)).data.length, 1);
     });
-    await t.step("one record; 404 unknown repo; 400 bad names; repos/ alias reaches a repo named like a route", async () => {
-      await publishBundle(g.store, bundleOf("octo", "1234567890abcdef", ["alpha", "status", "events"], "2025-03-01T00:00:00.000Z"));
-      const r = await g.req("/api/bundles/octo/alpha");
-      assert.equal(r.status, 200);
-      const rec = await json(r);
-      assert.equal(rec.name, "alpha");
-      assert.equal(rec.full_name, "octo/alpha");
-      assert.equal((await json(await g.req("/api/bundles/octo/ALPHA"))).name, "alpha");
-      assert.equal((await json(await g.req("/api/bundles/octo/repos/status"))).name, "status");
-      assert.equal(
-        (await g.req("/api/bundles/octo/alpha", { headers: { "if-none-match": `"1234567890abcdef"` } })).status,
-        304,
-      );
-      await expectError(await g.req("/api/bundles/octo/gamma"), 404, "repo_not_found");
-      for (const bad of ["..%2f..%2fetc", "a%2fb", "x".repeat(101), "%00"]) {
-        await expectError(await g.req(`/api/bundles/octo/${bad}`), 400, "invalid_repo");
-      }
-      await expectError(await g.req("/api/bundles/..%2f..%2fetc/alpha"), 400, "invalid_username");
-      await expectError(await g.req("/api/bundles/octo/a/b/c"), 404, "not_found");
-      // a literal ".." segment is resolved by URL parsing before routing: never reaches a handler
-      await expectError(await g.req("/api/bundles/octo/../../etc/passwd"), 404, "not_found");
-      await expectError(await g.req("/api/bundles/octo/%2e%2e/%2e%2e/etc"), 404, "not_found");
-    });
+    await t.step(
+      "one record; 404 unknown repo; 400 bad names; repos/ alias reaches a repo named like a route",
+      async () => {
+        await publishBundle(
+          g.store,
+          bundleOf("octo", "1234567890abcdef", ["alpha", "status", "events"], "2025-03-01T00:00:00.000Z"),
+        );
+        const r = await g.req("/api/bundles/octo/alpha");
+        assert.equal(r.status, 200);
+        const rec = await json(r);
+        assert.equal(rec.name, "alpha");
+        assert.equal(rec.full_name, "octo/alpha");
+        assert.equal((await json(await g.req("/api/bundles/octo/ALPHA"))).name, "alpha");
+        assert.equal((await json(await g.req("/api/bundles/octo/repos/status"))).name, "status");
+        assert.equal(
+          (await g.req("/api/bundles/octo/alpha", { headers: { "if-none-match": `"1234567890abcdef"` } })).status,
+          304,
+        );
+        await expectError(await g.req("/api/bundles/octo/gamma"), 404, "repo_not_found");
+        for (const bad of ["..%2f..%2fetc", "a%2fb", "x".repeat(101), "%00"]) {
+          await expectError(await g.req(`/api/bundles/octo/${bad}`), 400, "invalid_repo");
+        }
+        await expectError(await g.req("/api/bundles/..%2f..%2fetc/alpha"), 400, "invalid_username");
+        await expectError(await g.req("/api/bundles/octo/a/b/c"), 404, "not_found");
+        // a literal ".." segment is resolved by URL parsing before routing: never reaches a handler
+        await expectError(await g.req("/api/bundles/octo/../../etc/passwd"), 404, "not_found");
+        await expectError(await g.req("/api/bundles/octo/%2e%2e/%2e%2e/etc"), 404, "not_found");
+      },
+    );
   } finally {
     await g.close();
   }
@@ -279,7 +308,10 @@ Deno.test("POST /api/ai", async () => {
   const g = await startTestGateway();
   try {
     await expectError(await g.req("/api/ai", post({ query: "flask", username: "nobody" })), 404, "bundle_not_found");
-    await publishBundle(g.store, bundleOf("ai-user", "abcdefabcdef0011", ["one", "two", "three"], "2025-01-01T00:00:00Z"));
+    await publishBundle(
+      g.store,
+      bundleOf("ai-user", "abcdefabcdef0011", ["one", "two", "three"], "2025-01-01T00:00:00Z"),
+    );
     const ok = await g.req("/api/ai", post({ query: "which use flask?", username: "ai-user", limit: 2 }));
     assert.equal(ok.status, 200);
     const body = await json(ok);
@@ -302,7 +334,10 @@ Deno.test("POST /api/ai", async () => {
     }
     await expectError(await g.req("/api/ai", post("{")), 400, "invalid_json");
     await expectError(await g.req("/api/ai", { method: "POST" }), 415);
-    await expectError(await g.req("/api/ai", { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" }), 415);
+    await expectError(
+      await g.req("/api/ai", { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" }),
+      415,
+    );
     await expectError(await g.req("/api/ai", post({ query: "x".repeat(65 * 1024), username: "ai-user" })), 413);
   } finally {
     await g.close();
@@ -335,7 +370,11 @@ Deno.test("GitHub webhooks: signature, ping, push → one-repo refresh", async (
     });
     await expectError(await send("push", push("octo", "alpha"), "sha256=" + "0".repeat(64)), 401, "bad_signature");
     await expectError(
-      await g.req("/api/webhooks/github", { method: "POST", headers: { ...JSON_CT, "x-github-event": "push" }, body: "{}" }),
+      await g.req("/api/webhooks/github", {
+        method: "POST",
+        headers: { ...JSON_CT, "x-github-event": "push" },
+        body: "{}",
+      }),
       401,
     );
     const ping = await send("ping", { zen: "Keep it simple." });

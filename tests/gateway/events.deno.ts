@@ -10,7 +10,10 @@ import { openSse } from "./sse.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function subscribers(g: { redis: { pubsub(...a: string[]): Promise<unknown> } }, channel: string): Promise<number> {
+async function subscribers(
+  g: { redis: { pubsub(...a: string[]): Promise<unknown> } },
+  channel: string,
+): Promise<number> {
   const out = (await g.redis.pubsub("NUMSUB", channel)) as [string, number];
   return Number(out[1]);
 }

@@ -56,7 +56,16 @@ export async function startTestGateway(
   const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
   const store = await LocalStore.open(dir);
   // pointerCacheMs 0: tests that publish then read at once see the new bundle (the cache has its own tests).
-  const app = createApp({ config, redis, jobs, store, ai: stubAi(store), logError: () => {}, pointerCacheMs: 0, ...extra });
+  const app = createApp({
+    config,
+    redis,
+    jobs,
+    store,
+    ai: stubAi(store),
+    logError: () => {},
+    pointerCacheMs: 0,
+    ...extra,
+  });
   return {
     app,
     redis,

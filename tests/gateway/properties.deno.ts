@@ -86,15 +86,22 @@ const aiLike = fc.record(
 
 withGateway("arbitrary JSON bodies on /api/ai and refresh never give a 5xx", async (g) => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(aiLike, jsonValue), fc.constantFrom("application/json", "text/plain", "", "application/json; charset=utf-8"), async (body, ct) => {
-      const init = (b: unknown): RequestInit => ({
-        method: "POST",
-        headers: ct ? { "content-type": ct } : {},
-        body: JSON.stringify(b),
-      });
-      await checkAnswer(await g.req("/api/ai", init(body)), `POST /api/ai ${JSON.stringify(body).slice(0, 100)}`);
-      await checkAnswer(await g.req("/api/bundles/octo/refresh", init(body)), `POST refresh ${JSON.stringify(body).slice(0, 100)}`);
-    }),
+    fc.asyncProperty(
+      fc.oneof(aiLike, jsonValue),
+      fc.constantFrom("application/json", "text/plain", "", "application/json; charset=utf-8"),
+      async (body, ct) => {
+        const init = (b: unknown): RequestInit => ({
+          method: "POST",
+          headers: ct ? { "content-type": ct } : {},
+          body: JSON.stringify(b),
+        });
+        await checkAnswer(await g.req("/api/ai", init(body)), `POST /api/ai ${JSON.stringify(body).slice(0, 100)}`);
+        await checkAnswer(
+          await g.req("/api/bundles/octo/refresh", init(body)),
+          `POST refresh ${JSON.stringify(body).slice(0, 100)}`,
+        );
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -104,14 +111,21 @@ withGateway("arbitrary bytes as a body never give a 5xx", async (g) => {
     fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 30 }), async (bytes, event) => {
       const headers = { "content-type": "application/json" };
       await checkAnswer(await g.req("/api/ai", { method: "POST", headers, body: bytes }), "POST /api/ai bytes");
-      await checkAnswer(await g.req("/api/bundles/octo/refresh", { method: "POST", headers, body: bytes }), "POST refresh bytes");
+      await checkAnswer(
+        await g.req("/api/bundles/octo/refresh", { method: "POST", headers, body: bytes }),
+        "POST refresh bytes",
+      );
       let ev = "push";
       try {
         new Headers({ "x-github-event": event });
         ev = event;
       } catch { /* not a valid header value */ }
       await checkAnswer(
-        await g.req("/api/webhooks/github", { method: "POST", headers: { ...headers, "x-github-event": ev }, body: bytes }),
+        await g.req("/api/webhooks/github", {
+          method: "POST",
+          headers: { ...headers, "x-github-event": ev },
+          body: bytes,
+        }),
         "POST webhook bytes",
       );
     }),

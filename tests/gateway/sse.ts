@@ -19,7 +19,11 @@ export interface SseStream {
 
 export async function openSse(url: string, init: RequestInit = {}): Promise<SseStream> {
   const ac = new AbortController();
-  const response = await fetch(url, { ...init, signal: ac.signal, headers: { accept: "text/event-stream", ...init.headers } });
+  const response = await fetch(url, {
+    ...init,
+    signal: ac.signal,
+    headers: { accept: "text/event-stream", ...init.headers },
+  });
   const reader = response.body?.getReader();
   const dec = new TextDecoder();
   let buf = "";
@@ -49,7 +53,10 @@ export async function openSse(url: string, init: RequestInit = {}): Promise<SseS
       if (ended) return null;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`no SSE event within ${timeoutMs} ms`)), Math.max(1, deadline - Date.now()));
+        timer = setTimeout(
+          () => rej(new Error(`no SSE event within ${timeoutMs} ms`)),
+          Math.max(1, deadline - Date.now()),
+        );
       });
       try {
         const { done, value } = await Promise.race([reader!.read(), timeout]);

@@ -23,7 +23,9 @@ export interface StartedGateway {
 
 export const gatewayMain = join(repoRoot, "gateway", "main.ts");
 
-export async function startGateway(opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<StartedGateway> {
+export async function startGateway(
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<StartedGateway> {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};
