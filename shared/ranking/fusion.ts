@@ -10,7 +10,10 @@ export interface FusionOptions {
   alpha?: number;
 }
 
-export const DEFAULT_ALPHA = 0.5;
+/** Weight of the learned encoder in the fusion. */
+export const DEFAULT_ALPHA = 0.25;
+/** Weight of the word-vector alignment in the fusion (BM25 keeps 1 − alpha − gamma). */
+export const DEFAULT_GAMMA = 0.25;
 
 /** Scales to [0, 1] by the maximum (BM25: 0 stays 0). */
 export function maxNormalize(scores: ArrayLike<number>): Float64Array {
@@ -43,6 +46,27 @@ export function fuseScores(bm25: ArrayLike<number>, model: ArrayLike<number> | n
   const m = minMaxNormalize(model);
   const out = new Float64Array(b.length);
   for (let i = 0; i < b.length; i++) out[i] = (1 - alpha) * b[i] + alpha * m[i];
+  return out;
+}
+
+/**
+ * Three-way fusion: BM25 (max-normalised), the learned encoder's cosines
+ * (min-max) and the alignment scores (max-normalised; 0 stays 0).
+ */
+export function fuse3(
+  bm25: ArrayLike<number>,
+  model: ArrayLike<number> | null,
+  align: ArrayLike<number> | null,
+  alpha = DEFAULT_ALPHA,
+  gamma = DEFAULT_GAMMA,
+): Float64Array {
+  const b = maxNormalize(bm25);
+  const a = model ? alpha : 0;
+  const c = align ? gamma : 0;
+  const m = model ? minMaxNormalize(model) : null;
+  const al = align ? maxNormalize(align) : null;
+  const out = new Float64Array(b.length);
+  for (let i = 0; i < b.length; i++) out[i] = (1 - a - c) * b[i] + (m ? a * m[i] : 0) + (al ? c * al[i] : 0);
   return out;
 }
 

@@ -36,7 +36,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   charN: [3, 4],
   wordWeight: 1,
   bigramWeight: 0.5,
-  charWeight: 0.6,
+  charWeight: 0,
   scale: 20,
   wordVectorWeight: 1,
 };
@@ -76,8 +76,10 @@ export interface ModelMeta {
   epochs: number;
   pairs: number;
   held_out: number;
-  /** Fusion weight of the model (0..1). */
+  /** Fusion weight of the learned encoder (0..1). */
   alpha: number;
+  /** Fusion weight of the word-vector alignment (0..1; alpha + gamma < 1, BM25 has the rest). */
+  gamma?: number;
   /** Held-out metrics measured at training time. */
   metrics?: Record<string, unknown>;
 }

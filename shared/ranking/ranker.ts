@@ -3,7 +3,8 @@
  * the user's model, fused. Used by /api/ai, the training gate and the eval.
  */
 import { Bm25Index } from "./bm25.ts";
-import { DEFAULT_ALPHA, fuseScores, rankIndices } from "./fusion.ts";
+import { alignScores, type AlignIndex, buildAlignIndex, salientText } from "./align.ts";
+import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, rankIndices } from "./fusion.ts";
 import { type RankingModel, scoreRepos } from "./model.ts";
 import { type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
 import { tokenize } from "./tokenizer.ts";
@@ -22,9 +23,12 @@ export class BundleIndex {
   readonly fields: RepoFields[];
   readonly texts: string[];
   readonly bm25: Bm25Index;
+  readonly salient: string[];
+  private readonly aligners = new WeakMap<object, AlignIndex>();
 
   constructor(repos: RankableRepo[]) {
     this.names = repos.map((r) => r.name);
+    this.salient = repos.map(salientText);
     this.fields = repos.map(repoFields);
     this.texts = this.fields.map(repoText);
     this.bm25 = new Bm25Index(this.texts.map((t) => tokenize(t)));
@@ -42,19 +46,34 @@ export class BundleIndex {
     return scoreRepos(model, query, this.names, (i) => this.texts[i]);
   }
 
-  rank(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number): RankResult {
+  /** Word-vector alignment scores (null when the model carries no word vectors). */
+  alignScores(model: RankingModel, query: string): Float64Array | null {
+    const wv = model.wordVectors;
+    if (!wv) return null;
+    let ai = this.aligners.get(wv);
+    if (!ai) {
+      ai = buildAlignIndex(wv, this.salient);
+      this.aligners.set(wv, ai);
+    }
+    return alignScores(ai, query);
+  }
+
+  rank(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number, gamma?: number): RankResult {
     let scores: Float64Array;
+    const a = alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
+    const c = gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
     if (mode === "bm25" || !model) scores = fuseScores(this.bm25Scores(query), null);
-    else if (mode === "model") scores = this.modelScores(model, query);
-    else {
-      scores = fuseScores(this.bm25Scores(query), this.modelScores(model, query), {
-        alpha: alpha ?? model.meta?.alpha ?? DEFAULT_ALPHA,
-      });
+    else if (mode === "model") {
+      // The model alone: learned encoder + alignment, BM25 left out.
+      const al = this.alignScores(model, query);
+      scores = al ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c)) : this.modelScores(model, query);
+    } else {
+      scores = fuse3(this.bm25Scores(query), this.modelScores(model, query), this.alignScores(model, query), a, c);
     }
     return { order: rankIndices(scores), scores };
   }
 
-  rankNames(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number): string[] {
-    return this.rank(query, mode, model, alpha).order.map((i) => this.names[i]);
+  rankNames(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number, gamma?: number): string[] {
+    return this.rank(query, mode, model, alpha, gamma).order.map((i) => this.names[i]);
   }
 }

@@ -38,9 +38,9 @@ export interface FitOptions {
 
 export const DEFAULT_FIT: Required<Omit<FitOptions, "config" | "log" | "wordVectors">> = {
   seed: 42,
-  epochs: 14,
-  batchSize: 64,
-  learningRate: 0.03,
+  epochs: 10,
+  batchSize: 128,
+  learningRate: 0.05,
   wordDropout: 0.1,
 };
 

@@ -4,14 +4,16 @@
  *
  * The gate ranks the bundle's held-out pairs with BM25 fused with the new
  * model and with the current one; the new model is promoted only when its
- * fused MRR (then nDCG@5) is at least the current one's. A failure anywhere
+ * fused MRR (then nDCG@5) is at least the current one's. A user's first
+ * model must keep at least FIRST_MODEL_FLOOR of BM25's held-out MRR. A failure anywhere
  * leaves the bundle and the current model untouched: the pointer is the
  * last thing written.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Bundle } from "../../shared/schemas/bundle.ts";
 import type { BlobStore } from "../../shared/storage/types.ts";
-import { DEFAULT_ALPHA } from "../../shared/ranking/fusion.ts";
+import { DEFAULT_ALPHA, DEFAULT_GAMMA } from "../../shared/ranking/fusion.ts";
+import { defaultWordVectors } from "../../shared/ranking/word-vectors-source.ts";
 import { type MetricSummary, summarize } from "../../shared/ranking/metrics.ts";
 import type { RankingModel } from "../../shared/ranking/model.ts";
 import { generatePairs, type Pair, type PairOptions, type PairSet } from "../../shared/ranking/pairs.ts";
@@ -23,6 +25,8 @@ import { DEFAULT_FIT, fitModel, type FitOptions } from "./fit.ts";
 import { type BackendName, selectBackend } from "./select-backend.ts";
 
 export const DEFAULT_SEED = 42;
+/** First model of a user: its fused held-out MRR must reach this share of BM25's. */
+export const FIRST_MODEL_FLOOR = 0.9;
 
 export interface BuildOptions {
   backend?: string;
@@ -30,8 +34,10 @@ export interface BuildOptions {
   fit?: FitOptions;
   pairs?: PairOptions;
   alpha?: number;
-  /** Pretrained word vectors (the full table; restricted here to what the model keeps). */
+  /** Pretrained word vectors (the full table; restricted here to what the model keeps).
+   *  undefined: the installed package's (see word-vectors-source.ts); null: none. */
   wordVectors?: WordVectors | null;
+  gamma?: number;
   log?: (msg: string) => void;
 }
 
@@ -53,10 +59,11 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   const index = new BundleIndex(bundle.repos);
   const t0 = performance.now();
   let wordVectors: WordVectors | null = null;
-  if (opts.wordVectors) {
+  const source = opts.wordVectors === undefined ? defaultWordVectors(opts.log) : opts.wordVectors;
+  if (source) {
     const own = new Set<string>();
     for (const t of index.texts) for (const w of words(t)) own.add(w);
-    wordVectors = restrictWordVectors(opts.wordVectors, own, WORD_VECTOR_TOP_K);
+    wordVectors = restrictWordVectors(source, own, WORD_VECTOR_TOP_K);
   }
   const fit = await fitModel(tf, index.names, pairs.train, { seed, wordVectors, ...(opts.fit ?? {}), log: opts.log });
   const train_ms = Math.round(performance.now() - t0);
@@ -74,6 +81,7 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
       pairs: pairs.train.length,
       held_out: pairs.heldOut.length,
       alpha: opts.alpha ?? DEFAULT_ALPHA,
+      gamma: wordVectors ? opts.gamma ?? DEFAULT_GAMMA : 0,
     },
   };
   return { model, pairs, index, train_ms };
@@ -106,6 +114,8 @@ export interface TrainUserModelInput {
   /** The model currently serving (loaded from `models/{user}/current.json` when omitted). */
   currentModel?: RankingModel | null;
   fit?: FitOptions;
+  /** Word vectors (undefined: the installed package's; null: none). */
+  wordVectors?: WordVectors | null;
   log?: (msg: string) => void;
   /** Test hook: replaces the trained model before the gate (e.g. a deliberately worse one). */
   transformModel?: (m: RankingModel) => RankingModel;
@@ -157,22 +167,41 @@ export async function trainUserModel(input: TrainUserModelInput): Promise<TrainO
     }
   }
 
-  const built = await buildUserModel(bundle, { backend, seed: input.seed, fit: input.fit, log });
+  const built = await buildUserModel(bundle, {
+    backend,
+    seed: input.seed,
+    fit: input.fit,
+    log,
+    ...(input.wordVectors !== undefined ? { wordVectors: input.wordVectors } : {}),
+  });
   const model = input.transformModel ? input.transformModel(built.model) : built.model;
   const candidate = heldOutQuality(built.index, built.pairs.heldOut, model);
-  // Without a current model the bar is BM25 alone: the model must not make ranking worse.
-  const currentQ = heldOutQuality(built.index, built.pairs.heldOut, current);
+  const bm25Q = heldOutQuality(built.index, built.pairs.heldOut, null);
+  const currentQ = current ? heldOutQuality(built.index, built.pairs.heldOut, current) : null;
   log(
-    `held-out fused quality: new ${JSON.stringify(candidate)} vs ${current ? "current" : "bm25"} ${JSON.stringify(currentQ)}`,
+    `held-out fused quality: new ${JSON.stringify(candidate)}; ` +
+      `${currentQ ? `current ${JSON.stringify(currentQ)}; ` : ""}bm25 ${JSON.stringify(bm25Q)}`,
   );
-  if (!atLeastAsGood(candidate, currentQ)) {
+  if (currentQ && !atLeastAsGood(candidate, currentQ)) {
     return {
       status: "training_skipped",
-      reason: `new model ranks held-out pairs worse than the ${current ? "current model" : "BM25 baseline"} ` +
-        `(MRR ${candidate.mrr} < ${currentQ.mrr}, nDCG@5 ${candidate["ndcg@5"]} vs ${currentQ["ndcg@5"]}); previous model kept`,
+      reason: `new model ranks held-out pairs worse than the current model ` +
+        `(fused MRR ${candidate.mrr} < ${currentQ.mrr}, nDCG@5 ${candidate["ndcg@5"]} vs ${currentQ["ndcg@5"]}); previous model kept`,
       train_ms: built.train_ms,
       candidate,
       current: currentQ,
+    };
+  }
+  // With no model yet, a sanity floor: held-out pairs are passages of the repos' own text, where
+  // BM25 is at its strongest, so the fused ranking may trail it a little but not collapse.
+  if (!currentQ && candidate.mrr < FIRST_MODEL_FLOOR * bm25Q.mrr) {
+    return {
+      status: "training_skipped",
+      reason: `new model's fused held-out MRR ${candidate.mrr} is below ${FIRST_MODEL_FLOOR} × BM25's ${bm25Q.mrr}; ` +
+        `answers stay on BM25`,
+      train_ms: built.train_ms,
+      candidate,
+      current: null,
     };
   }
 
@@ -183,7 +212,7 @@ export async function trainUserModel(input: TrainUserModelInput): Promise<TrainO
     prefix,
     backend,
     trained_at: model.meta.trained_at,
-    metrics: { held_out: candidate, previous: currentQ, train_ms: built.train_ms },
+    metrics: { held_out: candidate, previous: currentQ, bm25: bm25Q, train_ms: built.train_ms },
   };
   const promoted = await promoteModel(store, pointer, currentPtr?.version ?? null);
   if (!promoted) {
@@ -201,9 +230,9 @@ export async function trainUserModel(input: TrainUserModelInput): Promise<TrainO
     model,
     train_ms: built.train_ms,
     candidate,
-    current: current ? currentQ : null,
+    current: currentQ,
     message: `model trained on ${backend} in ${built.train_ms} ms (${model.meta.pairs} pairs); ` +
-      `held-out fused MRR ${candidate.mrr} (was ${currentQ.mrr})`,
+      `held-out fused MRR ${candidate.mrr} (${currentQ ? `current model ${currentQ.mrr}` : `BM25 ${bm25Q.mrr}`})`,
   };
 }
 
