@@ -21,7 +21,7 @@ import { errorResponse, type GatewayBindings, HttpError } from "./http.ts";
 import type { JobFeed } from "./job-feed.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
 import { PointerCache } from "./pointer-cache.ts";
-import { FINAL_STATES } from "../shared/schemas/job.ts";
+import { FINAL_STATES, type JobRecord } from "../shared/schemas/job.ts";
 import { aiRoutes } from "./routes/ai.ts";
 import { bundleRoutes } from "./routes/bundles.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -45,6 +45,11 @@ export interface GatewayDeps {
   ai: AiService;
   /** Created when absent. */
   metrics?: GatewayMetrics;
+  /**
+   * Follows one job's changes (resolves once subscribed). Default: JobStore.subscribe
+   * (a Redis connection per stream); production passes JobEventsHub.subscribe (one shared).
+   */
+  subscribe?: (jobId: string, onJob: (job: JobRecord) => void) => Promise<() => Promise<void>>;
   /** Every job's changes (job-feed.ts): metrics and bundle-pointer invalidation. Optional. */
   feed?: JobFeed;
   /** How long a user's bundle pointer is cached (default 1000 ms; 0 = read storage every time). */
@@ -77,6 +82,7 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
   return {
     ...deps,
     metrics: deps.metrics ?? createMetrics(deps.jobs),
+    subscribe: deps.subscribe ?? ((jobId, onJob) => deps.jobs.subscribe(jobId, onJob)),
     trustedProxyHops: deps.trustedProxyHops ?? 0,
     heartbeatMs: deps.heartbeatMs ?? 15_000,
     maxStreamMs: deps.maxStreamMs ?? 30 * 60_000,

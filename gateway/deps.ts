@@ -1,6 +1,7 @@
 /**
  * Builds the gateway's production dependencies from the validated config:
- * one ioredis connection (commands + Lua), the JobStore on it, the blob
+ * one ioredis connection (commands + Lua, auto-pipelined), one shared
+ * subscriber for event streams (JobEventsHub), the JobStore, the blob
  * store from STORAGE_*, the AI service on that store, and metrics that watch
  * every job's changes on one pub/sub connection.
  */
@@ -11,6 +12,7 @@ import { JobStore } from "../shared/jobs/job-store.ts";
 import { createAiService } from "../shared/ranking/ai-service.ts";
 import { createStore } from "../shared/storage/index.ts";
 import type { GatewayDeps } from "./app.ts";
+import { JobEventsHub } from "./job-events-hub.ts";
 import { startJobFeed } from "./job-feed.ts";
 import { createMetrics } from "./metrics.ts";
 
@@ -42,10 +44,22 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
   });
   const metrics = createMetrics(jobs);
   const feed = opts.watchJobs === false ? undefined : await startJobFeed(redis, jobs).catch(() => undefined);
+  const hub = new JobEventsHub(redis, jobs);
   return {
-    deps: { config, redis, jobs, store, ai, metrics, feed, trustedProxyHops: opts.trustedProxyHops ?? 0 },
+    deps: {
+      config,
+      redis,
+      jobs,
+      store,
+      ai,
+      metrics,
+      feed,
+      subscribe: hub.subscribe,
+      trustedProxyHops: opts.trustedProxyHops ?? 0,
+    },
     async close() {
       await feed?.stop().catch(() => {});
+      hub.close();
       await store.close?.().catch(() => {});
       redis.disconnect();
     },

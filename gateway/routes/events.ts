@@ -103,7 +103,7 @@ export function eventRoutes(app: GatewayApp, ctx: AppContext) {
       if (stopAt.has(job.state)) cleanup();
     };
 
-    unsubscribe = await ctx.jobs.subscribe(jobId, (job) => {
+    unsubscribe = await ctx.subscribe(jobId, (job) => {
       if (ready) send(job);
       else early.push(job);
     });
@@ -140,7 +140,6 @@ export function eventRoutes(app: GatewayApp, ctx: AppContext) {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-store",
-        "connection": "keep-alive",
         "x-accel-buffering": "no",
       },
     });

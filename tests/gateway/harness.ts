@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { type AiService, createApp, type GatewayApp, type GatewayDeps } from "../../gateway/app.ts";
+import { JobEventsHub } from "../../gateway/job-events-hub.ts";
 import { loadConfig } from "../../shared/config.ts";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
@@ -47,7 +48,7 @@ export const stubAi: (store: LocalStore) => AiService = (store) => ({
 
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: Partial<GatewayDeps> = {},
+  extra: Partial<GatewayDeps> & { hub?: boolean } = {},
 ): Promise<TestGateway> {
   const server = await startRedis();
   const redis = server.client();
@@ -56,6 +57,9 @@ export async function startTestGateway(
   const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
   const store = await LocalStore.open(dir);
   // pointerCacheMs 0: tests that publish then read at once see the new bundle (the cache has its own tests).
+  // hub: event streams share one subscriber connection (as in production) instead of one each.
+  const { hub: useHub, ...rest } = extra;
+  const hub = useHub ? new JobEventsHub(redis, jobs) : null;
   const app = createApp({
     config,
     redis,
@@ -64,7 +68,8 @@ export async function startTestGateway(
     ai: stubAi(store),
     logError: () => {},
     pointerCacheMs: 0,
-    ...extra,
+    ...(hub ? { subscribe: hub.subscribe } : {}),
+    ...rest,
   });
   return {
     app,
@@ -75,6 +80,7 @@ export async function startTestGateway(
     dir,
     req: (path, init) => Promise.resolve(app.request(path, init)),
     async close() {
+      hub?.close();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
