@@ -2,8 +2,8 @@
  * POST /api/bundles/{u}/refresh  body {force_refresh?, callback_url?} (may be empty)
  * → 202 {status:"processing", job_id, status_url, events_url}; a second
  * request for the same user while a refresh is in flight gets the same job.
- * Order of checks: API key (401) → username (400) → client rate (429) →
- * body (415/413/400). Never calls GitHub: it only enqueues.
+ * Order of checks: API key (401) → username (400) → body (415/413/400) →
+ * client rate (429, in the same Lua script that takes the lock and enqueues). Never calls GitHub: it only enqueues.
  */
 import type { Context } from "hono";
 import type { AppContext, GatewayApp } from "../app.ts";
@@ -47,19 +47,20 @@ export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
   app.post("/api/bundles/:username/refresh", async (c) => {
     const key = requireApiKey(c, ctx.keys);
     const username = requireUsername(c.req.param("username"));
-    const rl = await ctx.jobs.rateLimit(await clientId(c, key), limit, ctx.rateWindowMs);
-    if (!rl.allowed) {
+    const body = await parseJsonBody(c, RefreshBody, { optional: true });
+    // The rate limit is checked inside the same Lua script that takes the
+    // lock and enqueues: one Redis round trip per refresh.
+    const res = await ctx.jobs.requestRefresh(
+      { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
+      { client: await clientId(c, key), limit, windowMs: ctx.rateWindowMs },
+    );
+    if (res.limited) {
       ctx.metrics.rateLimited();
       throw new HttpError(429, "rate_limited", `more than ${limit} refresh requests per minute; retry later`, {
-        "retry-after": String(rl.retryAfterS),
+        "retry-after": String(res.limited.retryAfterS),
       });
     }
-    const body = await parseJsonBody(c, RefreshBody, { optional: true });
-    const { job } = await ctx.jobs.requestRefresh({
-      username,
-      force_refresh: body.force_refresh,
-      callback_url: body.callback_url,
-    });
+    const job = res.job;
     const urls = jobUrls(username, job.job_id);
     const out: RefreshAccepted = { status: "processing", job_id: job.job_id, ...urls };
     c.header("location", urls.status_url);

@@ -32,6 +32,21 @@ export interface DlqEntry {
 
 const now = () => new Date().toISOString();
 
+export interface RefreshInput {
+  username: string;
+  force_refresh?: boolean;
+  callback_url?: string;
+  only_repos?: string[];
+}
+/** A per-client rate limit, checked atomically in the same script as the lock. */
+export interface RateLimit {
+  client: string;
+  limit: number;
+  windowMs: number;
+}
+export type RefreshAccepted = { job: JobRecord; created: boolean; limited?: undefined };
+export type RefreshLimited = { limited: { retryAfterS: number }; job?: undefined; created?: undefined };
+
 /** Builds the job object from a hash reply: the stored json plus counters. */
 function jobFrom(json: string | null | undefined, counters?: [unknown, unknown, unknown]): JobRecord | null {
   if (!json) return null;
@@ -87,12 +102,9 @@ export class JobStore {
    * One refresh in flight per user: takes the lock, creates the job and
    * enqueues its plan job atomically, or returns the job already in flight.
    */
-  async requestRefresh(input: {
-    username: string;
-    force_refresh?: boolean;
-    callback_url?: string;
-    only_repos?: string[];
-  }): Promise<{ job: JobRecord; created: boolean }> {
+  requestRefresh(input: RefreshInput): Promise<RefreshAccepted>;
+  requestRefresh(input: RefreshInput, rate: RateLimit): Promise<RefreshAccepted | RefreshLimited>;
+  async requestRefresh(input: RefreshInput, rate?: RateLimit): Promise<RefreshAccepted | RefreshLimited> {
     const jobId = crypto.randomUUID();
     const t = now();
     const record: Omit<JobRecord, "progress"> = {
@@ -111,11 +123,13 @@ export class JobStore {
       force_refresh: record.force_refresh,
       ...(record.only_repos ? { only_repos: record.only_repos } : {}),
     };
-    const [created, id, json, total, completed, failed] = await this.redis.requestRefresh(
+    const windowMs = rate?.windowMs ?? 60_000;
+    const reply = await this.redis.requestRefresh(
       this.keys.lock(input.username),
       this.keys.job(jobId),
       queueKey(this.prefix, "plan", "jobs"),
       queueKey(this.prefix, "plan", "waiting"),
+      this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
       jobId,
       JSON.stringify(record),
       beeJobData(plan, this.queueOptions("plan")),
@@ -124,7 +138,13 @@ export class JobStore {
       `${this.prefix}:job:`,
       this.eventsPrefix(),
       this.keys.allEvents(),
+      rate?.limit ?? 0,
+      windowMs,
     );
+    if (Number(reply[0]) === -1) {
+      return { limited: { retryAfterS: Math.max(1, Math.ceil(Number(reply[1]) / 1000)) } };
+    }
+    const [created, id, json, total, completed, failed] = reply;
     const job = jobFrom(json, [total, completed, failed])!;
     return { job, created: created === 1 && id === jobId };
   }

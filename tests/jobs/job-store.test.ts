@@ -118,3 +118,22 @@ describe("job store", () => {
     expect(await redis.llen(queueKey("t", "sync", "waiting"))).toBe(before + 1);
   });
 });
+
+describe("refresh with a rate limit in the same script", () => {
+  test("over the limit → limited with retry-after, and nothing is enqueued or locked", async () => {
+    const s = new JobStore(redis, { prefix: "t3" });
+    const rate = { client: "ip:1.2.3.4", limit: 2, windowMs: 60_000 };
+    const a = await s.requestRefresh({ username: "rl-a" }, rate);
+    const b = await s.requestRefresh({ username: "rl-b" }, rate);
+    const c = await s.requestRefresh({ username: "rl-c" }, rate);
+    expect(a.created).toBe(true);
+    expect(b.created).toBe(true);
+    expect(c.limited?.retryAfterS).toBeGreaterThan(0);
+    expect(c.job).toBeUndefined();
+    expect(await redis.exists(s.keys.lock("rl-c"))).toBe(0);
+    expect(await redis.llen(queueKey("t3", "plan", "waiting"))).toBe(2);
+    // another client is not affected
+    const d = await s.requestRefresh({ username: "rl-c" }, { ...rate, client: "ip:5.6.7.8" });
+    expect(d.created).toBe(true);
+  });
+});

@@ -3,11 +3,25 @@ Take the user's refresh lock, create the job and enqueue its plan job, or —
 when a refresh for the user is already in flight — return that job instead.
 KEYS[1] lock key            KEYS[2] new job key
 KEYS[3] plan queue jobs     KEYS[4] plan queue waiting
+KEYS[5] the client's rate-limit window counter
 ARGV[1] new job id   ARGV[2] job json (state queued)   ARGV[3] bee-queue job data
 ARGV[4] lock ttl ms  ARGV[5] job ttl s   ARGV[6] job key prefix ("fs:job:")
 ARGV[7] events channel prefix ("fs:events:")  ARGV[8] all-events channel
-Returns {created (0|1), job id, job json, total, completed, failed}
+ARGV[9] rate limit per window (0 = none)  ARGV[10] window ms
+Returns {created (0|1), job id, job json, total, completed, failed}, or
+{-1, retry-after ms} when the client is over its rate (checked first, in the
+same round trip, so every gateway instance agrees).
 ]]
+local limit = tonumber(ARGV[9])
+if limit > 0 then
+  local n = redis.call("INCR", KEYS[5])
+  if n == 1 then redis.call("PEXPIRE", KEYS[5], tonumber(ARGV[10])) end
+  if n > limit then
+    local ttl = redis.call("PTTL", KEYS[5])
+    if ttl < 0 then ttl = tonumber(ARGV[10]) end
+    return {-1, ttl}
+  end
+end
 local existing = redis.call("GET", KEYS[1])
 if existing then
   local key = ARGV[6] .. existing
