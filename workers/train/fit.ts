@@ -31,6 +31,12 @@ export interface FitOptions {
   config?: Partial<ModelConfig>;
   /** Drop each word of a training text with this probability (augmentation). */
   wordDropout?: number;
+  /**
+   * Share of training examples that see only the word-vector branch (their
+   * lexical features are hidden), so the projection learns to place texts by
+   * meaning rather than lean on exact words.
+   */
+  lexicalDropout?: number;
   /** Pretrained word vectors (restricted to what the model keeps); null: none. */
   wordVectors?: WordVectors | null;
   log?: (msg: string) => void;
@@ -42,6 +48,7 @@ export const DEFAULT_FIT: Required<Omit<FitOptions, "config" | "log" | "wordVect
   batchSize: 128,
   learningRate: 0.05,
   wordDropout: 0.1,
+  lexicalDropout: 0.3,
 };
 
 export interface FitResult {
@@ -139,8 +146,9 @@ export async function fitModel(
   ) => {
     let q = tf.matMul(S, Esub as tfType.Tensor2D);
     if (Gt && Pt) q = tf.add(q, tf.mul(tf.matMul(Gt, Pt as tfType.Tensor2D), cfg.wordVectorWeight));
-    const qn = tf.div(q, tf.add(tf.norm(q, "euclidean", 1, true), 1e-8));
-    const rn = tf.div(Rt, tf.add(tf.norm(Rt, "euclidean", 1, true), 1e-8));
+    // x / sqrt(|x|² + ε): finite gradient even for an all-zero row.
+    const qn = tf.mul(q, tf.rsqrt(tf.add(tf.sum(tf.square(q), 1, true), 1e-8)));
+    const rn = tf.mul(Rt, tf.rsqrt(tf.add(tf.sum(tf.square(Rt), 1, true), 1e-8)));
     const logits = tf.mul(tf.matMul(qn, rn as tfType.Tensor2D, false, true), scale);
     return tf.losses.softmaxCrossEntropy(Y, logits) as tfType.Scalar;
   };
@@ -171,6 +179,10 @@ export async function fitModel(
       const Gd = wv ? new Float32Array(B * G) : null;
       if (Gd) batch.forEach((it, bi) => it.g && Gd.set(it.g, bi * G));
       batch.forEach((it, bi) => {
+        if (wv && o.lexicalDropout > 0 && it.g && rand() < o.lexicalDropout) {
+          Yd[bi * N + it.repo] = 1;
+          return;
+        }
         for (let k = 0; k < it.ids.length; k++) Sd[bi * U + local.get(it.ids[k])!] += it.w[k];
         Yd[bi * N + it.repo] = 1;
       });
