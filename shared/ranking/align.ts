@@ -18,6 +18,14 @@ export interface AlignIndex {
   vocabRows: Int32Array;
   /** Per repo: positions in vocabRows of its salient words. */
   repoWords: Int32Array[];
+  /** Per salient word: how distinctive it is in this bundle (idf / max idf, 0..1]. */
+  specificity: Float32Array;
+}
+
+export interface AlignOptions {
+  threshold?: number;
+  /** Weight a match by the matched word's distinctiveness in the bundle (0: off, 1: full). */
+  specificityWeight?: number;
 }
 
 /** A repository's salient text: the short, identity-bearing fields. */
@@ -49,10 +57,19 @@ export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {
     }
     return Int32Array.from(mine);
   });
-  return { wv, vocabRows: Int32Array.from(rows), repoWords };
+  const df = new Float32Array(rows.length);
+  for (const ws of repoWords) for (const p of ws) df[p]++;
+  const n = Math.max(1, texts.length);
+  const maxIdf = Math.log(1 + n);
+  const specificity = Float32Array.from(df, (d) => Math.log(1 + n / Math.max(1, d)) / maxIdf);
+  return { wv, vocabRows: Int32Array.from(rows), repoWords, specificity };
 }
 
-export function alignScores(ai: AlignIndex, query: string, threshold = ALIGN_THRESHOLD): Float64Array {
+export const ALIGN_SPECIFICITY = 0;
+
+export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = {}): Float64Array {
+  const threshold = opts.threshold ?? ALIGN_THRESHOLD;
+  const spec = opts.specificityWeight ?? ALIGN_SPECIFICITY;
   const { wv } = ai;
   const D = wv.dim;
   const out = new Float64Array(ai.repoWords.length);
@@ -76,7 +93,13 @@ export function alignScores(ai: AlignIndex, query: string, threshold = ALIGN_THR
     for (let r = 0; r < ai.repoWords.length; r++) {
       let best = 0;
       const ws = ai.repoWords[r];
-      for (let k = 0; k < ws.length; k++) if (sims[ws[k]] > best) best = sims[ws[k]];
+      for (let k = 0; k < ws.length; k++) {
+        const p = ws[k];
+        const sv = spec > 0 && sims[p] > threshold
+          ? threshold + (sims[p] - threshold) * (1 - spec + spec * ai.specificity[p])
+          : sims[p];
+        if (sv > best) best = sv;
+      }
       if (best > threshold) out[r] += (wt * (best - threshold)) / (1 - threshold);
     }
   }
