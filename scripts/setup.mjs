@@ -3,7 +3,8 @@
 // npm packages (incl. the deno and bun runtimes), Debian's redis-server and,
 // for WebGPU on CPU, mesa-vulkan-drivers + libvulkan1. Plain Node, no deps.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,13 +24,22 @@ function debInstalled(pkg) {
   return spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" }).stdout?.includes("install ok installed");
 }
 
-// 1. npm packages, incl. deno and bun.
+// 1. npm packages, incl. deno and bun: installed when missing or when
+//    package.json / package-lock.json changed since the last install (stamp).
+//    `npm install`, not `npm ci`: npm ci rejects a lock file that lacks the
+//    other platforms' optional runtime packages.
 const bin = (n) => join(root, "node_modules", ".bin", n);
 const runtimeWorks = (n) => existsSync(bin(n)) && spawnSync(bin(n), ["--version"], { stdio: "ignore" }).status === 0;
-if (!runtimeWorks("deno") || !runtimeWorks("bun") || !existsSync(join(root, "node_modules", "bee-queue"))) {
+const stampFile = join(root, "node_modules", ".foliosync-install-stamp");
+const manifestHash = () =>
+  createHash("sha256")
+    .update(readFileSync(join(root, "package.json")))
+    .update(existsSync(join(root, "package-lock.json")) ? readFileSync(join(root, "package-lock.json")) : "")
+    .digest("hex");
+const stampOk = () => existsSync(stampFile) && readFileSync(stampFile, "utf8") === manifestHash();
+if (!runtimeWorks("deno") || !runtimeWorks("bun") || !stampOk()) {
   log("installing npm packages (incl. the deno and bun runtimes)…");
-  const lock = existsSync(join(root, "package-lock.json"));
-  if (!run("npm", [lock ? "ci" : "install", "--no-audit", "--no-fund", "--loglevel=error"], { stdio: ["ignore", process.stderr, "inherit"] })) {
+  if (!run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], { stdio: ["ignore", process.stderr, "inherit"] })) {
     console.error("[setup] npm install failed");
     process.exit(1);
   }
@@ -43,6 +53,7 @@ if (!runtimeWorks("deno") || !runtimeWorks("bun") || !existsSync(join(root, "nod
       }
     }
   }
+  writeFileSync(stampFile, manifestHash());
 }
 
 // 2. Debian packages.
