@@ -54,14 +54,20 @@ for (const file of args.queries) {
   const queries = loadQueries(file);
   const res = {} as Record<RankMode, MetricSummary>;
   for (const mode of modes) {
-    res[mode] = summarize(queries.map((q) => ({ ranked: index.rankNames(q.query, mode, model), relevant: q.relevant })));
+    res[mode] = summarize(
+      queries.map((q) => ({ ranked: index.rankNames(q.query, mode, model), relevant: q.relevant })),
+    );
   }
   sets[basename(file)] = res;
   say(`\n${basename(file)} (${queries.length} queries)`);
   say(`  ${"".padEnd(8)} ${"nDCG@5".padStart(8)} ${"MRR".padStart(8)} ${"recall@5".padStart(9)}`);
   for (const mode of modes) {
     const m = res[mode];
-    say(`  ${mode.padEnd(8)} ${m["ndcg@5"].toFixed(4).padStart(8)} ${m.mrr.toFixed(4).padStart(8)} ${m["recall@5"].toFixed(4).padStart(9)}`);
+    say(
+      `  ${mode.padEnd(8)} ${m["ndcg@5"].toFixed(4).padStart(8)} ${m.mrr.toFixed(4).padStart(8)} ${
+        m["recall@5"].toFixed(4).padStart(9)
+      }`,
+    );
   }
   if (args.verbose) {
     for (const q of queries) {

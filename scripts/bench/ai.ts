@@ -28,7 +28,17 @@ const requests = Number(opt("requests", "2000"));
 
 const dir = mkdtempSync(join(tmpdir(), "foliosync-bench-ai-"));
 try {
-  const train = spawnSync(denoBin, ["run", "-A", "scripts/bench/train.ts", "--owner", owner, "--runs", "1", "--store", dir], {
+  const train = spawnSync(denoBin, [
+    "run",
+    "-A",
+    "scripts/bench/train.ts",
+    "--owner",
+    owner,
+    "--runs",
+    "1",
+    "--store",
+    dir,
+  ], {
     cwd: repoRoot,
     encoding: "utf8",
     env: { ...process.env, TFJS_BACKEND: process.env.TFJS_BACKEND || "wasm" },

@@ -103,7 +103,14 @@ export function createAiService(opts: AiServiceOptions): AiService {
         model = prev?.model ?? null;
       }
     }
-    return { bundleVersion: bundleVersion!, index, model, modelVersion, modelLabel: modelLabel(model), checkedAt: Date.now() };
+    return {
+      bundleVersion: bundleVersion!,
+      index,
+      model,
+      modelVersion,
+      modelLabel: modelLabel(model),
+      checkedAt: Date.now(),
+    };
   }
 
   async function entryFor(user: string): Promise<Entry | null> {
@@ -151,7 +158,9 @@ export function createAiService(opts: AiServiceOptions): AiService {
     async answer(raw) {
       const parsed = AiBody.safeParse(raw);
       if (!parsed.success) {
-        throw new AiInputError(parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+        throw new AiInputError(
+          parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+        );
       }
       const body = parsed.data;
       const user = body.username.toLowerCase();
@@ -221,7 +230,8 @@ async function llmAnswer(llm: LlmOptions, query: string, user: string, top: Repo
         messages: [
           {
             role: "system",
-            content: "Answer in at most three sentences, using only the repositories listed. Name the repositories you use.",
+            content:
+              "Answer in at most three sentences, using only the repositories listed. Name the repositories you use.",
           },
           { role: "user", content: `Repositories of ${user}:\n${context}\n\nQuestion: ${query}` },
         ],

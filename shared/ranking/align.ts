@@ -103,6 +103,6 @@ export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = 
       if (best > threshold) out[r] += (wt * (best - threshold)) / (1 - threshold);
     }
   }
-  if (total > 0) for (let r = 0; r < out.length; r++) out[r] /= total;
+  if (total > 0) { for (let r = 0; r < out.length; r++) out[r] /= total; }
   return out;
 }

@@ -34,7 +34,7 @@ export class Bm25Index {
       for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
       for (const [t, c] of tf) {
         let p = tmp.get(t);
-        if (!p) tmp.set(t, (p = []));
+        if (!p) tmp.set(t, p = []);
         p.push(d, c);
       }
     });
@@ -74,7 +74,7 @@ export class Bm25Index {
   score(query: string[] | Map<string, number>): Float64Array {
     const scores = new Float64Array(this.n);
     const weights = new Map<string, number>();
-    if (Array.isArray(query)) for (const t of query) weights.set(t, (weights.get(t) ?? 0) + 1);
+    if (Array.isArray(query)) { for (const t of query) weights.set(t, (weights.get(t) ?? 0) + 1); }
     else for (const [t, w] of query) weights.set(t, w);
     const { k1, b, avgdl } = this;
     for (const [t, qw] of weights) {

@@ -22,7 +22,9 @@ function readOptional(dir: string, names: string[]): string {
   return "";
 }
 
-export function parseContextLeniently(text: string): { repoContext: Record<string, unknown>; repoContextError?: string } {
+export function parseContextLeniently(
+  text: string,
+): { repoContext: Record<string, unknown>; repoContextError?: string } {
   if (!text.trim()) return { repoContext: {} };
   try {
     const v = JSON.parse(text.replace(/^\uFEFF/, ""));
@@ -67,7 +69,8 @@ export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
 
 export function loadFixtureBundle(ownerDir: string): Bundle {
   const repos = loadFixtureRecords(ownerDir);
-  const username = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8"))[0]?.owner?.login ?? basename(ownerDir);
+  const username = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8"))[0]?.owner?.login ??
+    basename(ownerDir);
   return {
     username,
     fingerprint: bundleFingerprint(repos),

@@ -39,7 +39,11 @@ export function minMaxNormalize(scores: ArrayLike<number>): Float64Array {
   return out;
 }
 
-export function fuseScores(bm25: ArrayLike<number>, model: ArrayLike<number> | null, opts: FusionOptions = {}): Float64Array {
+export function fuseScores(
+  bm25: ArrayLike<number>,
+  model: ArrayLike<number> | null,
+  opts: FusionOptions = {},
+): Float64Array {
   const b = maxNormalize(bm25);
   if (!model) return b;
   const alpha = opts.alpha ?? DEFAULT_ALPHA;

@@ -43,7 +43,9 @@ export function storageIOHandler(store: BlobStore, prefix: string): StorageIOHan
   return {
     async save(a: Artifacts): Promise<SaveResult> {
       if (!isLittleEndian()) throw new Error("big-endian hosts are not supported");
-      const weights = new Uint8Array(a.weightData instanceof ArrayBuffer ? a.weightData : (a.weightData as ArrayBuffer));
+      const weights = new Uint8Array(
+        a.weightData instanceof ArrayBuffer ? a.weightData : (a.weightData as ArrayBuffer),
+      );
       // Weights first: model.json is what a reader looks for, so it lands last.
       await store.put(p + WEIGHTS_BIN, weights, { contentType: "application/octet-stream" });
       const manifest = {

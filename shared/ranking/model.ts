@@ -109,7 +109,7 @@ function l2normalizeInPlace(v: Float32Array, offset = 0, dim = v.length): void {
   let s = 0;
   for (let i = 0; i < dim; i++) s += v[offset + i] * v[offset + i];
   const n = Math.sqrt(s);
-  if (n > 1e-12) for (let i = 0; i < dim; i++) v[offset + i] /= n;
+  if (n > 1e-12) { for (let i = 0; i < dim; i++) v[offset + i] /= n; }
 }
 
 /** Encodes a text into the model space (unit vector; zeros when no feature is known). */
@@ -224,7 +224,12 @@ export function modelToArtifacts(model: RankingModel): Artifacts {
     // int8 → uint8 with TF.js quantisation (min -127/127, scale 1/127)
     const q = new Uint8Array(wv.data.length);
     for (let i = 0; i < q.length; i++) q[i] = wv.data[i] + 127;
-    specs.push({ name: "word_vectors", shape: [wv.words.length, wv.dim], dtype: "float32", quantization: { dtype: "uint8", min: -1, scale: 1 / 127 } });
+    specs.push({
+      name: "word_vectors",
+      shape: [wv.words.length, wv.dim],
+      dtype: "float32",
+      quantization: { dtype: "uint8", min: -1, scale: 1 / 127 },
+    });
     parts.push(q);
   }
   const total = parts.reduce((a, p) => a + p.byteLength, 0);
@@ -261,7 +266,11 @@ export function modelFromArtifacts(a: Artifacts): RankingModel {
     words?: string[];
   };
   if (topo?.format !== MODEL_FORMAT) throw new Error(`not a ${MODEL_FORMAT} model (format ${topo?.format})`);
-  const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG, wordVectorWeight: 0, ...(topo.config as Partial<ModelConfig>) };
+  const config: ModelConfig = {
+    ...DEFAULT_MODEL_CONFIG,
+    wordVectorWeight: 0,
+    ...(topo.config as Partial<ModelConfig>),
+  };
   const d = config.dim;
   const bytes = new Uint8Array(a.weightData);
   const expected = a.weightSpecs.reduce((s, w) => s + specBytes(w), 0);

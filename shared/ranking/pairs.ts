@@ -8,7 +8,7 @@
  * the pairs a newer one is judged by.
  */
 import { fnv1a, rng, shuffle } from "./hash.ts";
-import { flattenContext, markdownSections, nameToText, type RankableRepo } from "./text-fields.ts";
+import { markdownSections, nameToText, type RankableRepo } from "./text-fields.ts";
 import { tokenize } from "./tokenizer.ts";
 
 export interface Pair {
@@ -140,7 +140,10 @@ export function generatePairs(repos: RankableRepo[], opts: PairOptions = {}): Pa
     // Short, identity-bearing pairs always kept; passages sampled to the cap.
     const core = all.filter((p) => p.kind !== "passage");
     const rest = shuffle(all.filter((p) => p.kind === "passage"), rand);
-    const chosen = [...core.slice(0, maxPerRepo), ...rest].slice(0, Math.max(maxPerRepo, Math.min(core.length, maxPerRepo)));
+    const chosen = [...core.slice(0, maxPerRepo), ...rest].slice(
+      0,
+      Math.max(maxPerRepo, Math.min(core.length, maxPerRepo)),
+    );
     const mine: Pair[] = chosen.map((p) => ({ ...p, repo: i }));
     const held = mine.filter((p) => p.kind !== "name" && isHeldOut(r.name, p.text, share));
     const kept = mine.filter((p) => !held.includes(p));

@@ -3,7 +3,7 @@
  * the user's model, fused. Used by /api/ai, the training gate and the eval.
  */
 import { Bm25Index } from "./bm25.ts";
-import { alignScores, type AlignIndex, buildAlignIndex, salientText } from "./align.ts";
+import { type AlignIndex, alignScores, buildAlignIndex, salientText } from "./align.ts";
 import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, rankIndices } from "./fusion.ts";
 import { type RankingModel, scoreRepos } from "./model.ts";
 import { type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
@@ -66,7 +66,9 @@ export class BundleIndex {
     else if (mode === "model") {
       // The model alone: learned encoder + alignment, BM25 left out.
       const al = this.alignScores(model, query);
-      scores = al ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c)) : this.modelScores(model, query);
+      scores = al
+        ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c))
+        : this.modelScores(model, query);
     } else {
       scores = fuse3(this.bm25Scores(query), this.modelScores(model, query), this.alignScores(model, query), a, c);
     }

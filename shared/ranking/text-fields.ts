@@ -133,7 +133,16 @@ export function repoFields(r: RankableRepo): RepoFields {
 
 /** All of a repo's searchable text in one string (what BM25 indexes). */
 export function repoText(f: RepoFields): string {
-  return [f.nameText, f.description, f.topics.join(" "), f.context, f.readme, f.skills, f.architecture, f.languages.join(" ")]
+  return [
+    f.nameText,
+    f.description,
+    f.topics.join(" "),
+    f.context,
+    f.readme,
+    f.skills,
+    f.architecture,
+    f.languages.join(" "),
+  ]
     .filter(Boolean)
     .join("\n");
 }

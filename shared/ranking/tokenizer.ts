@@ -20,7 +20,26 @@ const STOP = new Set(
 );
 
 /** Words kept even though they look like stop words or are short. */
-const KEEP_SHORT = new Set(["c", "r", "go", "js", "ts", "ai", "ui", "ux", "db", "os", "io", "ci", "cd", "vm", "qa", "ml", "ip", "id"]);
+const KEEP_SHORT = new Set([
+  "c",
+  "r",
+  "go",
+  "js",
+  "ts",
+  "ai",
+  "ui",
+  "ux",
+  "db",
+  "os",
+  "io",
+  "ci",
+  "cd",
+  "vm",
+  "qa",
+  "ml",
+  "ip",
+  "id",
+]);
 
 export function isStopWord(w: string): boolean {
   return STOP.has(w);

@@ -36,7 +36,12 @@ function paths(opts: SourceOptions) {
     version = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")).version ?? "0";
   } catch { /* absent */ }
   const base = join(cacheDir, `${WORD_VECTOR_PACKAGE}-${version}-${CACHE_WORDS}`);
-  return { packageDir, json: join(packageDir, `${WORD_VECTOR_PACKAGE}.json`), words: base + ".words.txt", vectors: base + ".i8" };
+  return {
+    packageDir,
+    json: join(packageDir, `${WORD_VECTOR_PACKAGE}.json`),
+    words: base + ".words.txt",
+    vectors: base + ".i8",
+  };
 }
 
 const PLAIN_WORD = /^[a-z][a-z0-9]{0,23}$/;

@@ -26,7 +26,9 @@ export function rankWeight(rank: number): number {
 }
 
 export function makeWordVectors(words: string[], data: Int8Array, dim: number, weights?: Float32Array): WordVectors {
-  if (data.length !== words.length * dim) throw new Error(`word vectors: ${data.length} values for ${words.length}×${dim}`);
+  if (data.length !== words.length * dim) {
+    throw new Error(`word vectors: ${data.length} values for ${words.length}×${dim}`);
+  }
   const index = new Map<string, number>();
   words.forEach((w, i) => index.has(w) || index.set(w, i));
   return { dim, words, index, data, weights: weights ?? Float32Array.from(words, (_, i) => rankWeight(i)) };
@@ -45,7 +47,7 @@ export function pooledWordVector(wv: WordVectors, text: string, out = new Float3
     for (let j = 0; j < wv.dim; j++) out[j] += wt * wv.data[base + j];
     total += wt;
   }
-  if (total > 0) for (let j = 0; j < wv.dim; j++) out[j] /= total * 127;
+  if (total > 0) { for (let j = 0; j < wv.dim; j++) out[j] /= total * 127; }
   return out;
 }
 

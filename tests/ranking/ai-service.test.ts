@@ -29,11 +29,23 @@ function pointingModel(target: string, fp: string): RankingModel {
     else repoVectors.set([0, r(), r(), r()].map((x) => x / 2), i * 4);
   });
   return {
-    config: cfg, vocab, index: buildIndex(vocab), embeddings: Float32Array.from([1, 0, 0, 0]), repoNames: names,
+    config: cfg,
+    vocab,
+    index: buildIndex(vocab),
+    embeddings: Float32Array.from([1, 0, 0, 0]),
+    repoNames: names,
     repoVectors,
     meta: {
-      username: "yungryce", content_fingerprint: fp, backend: "cpu", seed: 1, trained_at: new Date().toISOString(),
-      train_ms: 1, epochs: 1, pairs: 1, held_out: 0, alpha: 0.5,
+      username: "yungryce",
+      content_fingerprint: fp,
+      backend: "cpu",
+      seed: 1,
+      trained_at: new Date().toISOString(),
+      train_ms: 1,
+      epochs: 1,
+      pairs: 1,
+      held_out: 0,
+      alpha: 0.5,
     },
   };
 }
@@ -80,9 +92,15 @@ describe("/api/ai service", async () => {
     const m1 = pointingModel("monty", bundle.content_fingerprint);
     await saveModel(store, m1);
     const prefix = `models/yungryce/${bundle.content_fingerprint}/`;
-    expect(await promoteModel(store, {
-      username: "yungryce", content_fingerprint: bundle.content_fingerprint, prefix, backend: "cpu", trained_at: "t",
-    }, null)).toBe(true);
+    expect(
+      await promoteModel(store, {
+        username: "yungryce",
+        content_fingerprint: bundle.content_fingerprint,
+        prefix,
+        backend: "cpu",
+        trained_at: "t",
+      }, null),
+    ).toBe(true);
     const res = await ai.answer({ query: "zebra", username: "yungryce" });
     expect(res!.model).not.toBe("bm25");
     expect(res!.model).toContain(bundle.content_fingerprint.slice(0, 12));
@@ -92,23 +110,39 @@ describe("/api/ai service", async () => {
     const fp2 = "0123456789abcdef0123";
     await saveModel(store, pointingModel("printf", fp2));
     const cur = await readModelPointer(store, "yungryce");
-    expect(await promoteModel(store, {
-      username: "yungryce", content_fingerprint: fp2, prefix: `models/yungryce/${fp2}/`, backend: "cpu", trained_at: "t",
-    }, cur!.version)).toBe(true);
+    expect(
+      await promoteModel(store, {
+        username: "yungryce",
+        content_fingerprint: fp2,
+        prefix: `models/yungryce/${fp2}/`,
+        backend: "cpu",
+        trained_at: "t",
+      }, cur!.version),
+    ).toBe(true);
     const res2 = await ai.answer({ query: "zebra", username: "yungryce" });
     expect(res2!.model).toContain(fp2.slice(0, 12));
     expect(res2!.repositories_used[0].name).toBe("printf");
     // a stale promotion loses
-    expect(await promoteModel(store, {
-      username: "yungryce", content_fingerprint: "ffffffffffff", prefix: "models/yungryce/ffffffffffff/", backend: "cpu", trained_at: "t",
-    }, cur!.version)).toBe(false);
+    expect(
+      await promoteModel(store, {
+        username: "yungryce",
+        content_fingerprint: "ffffffffffff",
+        prefix: "models/yungryce/ffffffffffff/",
+        backend: "cpu",
+        trained_at: "t",
+      }, cur!.version),
+    ).toBe(false);
   });
 
   test("an unreadable model falls back to serving what it had / BM25", async () => {
     const fresh = createAiService({ store, revalidateMs: 0 });
     const cur = await readModelPointer(store, "yungryce");
     await promoteModel(store, {
-      username: "yungryce", content_fingerprint: "deadbeefdeadbeef", prefix: "models/yungryce/deadbeefdeadbeef/", backend: "cpu", trained_at: "t",
+      username: "yungryce",
+      content_fingerprint: "deadbeefdeadbeef",
+      prefix: "models/yungryce/deadbeefdeadbeef/",
+      backend: "cpu",
+      trained_at: "t",
     }, cur!.version);
     const res = await fresh.answer({ query: "Laravel", username: "yungryce" });
     expect(res!.model).toBe("bm25");
@@ -117,16 +151,18 @@ describe("/api/ai service", async () => {
 
   test("optional LLM endpoint is used when it answers, grounded answer otherwise", async () => {
     const calls: string[] = [];
-    const okFetch = (async (url: string, init: RequestInit) => {
+    const okFetch = ((url: string, init: RequestInit) => {
       calls.push(String(url));
       expect(JSON.parse(String(init.body)).messages[1].content).toContain("laravel_apps");
-      return new Response(JSON.stringify({ choices: [{ message: { content: "Use laravel_apps." } }] }), { status: 200 });
+      return Promise.resolve(
+        new Response(JSON.stringify({ choices: [{ message: { content: "Use laravel_apps." } }] }), { status: 200 }),
+      );
     }) as unknown as typeof fetch;
     const withLlm = createAiService({ store, revalidateMs: 0, llm: { url: "http://llm.invalid/v1", fetch: okFetch } });
     const a = await withLlm.answer({ query: "Laravel PHP", username: "yungryce" });
     expect(a!.response).toBe("Use laravel_apps.");
     expect(calls[0]).toBe("http://llm.invalid/v1/chat/completions");
-    const badFetch = (async () => new Response("no", { status: 500 })) as unknown as typeof fetch;
+    const badFetch = (() => Promise.resolve(new Response("no", { status: 500 }))) as unknown as typeof fetch;
     const failing = createAiService({ store, revalidateMs: 0, llm: { url: "http://llm.invalid/v1", fetch: badFetch } });
     const b = await failing.answer({ query: "Laravel PHP", username: "yungryce" });
     expect(b!.response).toContain("laravel_apps");

@@ -61,8 +61,16 @@ function randomModel(repos: string[], vocabTexts: string[], seed = 1): RankingMo
     repoNames: repos,
     repoVectors,
     meta: {
-      username: "someone", content_fingerprint: "abcdef0123456789", backend: "cpu", seed, trained_at: "t",
-      train_ms: 1, epochs: 1, pairs: 1, held_out: 0, alpha: 0.5,
+      username: "someone",
+      content_fingerprint: "abcdef0123456789",
+      backend: "cpu",
+      seed,
+      trained_at: "t",
+      train_ms: 1,
+      epochs: 1,
+      pairs: 1,
+      held_out: 0,
+      alpha: 0.5,
     },
   };
 }
@@ -71,12 +79,16 @@ describe("model", () => {
   test("artifacts round-trip exactly", () => {
     const m = randomModel(["a", "b", "c"], ["flask web app", "c pointers"]);
     const a = modelToArtifacts(m);
-    const back = modelFromArtifacts(JSON.parse(JSON.stringify({ ...a, weightData: undefined })) && { ...a, weightData: a.weightData.slice(0) });
+    const back = modelFromArtifacts(
+      JSON.parse(JSON.stringify({ ...a, weightData: undefined })) && { ...a, weightData: a.weightData.slice(0) },
+    );
     expect(back.vocab).toEqual(m.vocab);
     expect([...back.embeddings]).toEqual([...m.embeddings]);
     expect([...back.repoVectors]).toEqual([...m.repoVectors]);
     expect(back.meta.content_fingerprint).toBe("abcdef0123456789");
-    expect([...scoreRepos(back, "flask app", ["a", "b", "c"])]).toEqual([...scoreRepos(m, "flask app", ["a", "b", "c"])]);
+    expect([...scoreRepos(back, "flask app", ["a", "b", "c"])]).toEqual([
+      ...scoreRepos(m, "flask app", ["a", "b", "c"]),
+    ]);
   });
   test("rejects foreign or truncated artifacts", () => {
     const m = randomModel(["a"], ["x y z"]);

@@ -81,7 +81,8 @@ describe("fusion", () => {
 
 describe("text fields", () => {
   test("code blocks, badges and URLs are not searchable", () => {
-    const md = "# Tool\nUseful words here.\n\n```js\nconst secretToken = 1;\n```\n![badge](https://x/y.svg) see https://example.com/zzz [docs](https://d.example)";
+    const md =
+      "# Tool\nUseful words here.\n\n```js\nconst secretToken = 1;\n```\n![badge](https://x/y.svg) see https://example.com/zzz [docs](https://d.example)";
     const clean = cleanMarkdown(md);
     expect(clean).toContain("Useful words");
     expect(clean).not.toContain("secretToken");
@@ -112,7 +113,9 @@ describe("text fields", () => {
       architecture: "",
     });
     const t = repoText(f);
-    for (const w of ["image", "Processor", "Resize images", "image processing", "Python", "Shell"]) expect(t).toContain(w);
+    for (const w of ["image", "Processor", "Resize images", "image processing", "Python", "Shell"]) {
+      expect(t).toContain(w);
+    }
   });
 });
 

@@ -4,7 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alignScores, buildAlignIndex } from "../../shared/ranking/align.ts";
 import { convertPackageJson, loadWordVectors } from "../../shared/ranking/word-vectors-source.ts";
-import { makeWordVectors, pooledWordVector, rankWeight, restrictWordVectors } from "../../shared/ranking/word-vectors.ts";
+import {
+  makeWordVectors,
+  pooledWordVector,
+  rankWeight,
+  restrictWordVectors,
+} from "../../shared/ranking/word-vectors.ts";
 import { llmFromConfig } from "../../shared/ranking/ai-service.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "foliosync-wv-"));
@@ -17,12 +22,26 @@ function fakePackage(words: Record<string, number[]>): string {
     const full = Array.from({ length: 100 }, (_, j) => v[j] ?? 0);
     vectors[w] = [...full, Math.hypot(...full), i];
   });
-  return JSON.stringify({ precision: 8, l2NormIndex: 100, wordIndex: 101, size: Object.keys(words).length, dimensions: 100, words: Object.keys(words), vectors });
+  return JSON.stringify({
+    precision: 8,
+    l2NormIndex: 100,
+    wordIndex: 101,
+    size: Object.keys(words).length,
+    dimensions: 100,
+    words: Object.keys(words),
+    vectors,
+  });
 }
 
 describe("word vectors", () => {
   const pkg = fakePackage({
-    the: [1], ",": [0, 1], trash: [0, 0, 1], garbage: [0, 0, 0.9, 0.1], "co-op": [1, 1], terminal: [0, 0, 0, 0, 1], console: [0, 0, 0, 0.3, 0.95],
+    the: [1],
+    ",": [0, 1],
+    trash: [0, 0, 1],
+    garbage: [0, 0, 0.9, 0.1],
+    "co-op": [1, 1],
+    terminal: [0, 0, 0, 0, 1],
+    console: [0, 0, 0, 0.3, 0.95],
   });
 
   test("conversion keeps plain words in order, as unit int8 vectors", () => {
@@ -74,6 +93,9 @@ describe("word vectors", () => {
 
   test("LLM options from config: off by default", () => {
     expect(llmFromConfig({})).toBeNull();
-    expect(llmFromConfig({ LLM_API_URL: "http://x/v1", LLM_API_KEY: "k" })).toEqual({ url: "http://x/v1", apiKey: "k" });
+    expect(llmFromConfig({ LLM_API_URL: "http://x/v1", LLM_API_KEY: "k" })).toEqual({
+      url: "http://x/v1",
+      apiKey: "k",
+    });
   });
 });

@@ -28,8 +28,17 @@ async function trainedModel(): Promise<RankingModel> {
   return {
     ...fit.model,
     meta: {
-      username: "yungryce", content_fingerprint: b.content_fingerprint, backend: "wasm", seed: 42,
-      trained_at: new Date().toISOString(), train_ms: 1, epochs: 2, pairs: 1, held_out: 0, alpha: 0.25, gamma: 0.25,
+      username: "yungryce",
+      content_fingerprint: b.content_fingerprint,
+      backend: "wasm",
+      seed: 42,
+      trained_at: new Date().toISOString(),
+      train_ms: 1,
+      epochs: 2,
+      pairs: 1,
+      held_out: 0,
+      alpha: 0.25,
+      gamma: 0.25,
     },
   };
 }

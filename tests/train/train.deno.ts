@@ -53,7 +53,10 @@ Deno.test("first model promoted, same content skipped, worse model gated, failur
     assert.ok(p1);
     assert.equal(p1.pointer.content_fingerprint, bundle.content_fingerprint);
     assert.equal(p1.pointer.backend, "wasm");
-    assert.deepEqual(await store.list(p1.pointer.prefix), [`${p1.pointer.prefix}model.json`, `${p1.pointer.prefix}weights.bin`]);
+    assert.deepEqual(await store.list(p1.pointer.prefix), [
+      `${p1.pointer.prefix}model.json`,
+      `${p1.pointer.prefix}weights.bin`,
+    ]);
 
     const ai = createAiService({ store, revalidateMs: 0 });
     const served = await ai.answer({ query: "AirBnB clone console", username: "yungryce" });
@@ -81,11 +84,21 @@ Deno.test("first model promoted, same content skipped, worse model gated, failur
     if (worse.status === "training_skipped") assert.match(worse.reason, /worse than the current model/);
     const p2 = await readModelPointer(store, "yungryce");
     assert.equal(p2!.version, p1.version, "the current model pointer is untouched");
-    assert.deepEqual(await store.list(`models/yungryce/${next.content_fingerprint}/`), [], "no artifacts for a rejected model");
+    assert.deepEqual(
+      await store.list(`models/yungryce/${next.content_fingerprint}/`),
+      [],
+      "no artifacts for a rejected model",
+    );
 
     // A training failure leaves the bundle and the previous model serving.
     await assert.rejects(
-      trainUserModel({ ...common, bundle: next, transformModel: () => { throw new Error("boom: out of memory"); } }),
+      trainUserModel({
+        ...common,
+        bundle: next,
+        transformModel: () => {
+          throw new Error("boom: out of memory");
+        },
+      }),
       /boom/,
     );
     assert.equal((await readModelPointer(store, "yungryce"))!.version, p1.version);

@@ -39,7 +39,12 @@ test("train worker (deno) consumes the queue, records states and promotes the mo
     const jobs = new JobStore(redis.client(), { prefix: "fs" });
     const { job } = await jobs.requestRefresh({ username: "yungryce" });
     await jobs.setState(job.job_id, "yungryce", "completed", { message: "bundle published" });
-    const msg = { job_id: job.job_id, username: "yungryce", content_fingerprint: bundle.content_fingerprint, bundle_key: pointer.key };
+    const msg = {
+      job_id: job.job_id,
+      username: "yungryce",
+      content_fingerprint: bundle.content_fingerprint,
+      bundle_key: pointer.key,
+    };
     await redis.client().set(jobs.keys.trainPending("yungryce"), JSON.stringify(msg));
     await jobs.enqueue("train", `yungryce:${bundle.content_fingerprint}`, msg);
     let state = "";

@@ -19,7 +19,10 @@ await selectBackend(tf, { forced: "wasm" });
 
 function recorder() {
   const states: Array<{ state: string; message?: string; error?: string }> = [];
-  const publish: Publish = async (_m, state, patch) => void states.push({ state, ...patch });
+  const publish: Publish = (_m, state, patch) => {
+    states.push({ state, ...patch });
+    return Promise.resolve();
+  };
   return { states, publish };
 }
 
@@ -36,10 +39,22 @@ Deno.test({
       const keys = redisKeys("fs");
       const bundle = smallBundle(10);
       const { pointer } = await publishBundle(store, bundle);
-      const msg: TrainMessage = { job_id: "job-1", username: "yungryce", content_fingerprint: bundle.content_fingerprint, bundle_key: pointer.key };
+      const msg: TrainMessage = {
+        job_id: "job-1",
+        username: "yungryce",
+        content_fingerprint: bundle.content_fingerprint,
+        bundle_key: pointer.key,
+      };
       await r.set(keys.trainPending("yungryce"), JSON.stringify(msg));
       const rec = recorder();
-      const deps = { redis: r, store, prefix: "fs", publish: rec.publish, backend: "wasm", trainOverrides: { fit: FAST_FIT, wordVectors: null } };
+      const deps = {
+        redis: r,
+        store,
+        prefix: "fs",
+        publish: rec.publish,
+        backend: "wasm",
+        trainOverrides: { fit: FAST_FIT, wordVectors: null },
+      };
 
       const ok = await handleTrainMessage(deps, msg);
       assert.equal(ok.state, "trained", ok.detail);
@@ -51,7 +66,12 @@ Deno.test({
       // A newer bundle was published: the queued training of the old one is superseded.
       const next = editedBundle(bundle, "## Monitoring\nDashboards and alerts.");
       const p2 = await publishBundle(store, next);
-      const newer: TrainMessage = { ...msg, job_id: "job-2", content_fingerprint: next.content_fingerprint, bundle_key: p2.pointer.key };
+      const newer: TrainMessage = {
+        ...msg,
+        job_id: "job-2",
+        content_fingerprint: next.content_fingerprint,
+        bundle_key: p2.pointer.key,
+      };
       await r.set(keys.trainPending("yungryce"), JSON.stringify(newer));
       const rec2 = recorder();
       const stale = await handleTrainMessage({ ...deps, publish: rec2.publish }, { ...msg, job_id: "job-old" });
@@ -62,7 +82,16 @@ Deno.test({
       // The newer one fails (e.g. out of memory): training_failed, nothing else changes.
       const rec3 = recorder();
       const failed = await handleTrainMessage(
-        { ...deps, publish: rec3.publish, trainOverrides: { ...deps.trainOverrides, transformModel: () => { throw new Error("GPU lost"); } } },
+        {
+          ...deps,
+          publish: rec3.publish,
+          trainOverrides: {
+            ...deps.trainOverrides,
+            transformModel: () => {
+              throw new Error("GPU lost");
+            },
+          },
+        },
         newer,
       );
       assert.equal(failed.state, "training_failed", failed.detail);
@@ -93,10 +122,23 @@ Deno.test({
     const redis = await startRedis();
     try {
       const opts = { prefix: "fs", redis: { url: redis.url }, getEvents: false, sendEvents: false, storeJobs: false };
-      const worker = new BeeQueue("train", { ...opts, isWorker: true, removeOnSuccess: true } as BeeQueue.QueueSettings);
+      const worker = new BeeQueue(
+        "train",
+        { ...opts, isWorker: true, removeOnSuccess: true } as BeeQueue.QueueSettings,
+      );
       const producer = new BeeQueue("train", { ...opts, isWorker: false } as BeeQueue.QueueSettings);
-      const got = new Promise<unknown>((resolve) => worker.process(1, async (job: { data: unknown }) => void resolve(job.data)));
-      const data = { job_id: "j", username: "yungryce", content_fingerprint: "abcdef0123", bundle_key: "bundles/yungryce/x.json" };
+      const got = new Promise<unknown>((resolve) =>
+        worker.process(1, (job: { data: unknown }) => {
+          resolve(job.data);
+          return Promise.resolve();
+        })
+      );
+      const data = {
+        job_id: "j",
+        username: "yungryce",
+        content_fingerprint: "abcdef0123",
+        bundle_key: "bundles/yungryce/x.json",
+      };
       await producer.createJob(data).setId("yungryce:abcdef0123").save();
       const seen = await Promise.race([got, new Promise((r) => setTimeout(() => r("timeout"), 10_000))]);
       assert.deepEqual(seen, data);

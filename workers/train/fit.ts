@@ -139,7 +139,8 @@ export async function fitModel(
   let lastLoss = NaN;
   const scale = cfg.scale;
 
-  const lossFn = (S: tfType.Tensor2D, Y: tfType.Tensor2D, Gt: tfType.Tensor2D | null) => (
+  const lossFn = (S: tfType.Tensor2D, Y: tfType.Tensor2D, Gt: tfType.Tensor2D | null) =>
+  (
     Esub: tfType.Tensor,
     Rt: tfType.Tensor,
     Pt?: tfType.Tensor,
@@ -199,7 +200,12 @@ export async function fitModel(
           const Gt = tf.tensor2d(Gd, [B, G]);
           const Pt = tf.tensor2d(P, [G, d]);
           const { value, grads } = tf.valueAndGrads(lossFn(S, Y, Gt))([Es, Rt, Pt]);
-          return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1]), grads[2].reshape([-1]), value.reshape([1])]);
+          return tf.concat([
+            grads[0].reshape([-1]),
+            grads[1].reshape([-1]),
+            grads[2].reshape([-1]),
+            value.reshape([1]),
+          ]);
         }
         const { value, grads } = tf.valueAndGrads(lossFn(S, Y, null))([Es, Rt]);
         return tf.concat([grads[0].reshape([-1]), grads[1].reshape([-1]), value.reshape([1])]);

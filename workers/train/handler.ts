@@ -54,7 +54,11 @@ async function acquire(redis: Redis, key: string, token: string, waitMs: number)
   }
 }
 
-export type HandleResult = { state: "trained" | "training_skipped" | "training_failed"; detail: string; outcome?: TrainOutcome };
+export type HandleResult = {
+  state: "trained" | "training_skipped" | "training_failed";
+  detail: string;
+  outcome?: TrainOutcome;
+};
 
 export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): Promise<HandleResult> {
   const { redis, store, publish } = deps;
@@ -110,7 +114,11 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
     });
     if (outcome.status === "trained") {
       await publish(msg, "trained", { message: outcome.message });
-      log(`trained ${user}: ${outcome.message}`, { job_id: msg.job_id, backend: deps.backend, train_ms: outcome.train_ms });
+      log(`trained ${user}: ${outcome.message}`, {
+        job_id: msg.job_id,
+        backend: deps.backend,
+        train_ms: outcome.train_ms,
+      });
       return { state: "trained", detail: outcome.message, outcome };
     }
     await publish(msg, "training_skipped", { message: outcome.reason });

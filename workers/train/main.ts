@@ -29,7 +29,11 @@ if (import.meta.main) {
   const cfg = loadConfig(processEnv());
   const log = createLogger(cfg.LOG_LEVEL, { role: "train" });
   const choice = await selectBackend(tf, { forced: cfg.TFJS_BACKEND || undefined, log: (m) => log.info(m) });
-  log.info(`training backend: ${choice.backend}`, { backend: choice.backend, adapter: choice.adapter, tried: choice.tried });
+  log.info(`training backend: ${choice.backend}`, {
+    backend: choice.backend,
+    adapter: choice.adapter,
+    tried: choice.tried,
+  });
   const store = await createStore(cfg);
   const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
   const jobs = new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS });

@@ -69,7 +69,12 @@ async function tryBackend(
       const info = readAdapterInfo(adapter);
       if (info.isFallbackAdapter && !forcedWebgpu) {
         // A software adapter (e.g. lavapipe) is several times slower than wasm for this model.
-        return { ok: false, reason: `only a software fallback adapter (${info.description || info.vendor || "unknown"}); set TFJS_BACKEND=webgpu to use it` };
+        return {
+          ok: false,
+          reason: `only a software fallback adapter (${
+            info.description || info.vendor || "unknown"
+          }); set TFJS_BACKEND=webgpu to use it`,
+        };
       }
       await import("@tensorflow/tfjs-backend-webgpu");
       const ok = await tf.setBackend("webgpu");

@@ -186,7 +186,9 @@ export async function trainUserModel(input: TrainUserModelInput): Promise<TrainO
     return {
       status: "training_skipped",
       reason: `new model ranks held-out pairs worse than the current model ` +
-        `(fused MRR ${candidate.mrr} < ${currentQ.mrr}, nDCG@5 ${candidate["ndcg@5"]} vs ${currentQ["ndcg@5"]}); previous model kept`,
+        `(fused MRR ${candidate.mrr} < ${currentQ.mrr}, nDCG@5 ${candidate["ndcg@5"]} vs ${
+          currentQ["ndcg@5"]
+        }); previous model kept`,
       train_ms: built.train_ms,
       candidate,
       current: currentQ,
