@@ -38,7 +38,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   bigramWeight: 0.5,
   charWeight: 0,
   scale: 20,
-  wordVectorWeight: 1,
+  wordVectorWeight: 2,
 };
 
 export interface FeatureBag {

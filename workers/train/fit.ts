@@ -48,7 +48,7 @@ export const DEFAULT_FIT: Required<Omit<FitOptions, "config" | "log" | "wordVect
   batchSize: 128,
   learningRate: 0.05,
   wordDropout: 0.1,
-  lexicalDropout: 0.3,
+  lexicalDropout: 0.5,
 };
 
 export interface FitResult {
