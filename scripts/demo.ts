@@ -100,7 +100,7 @@ try {
 
   // Training follows the bundle on its own low-priority queue.
   const status = await json(await fetch(`${api}/bundles/${USER}/status?job_id=${accepted.job_id}`));
-  if (status.state === "completed" && /training queued/.test(status.message ?? "")) {
+  if (["completed", "training"].includes(status.state) && /training queued/.test(done.message ?? "")) {
     say(`\ntraining the semantic model (Deno + TensorFlow.js)…`);
     const tTrain = performance.now();
     const deadline = Date.now() + 180_000;
@@ -112,15 +112,18 @@ try {
     say(`  ${ms().padStart(8)}  ${s.state}${s.message ? ` — ${s.message}` : ""}${s.error ? ` — ${s.error}` : ""} (${Math.round(performance.now() - tTrain)} ms)`);
   }
 
-  const tAi = performance.now();
-  const ai = await json(await fetch(`${api}/ai`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: QUESTION, username: USER, limit: 5 }),
-  }));
-  say(`\nPOST /api/ai "${QUESTION}" → ${(performance.now() - tAi).toFixed(1)} ms, model ${ai.model}`);
-  for (const r of ai.repositories_used) say(`  ${r.relevance_score.toFixed(3)}  ${r.name}`);
-  say(`  answer: ${ai.response.split("\n")[0].slice(0, 200)}`);
+  // The first question loads the model into the gateway's cache; the next ones are warm.
+  for (const [i, question] of [QUESTION, "projects that run on Azure Functions"].entries()) {
+    const tAi = performance.now();
+    const ai = await json(await fetch(`${api}/ai`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: question, username: USER, limit: 5 }),
+    }));
+    say(`\nPOST /api/ai "${question}" → ${(performance.now() - tAi).toFixed(1)} ms${i === 0 ? " (cold: loads the model)" : " (warm)"}, model ${ai.model}`);
+    for (const r of ai.repositories_used) say(`  ${r.relevance_score.toFixed(3)}  ${r.name}`);
+    say(`  answer: ${ai.response.split("\n")[0].slice(0, 200)}`);
+  }
 
   const second = await json(await fetch(`${api}/bundles/${USER}/refresh`, {
     method: "POST",
