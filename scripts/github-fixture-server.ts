@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { rng } from "../shared/ranking/hash.ts";
 
 // ---------------------------------------------------------------------------
 // Options
@@ -199,18 +200,6 @@ function numericId(s: string): number {
   return parseInt(sha1Hex(s).slice(0, 8), 16) % 900_000_000 + 100_000;
 }
 
-/** mulberry32: small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 }
@@ -321,7 +310,7 @@ class FixtureServer {
     this.latencyMs = opts.latencyMs ?? 0;
     this.failRate = opts.failRate ?? 0;
     this.seed = opts.seed ?? 1;
-    this.rand = prng(this.seed);
+    this.rand = rng(this.seed);
   }
 
   // --- rate limit -----------------------------------------------------------
@@ -642,7 +631,7 @@ class FixtureServer {
         this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
         this.windowStart = Date.now();
         this.used = 0;
-        this.rand = prng(this.seed);
+        this.rand = rng(this.seed);
         this.invalidate();
         return this.json(200, { ok: true });
       case "config": {
@@ -650,7 +639,7 @@ class FixtureServer {
         if (body.fail_rate !== undefined) this.failRate = Number(body.fail_rate);
         if (body.seed !== undefined) {
           this.seed = Number(body.seed);
-          this.rand = prng(this.seed);
+          this.rand = rng(this.seed);
         }
         if (body.rate_limit !== undefined) this.rateLimit = Number(body.rate_limit ?? DEFAULT_RATE_LIMIT);
         if (body.rate_window_s !== undefined) this.rateWindowS = Number(body.rate_window_s);

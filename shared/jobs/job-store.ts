@@ -47,8 +47,11 @@ export interface RateLimit {
 export type RefreshAccepted = { job: JobRecord; created: boolean; limited?: undefined };
 export type RefreshLimited = { limited: { retryAfterS: number }; job?: undefined; created?: undefined };
 
-/** Builds the job object from a hash reply: the stored json plus counters. */
-function jobFrom(json: string | null | undefined, counters?: [unknown, unknown, unknown]): JobRecord | null {
+/**
+ * Builds the job object from stored or published json (plus counters when
+ * read from the hash). Throws when it is not a job.
+ */
+export function jobFrom(json: string | null | undefined, counters?: [unknown, unknown, unknown]): JobRecord | null {
   if (!json) return null;
   const raw = JSON.parse(json);
   if (counters) raw.progress = progressOf(Number(counters[0] ?? 0), Number(counters[1] ?? 0), Number(counters[2] ?? 0));
