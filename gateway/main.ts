@@ -26,7 +26,13 @@ const server = Deno.serve(
     hostname: env.HOST || "0.0.0.0",
     onListen: ({ port }) => console.log(`gateway listening on http://127.0.0.1:${port}`),
   },
-  (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr as Deno.NetAddr }),
+  // remoteAddr is read lazily: only the routes that need the client's IP (refresh) pay for it.
+  (req, info) =>
+    app.fetch(req, {
+      get remoteAddr() {
+        return info.remoteAddr as Deno.NetAddr;
+      },
+    }),
 );
 
 let stopping = false;

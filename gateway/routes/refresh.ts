@@ -63,7 +63,10 @@ export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
     const job = res.job;
     const urls = jobUrls(username, job.job_id);
     const out: RefreshAccepted = { status: "processing", job_id: job.job_id, ...urls };
-    c.header("location", urls.status_url);
-    return c.json(out, 202);
+    // A plain Response (what c.header + c.json build, without Hono's Headers merging).
+    return new Response(JSON.stringify(out), {
+      status: 202,
+      headers: { location: urls.status_url, "content-type": "application/json" },
+    });
   });
 }

@@ -16,12 +16,14 @@ export async function loadUserJob(ctx: AppContext, username: string, jobId: stri
   return job;
 }
 
+const STATUS_HEADERS = { "cache-control": "no-store", "content-type": "application/json" };
+
 export function statusRoutes(app: GatewayApp, ctx: AppContext) {
   app.get("/api/bundles/:username/status", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
     const job = await loadUserJob(ctx, username, jobId);
-    c.header("cache-control", "no-store");
-    return c.json(job);
+    // A plain Response (what c.header + c.json build, without Hono's Headers merging).
+    return new Response(JSON.stringify(job), { status: 200, headers: STATUS_HEADERS });
   });
 }

@@ -15,6 +15,7 @@
  * (scripts/bench/floor-server.ts) — under the same load. The load generator
  * runs on the same machine as the servers (here: 2 cores shared by all): a
  * small keep-alive HTTP/1.1 client over node:net, one connection per client.
+ * Diagnosis flags: `--only <kind>` (one kind of request), `--skip-floor`.
  * Prints p50/p99/rps of both; with --json the last line is
  * {"gateway":{"p50_ms","p99_ms","rps"},"floor":{"p50_ms","p99_ms","rps"}}.
  */
@@ -47,6 +48,8 @@ const ONLY = (() => {
   const i = args.indexOf("--only");
   return i >= 0 ? args[i + 1] : "";
 })();
+/** Diagnosis: skip the floor run (gateway figures only). */
+const SKIP_FLOOR = flag("--skip-floor");
 const BUNDLE_USERS = 50;
 const log = (...a: unknown[]) => console.log(...a);
 
@@ -164,6 +167,13 @@ async function main() {
     );
     await gw.stop();
     cleanup.shift();
+    if (SKIP_FLOOR) {
+      if (asJson) {
+        console.log(JSON.stringify({ gateway: { p50_ms: gateway.p50_ms, p99_ms: gateway.p99_ms, rps: gateway.rps } }));
+      }
+      if (gateway.errors) process.exitCode = 1;
+      return;
+    }
 
     const floorProc = startProcess(denoBin, ["run", "-A", join(repoRoot, "scripts", "bench", "floor-server.ts")], {
       cwd: repoRoot,

@@ -3,8 +3,9 @@
  * Node): C keep-alive connections, each sending its next request when the
  * previous answer is complete; latency per request, throughput over the run.
  */
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import process from "node:process";
 
 /** CPU time (user + system, ms) a process has used so far (Linux /proc), or NaN. */
 export function cpuMs(pid: number | undefined): number {
@@ -137,6 +138,7 @@ export async function drive(
     return c;
   }));
   const lat = new Float64Array(total);
+  const started = new Float64Array(total);
   const statuses: Record<string, number> = {};
   let next = 0;
   let errors = 0;
@@ -147,6 +149,7 @@ export async function drive(
       if (i >= total) return;
       const req = makeRequest(i);
       const s = performance.now();
+      started[i] = s - t0;
       try {
         const res = await conn.request(req);
         lat[i] = performance.now() - s;
@@ -164,6 +167,13 @@ export async function drive(
   await Promise.all(conns.map(loop));
   const wall = (performance.now() - t0) / 1000;
   for (const c of conns) c.close();
+  // Diagnosis: BENCH_TRACE=file writes "start_ms latency_ms" per request (find stalls in time).
+  const trace = process.env.BENCH_TRACE;
+  if (trace) {
+    let out = "";
+    for (let k = 0; k < total; k++) out += `${started[k].toFixed(2)} ${lat[k].toFixed(2)}\n`;
+    appendFileSync(trace, out);
+  }
   const sorted = lat.slice().sort();
   const r2 = (x: number) => Math.round(x * 100) / 100;
   return {
