@@ -2,36 +2,43 @@
  * Ranking evaluation on fixture data, training exactly as the worker does.
  *
  *   deno run -A scripts/eval-ranking.ts --fixtures ../shared/fixtures/github/yungryce \
- *     --queries ../shared/fixtures/queries/yungryce.jsonl [--queries more.jsonl] [--json] [--verbose]
+ *     --queries ../shared/fixtures/queries/yungryce.jsonl [--queries more.jsonl] [--seeds 42,7,1234] [--json] [--verbose]
  *
  * Reports nDCG@5, MRR and recall@5 for bm25, model and fusion per query
  * file. With --json the last line is one JSON object
  * {"bm25":{…},"model":{…},"fusion":{…},"backend":…,"train_ms":…} (for
  * several query files, also "sets": {file: {bm25, model, fusion}}; the
- * top-level figures are the first file's).
+ * top-level figures are the first file's). With --seeds, a model is trained
+ * per seed and every figure is the mean over the seeds (per-seed nDCG@5 in
+ * "per_seed"); train_ms is then the mean training time.
  * TFJS_BACKEND forces a backend (webgpu | wasm | cpu).
  */
 import * as tf from "@tensorflow/tfjs";
 import { basename } from "node:path";
 import { loadFixtureBundle, loadQueries } from "../shared/ranking/fixture-bundle.ts";
 import { type MetricSummary, ndcgAt, summarize } from "../shared/ranking/metrics.ts";
+import type { RankingModel } from "../shared/ranking/model.ts";
 import type { RankMode } from "../shared/ranking/ranker.ts";
 import { selectBackend } from "../workers/train/select-backend.ts";
-import { buildUserModel, heldOutQuality } from "../workers/train/train.ts";
+import { buildUserModel, type BuiltModel, heldOutQuality } from "../workers/train/train.ts";
 
 function parseArgs(argv: string[]) {
-  const out = { fixtures: "", queries: [] as string[], json: false, verbose: false };
+  const out = { fixtures: "", queries: [] as string[], json: false, verbose: false, seeds: [] as number[] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--fixtures") out.fixtures = argv[++i];
     else if (a === "--queries") out.queries.push(argv[++i]);
     else if (a === "--json") out.json = true;
+    else if (a === "--seeds") out.seeds = argv[++i].split(",").map((x) => Number(x.trim()));
     else if (a === "--verbose" || a === "-v") out.verbose = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!out.fixtures || !out.queries.length) {
-    throw new Error("usage: eval-ranking.ts --fixtures DIR --queries FILE [--queries FILE…] [--json] [--verbose]");
+    throw new Error(
+      "usage: eval-ranking.ts --fixtures DIR --queries FILE [--queries FILE…] [--seeds 42,7] [--json] [--verbose]",
+    );
   }
+  if (out.seeds.some((x) => !Number.isInteger(x))) throw new Error("--seeds: comma-separated integers");
   return out;
 }
 
@@ -41,25 +48,64 @@ const forced = (Deno.env.get("TFJS_BACKEND") ?? "") as "" | "webgpu" | "wasm" | 
 const choice = await selectBackend(tf, { forced, log: (m) => console.error(m) });
 
 const bundle = loadFixtureBundle(args.fixtures);
-const built = await buildUserModel(bundle, { backend: choice.backend });
-const { model, index } = built;
-say(
-  `${bundle.username}: ${bundle.repos.length} repos, ${built.pairs.train.length} training pairs, ` +
-    `${built.pairs.heldOut.length} held out; trained on ${choice.backend} in ${built.train_ms} ms`,
-);
-
+const seeds = args.seeds.length ? args.seeds : [undefined];
 const modes: RankMode[] = ["bm25", "model", "fusion"];
+const perSeed: Array<Record<string, Record<RankMode, MetricSummary>>> = [];
+const heldOuts: Array<{ bm25: MetricSummary; fusion: MetricSummary }> = [];
+const trainMs: number[] = [];
+for (const seed of seeds) {
+  const built = await buildUserModel(bundle, { backend: choice.backend, ...(seed !== undefined ? { seed } : {}) });
+  const { model, index } = built;
+  trainMs.push(built.train_ms);
+  say(
+    `${bundle.username}: ${bundle.repos.length} repos, ${built.pairs.train.length} training pairs, ` +
+      `${built.pairs.heldOut.length} held out; seed ${model.meta.seed}: trained on ${choice.backend} in ${built.train_ms} ms`,
+  );
+  const sets: Record<string, Record<RankMode, MetricSummary>> = {};
+  for (const file of args.queries) {
+    const queries = loadQueries(file);
+    const res = {} as Record<RankMode, MetricSummary>;
+    for (const mode of modes) {
+      res[mode] = summarize(
+        queries.map((q) => ({ ranked: index.rankNames(q.query, mode, model), relevant: q.relevant })),
+      );
+    }
+    sets[basename(file)] = res;
+    if (args.verbose) verbose(file, index, model);
+  }
+  perSeed.push(sets);
+  heldOuts.push({
+    bm25: heldOutQuality(index, built.pairs.heldOut, null),
+    fusion: heldOutQuality(index, built.pairs.heldOut, model),
+  });
+}
+
+function verbose(file: string, index: BuiltModel["index"], model: RankingModel) {
+  say(`\n${basename(file)}, per query (bm25 → fusion nDCG@5)`);
+  for (const q of loadQueries(file)) {
+    const f = index.rankNames(q.query, "fusion", model);
+    const b = index.rankNames(q.query, "bm25", model);
+    say(`  ${ndcgAt(b, q.relevant).toFixed(2)} → ${ndcgAt(f, q.relevant).toFixed(2)}  ${q.query}`);
+    say(`      fusion: ${f.slice(0, 5).join(", ")}`);
+  }
+}
+
+const round = (x: number) => Math.round(x * 10000) / 10000;
+function mean(xs: MetricSummary[]): MetricSummary {
+  const out = {} as MetricSummary;
+  for (const k of Object.keys(xs[0]) as Array<keyof MetricSummary>) {
+    (out as unknown as Record<string, number>)[k] = round(xs.reduce((s, x) => s + (x[k] as number), 0) / xs.length);
+  }
+  return out;
+}
 const sets: Record<string, Record<RankMode, MetricSummary>> = {};
 for (const file of args.queries) {
-  const queries = loadQueries(file);
+  const name = basename(file);
   const res = {} as Record<RankMode, MetricSummary>;
-  for (const mode of modes) {
-    res[mode] = summarize(
-      queries.map((q) => ({ ranked: index.rankNames(q.query, mode, model), relevant: q.relevant })),
-    );
-  }
-  sets[basename(file)] = res;
-  say(`\n${basename(file)} (${queries.length} queries)`);
+  for (const mode of modes) res[mode] = mean(perSeed.map((s) => s[name][mode]));
+  sets[name] = res;
+  const n = loadQueries(file).length;
+  say(`\n${name} (${n} queries${seeds.length > 1 ? `, mean of ${seeds.length} seeds` : ""})`);
   say(`  ${"".padEnd(8)} ${"nDCG@5".padStart(8)} ${"MRR".padStart(8)} ${"recall@5".padStart(9)}`);
   for (const mode of modes) {
     const m = res[mode];
@@ -69,20 +115,14 @@ for (const file of args.queries) {
       }`,
     );
   }
-  if (args.verbose) {
-    for (const q of queries) {
-      const f = index.rankNames(q.query, "fusion", model);
-      const b = index.rankNames(q.query, "bm25", model);
-      say(`  ${ndcgAt(b, q.relevant).toFixed(2)} → ${ndcgAt(f, q.relevant).toFixed(2)}  ${q.query}`);
-      say(`      fusion: ${f.slice(0, 5).join(", ")}`);
-    }
-  }
+  const cut = (1 - res.bm25["ndcg@5"]) > 0
+    ? ((res.fusion["ndcg@5"] - res.bm25["ndcg@5"]) / (1 - res.bm25["ndcg@5"])) * 100
+    : 0;
+  say(`  fusion cuts BM25's error (1 − nDCG@5) by ${cut.toFixed(1)}%`);
 }
-const heldOut = {
-  bm25: heldOutQuality(index, built.pairs.heldOut, null),
-  fusion: heldOutQuality(index, built.pairs.heldOut, model),
-};
+const heldOut = { bm25: mean(heldOuts.map((h) => h.bm25)), fusion: mean(heldOuts.map((h) => h.fusion)) };
 say(`\nheld-out pairs: bm25 ${JSON.stringify(heldOut.bm25)} fusion ${JSON.stringify(heldOut.fusion)}`);
+const train_ms = Math.round(trainMs.reduce((a, b) => a + b, 0) / trainMs.length);
 
 if (args.json) {
   const first = sets[basename(args.queries[0])];
@@ -90,10 +130,21 @@ if (args.json) {
     JSON.stringify({
       ...first,
       backend: choice.backend,
-      train_ms: built.train_ms,
+      train_ms,
+      ...(args.seeds.length ? { seeds: args.seeds, train_ms_per_seed: trainMs } : {}),
       ...(choice.adapter ? { adapter: choice.adapter } : {}),
       ...(args.queries.length > 1 ? { sets } : {}),
       held_out: heldOut,
+      ...(seeds.length > 1
+        ? {
+          per_seed: Object.fromEntries(
+            args.queries.map((f) => [
+              basename(f),
+              Object.fromEntries(modes.map((m) => [m, perSeed.map((s) => s[basename(f)][m]["ndcg@5"])])),
+            ]),
+          ),
+        }
+        : {}),
     }),
   );
 }

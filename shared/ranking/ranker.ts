@@ -8,6 +8,17 @@ import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, rankIndices } from "./
 import { type RankingModel, scoreRepos } from "./model.ts";
 import { type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
 import { tokenize } from "./tokenizer.ts";
+import { DEFAULT_FEEDBACK, type FeedbackOptions, feedbackQuery } from "./feedback.ts";
+
+/** How the fused ranking reads the question (the BM25 baseline ignores it). */
+export interface FusionConfig {
+  /** Relevance feedback from the first fused pass (weight 0: off). */
+  feedback: FeedbackOptions & { source: "salient" | "full" };
+}
+
+export const DEFAULT_FUSION: FusionConfig = {
+  feedback: { ...DEFAULT_FEEDBACK, source: "salient" },
+};
 
 export type RankMode = "bm25" | "model" | "fusion";
 
@@ -25,6 +36,8 @@ export class BundleIndex {
   readonly bm25: Bm25Index;
   readonly salient: string[];
   private readonly aligners = new WeakMap<object, AlignIndex>();
+  private salientTerms?: string[][];
+  private fullTerms?: string[][];
 
   constructor(repos: RankableRepo[]) {
     this.names = repos.map((r) => r.name);
@@ -58,7 +71,43 @@ export class BundleIndex {
     return alignScores(ai, query);
   }
 
-  rank(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number, gamma?: number): RankResult {
+  private feedbackTerms(source: "salient" | "full"): string[][] {
+    if (source === "full") return (this.fullTerms ??= this.texts.map((t) => tokenize(t)));
+    return (this.salientTerms ??= this.salient.map((t) => tokenize(t)));
+  }
+
+  /**
+   * The fused scores: BM25 over the question, the learned encoder and the
+   * word-vector alignment; then, with feedback on, BM25 again over the
+   * question plus the first pass's feedback terms (see feedback.ts), fused
+   * with the same encoder and alignment scores.
+   */
+  fusedScores(
+    query: string,
+    model: RankingModel,
+    a: number,
+    c: number,
+    cfg: FusionConfig = DEFAULT_FUSION,
+  ): Float64Array {
+    const q = new Map<string, number>();
+    for (const t of tokenize(query)) q.set(t, (q.get(t) ?? 0) + 1);
+    const m = this.modelScores(model, query);
+    const al = this.alignScores(model, query);
+    const first = fuse3(this.bm25.score(q), m, al, a, c);
+    if (!(cfg.feedback.weight > 0)) return first;
+    const q2 = feedbackQuery(q, first, this.feedbackTerms(cfg.feedback.source), this.bm25, cfg.feedback);
+    if (q2 === q) return first;
+    return fuse3(this.bm25.score(q2), m, al, a, c);
+  }
+
+  rank(
+    query: string,
+    mode: RankMode,
+    model?: RankingModel | null,
+    alpha?: number,
+    gamma?: number,
+    cfg?: FusionConfig,
+  ): RankResult {
     let scores: Float64Array;
     const a = alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
     const c = gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
@@ -70,12 +119,19 @@ export class BundleIndex {
         ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c))
         : this.modelScores(model, query);
     } else {
-      scores = fuse3(this.bm25Scores(query), this.modelScores(model, query), this.alignScores(model, query), a, c);
+      scores = this.fusedScores(query, model, a, c, cfg);
     }
     return { order: rankIndices(scores), scores };
   }
 
-  rankNames(query: string, mode: RankMode, model?: RankingModel | null, alpha?: number, gamma?: number): string[] {
-    return this.rank(query, mode, model, alpha, gamma).order.map((i) => this.names[i]);
+  rankNames(
+    query: string,
+    mode: RankMode,
+    model?: RankingModel | null,
+    alpha?: number,
+    gamma?: number,
+    cfg?: FusionConfig,
+  ): string[] {
+    return this.rank(query, mode, model, alpha, gamma, cfg).order.map((i) => this.names[i]);
   }
 }
