@@ -48,4 +48,5 @@ export type ScriptedRedis = Redis & {
   rateLimit: Cmd<[number, number]>;
   heartbeatLock: Cmd<number>;
   dlqReplay: Cmd<number>;
+  releaseIfOwner: Cmd<number>;
 };

@@ -14,6 +14,7 @@ import { handleTrainMessage, type Publish, trainLockKey } from "../../workers/tr
 import { selectBackend } from "../../workers/train/select-backend.ts";
 import { startRedis } from "../support/redis.ts";
 import { editedBundle, FAST_FIT, smallBundle } from "./helpers.ts";
+import { JobStore } from "../../shared/jobs/job-store.ts";
 
 await selectBackend(tf, { forced: "wasm" });
 
@@ -81,10 +82,12 @@ Deno.test({
 
       // The newer one fails (e.g. out of memory): training_failed, nothing else changes.
       const rec3 = recorder();
+      const jobStore = new JobStore(r, { prefix: "fs" });
       const failed = await handleTrainMessage(
         {
           ...deps,
           publish: rec3.publish,
+          deadLetter: (entry) => jobStore.deadLetter(entry),
           trainOverrides: {
             ...deps.trainOverrides,
             transformModel: () => {
@@ -97,6 +100,10 @@ Deno.test({
       assert.equal(failed.state, "training_failed", failed.detail);
       assert.deepEqual(rec3.states.map((s) => s.state), ["training", "training_failed"]);
       assert.match(rec3.states[1].error ?? "", /GPU lost/);
+      const dlq = await jobStore.dlqList();
+      assert.equal(dlq.length, 1, "the failure's cause is in the dead-letter queue");
+      assert.equal(dlq[0].queue, "train");
+      assert.match(dlq[0].error, /GPU lost/);
       assert.equal((await readModelPointer(store, "yungryce"))!.version, model1!.version);
       assert.ok(await store.get(p2.pointer.key), "the bundle is still there");
       assert.equal(await r.get(trainLockKey("fs", "yungryce")), null, "lock released after a failure");

@@ -17,6 +17,7 @@ import type { BlobStore } from "../../shared/storage/types.ts";
 import { readPointer } from "../../shared/bundle-store.ts";
 import { redisKeys } from "../../shared/keys.ts";
 import { type TrainOutcome, trainUserModel, type TrainUserModelInput } from "./train.ts";
+import { loadScripts } from "../../shared/jobs/scripts.ts";
 
 export type Publish = (
   msg: TrainMessage,
@@ -34,12 +35,13 @@ export interface HandlerDeps {
   log?: (msg: string, extra?: Record<string, unknown>) => void;
   /** Longest wait for another training of the same user (ms). */
   lockWaitMs?: number;
+  /** Where a failed training's cause goes (the dead-letter queue); optional in tests. */
+  deadLetter?: (entry: { queue: "train"; bee_job_id: string; data: unknown; error: string; job_id?: string }) => Promise<void>;
   /** Test hooks passed to trainUserModel. */
   trainOverrides?: Partial<TrainUserModelInput>;
 }
 
 const LOCK_TTL_MS = 15 * 60_000;
-const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 export function trainLockKey(prefix: string, user: string): string {
   return `${prefix}:trainlock:${user.toLowerCase()}`;
@@ -129,12 +131,18 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
     log(`training failed for ${user}: ${error}`, { job_id: msg.job_id });
     await publish(msg, "training_failed", { error, message: "training failed; the previous model keeps serving" })
       .catch(() => {});
+    await deps.deadLetter?.({
+      queue: "train",
+      bee_job_id: `${user.toLowerCase()}:${msg.content_fingerprint}`,
+      data: msg,
+      error,
+      job_id: msg.job_id,
+    }).catch(() => {});
     return { state: "training_failed", detail: error };
   } finally {
-    await redis.eval(RELEASE_LUA, 1, lockKey, token).catch(() => {});
+    const scripted = loadScripts(redis);
+    await scripted.releaseIfOwner(lockKey, token).catch(() => {});
     // Our message was the pending one: clear it (compare-and-delete).
-    await redis
-      .eval(RELEASE_LUA, 1, keys.trainPending(user), JSON.stringify(msg))
-      .catch(() => {});
+    await scripted.releaseIfOwner(keys.trainPending(user), JSON.stringify(msg)).catch(() => {});
   }
 }

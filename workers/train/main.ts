@@ -42,7 +42,15 @@ if (import.meta.main) {
   queue.process(1, async (job: { data: unknown }) => {
     const msg = TrainMessage.parse(job.data);
     const r = await handleTrainMessage(
-      { redis, store, prefix: cfg.QUEUE_PREFIX, publish, backend: choice.backend, log: (m, x) => log.info(m, x) },
+      {
+        redis,
+        store,
+        prefix: cfg.QUEUE_PREFIX,
+        publish,
+        backend: choice.backend,
+        log: (m, x) => log.info(m, x),
+        deadLetter: (entry) => jobs.deadLetter(entry),
+      },
       msg,
     );
     return { state: r.state };
