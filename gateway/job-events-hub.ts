@@ -9,8 +9,8 @@
  * re-subscribes after a reconnect.
  */
 import type { Redis } from "ioredis";
-import type { JobStore } from "../shared/jobs/job-store.ts";
-import { JobRecord } from "../shared/schemas/job.ts";
+import { jobFrom, type JobStore } from "../shared/jobs/job-store.ts";
+import type { JobRecord } from "../shared/schemas/job.ts";
 
 type Listener = (job: JobRecord) => void;
 interface Channel {
@@ -30,9 +30,7 @@ export class JobEventsHub {
       if (!c) return;
       let job: JobRecord;
       try {
-        const raw = JSON.parse(msg);
-        if (raw.only_repos && !Array.isArray(raw.only_repos)) delete raw.only_repos;
-        job = JobRecord.parse(raw);
+        job = jobFrom(msg)!;
       } catch {
         return;
       }

@@ -3,8 +3,8 @@
  * (the all-events channel): feeds metrics and the pointer cache.
  */
 import type { Redis } from "ioredis";
-import type { JobStore } from "../shared/jobs/job-store.ts";
-import { JobRecord } from "../shared/schemas/job.ts";
+import { jobFrom, type JobStore } from "../shared/jobs/job-store.ts";
+import type { JobRecord } from "../shared/schemas/job.ts";
 
 export type JobListener = (job: JobRecord) => void;
 
@@ -21,9 +21,7 @@ export async function startJobFeed(redis: Redis, jobs: JobStore): Promise<JobFee
   sub.on("message", (_ch: string, msg: string) => {
     let job: JobRecord;
     try {
-      const raw = JSON.parse(msg);
-      if (raw.only_repos && !Array.isArray(raw.only_repos)) delete raw.only_repos;
-      job = JobRecord.parse(raw);
+      job = jobFrom(msg)!;
     } catch {
       return;
     }
