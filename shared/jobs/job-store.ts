@@ -226,7 +226,7 @@ export class JobStore {
     username: string,
     repo: string,
     outcome: "completed" | "failed",
-  ): Promise<{ counted: boolean; last: boolean; job: JobRecord | null }> {
+  ): Promise<{ counted: boolean; last: boolean; readonly job: JobRecord | null }> {
     const merge: MergeMessage = { job_id: jobId, username };
     const [counted, last, json] = await this.redis.markRepoDone(
       this.keys.job(jobId),
@@ -245,7 +245,14 @@ export class JobStore {
       this.lockTtlMs,
       this.jobTtlS,
     );
-    return { counted: counted === 1, last: last === 1, job: json ? jobFrom(json) : null };
+    // Parsed only when asked for: the sync hot path never reads it.
+    return {
+      counted: counted === 1,
+      last: last === 1,
+      get job() {
+        return json ? jobFrom(json) : null;
+      },
+    };
   }
 
   /** Enqueues a job with a chosen id unless that id is already queued. */
