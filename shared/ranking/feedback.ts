@@ -33,7 +33,8 @@ export interface FeedbackOptions {
  * 15–20 points on the development sets, but lowered nDCG@5 on the held-out
  * paraphrased sets (tests/fixtures/queries/*-heldout.jsonl) and pushed the
  * fused MRR on held-out training pairs under the first-model gate's floor
- * on small bundles: it does not generalise yet. Kept for evaluation only.
+ * on small bundles: it does not generalise yet. Kept for evaluation only
+ * (measured with the earlier max/min-max fusion and 80 pairs per repo).
  */
 export const DEFAULT_FEEDBACK: FeedbackOptions = { docs: 3, terms: 10, weight: 0, minShare: 0.75 };
 

@@ -31,6 +31,18 @@ export interface PairOptions {
   heldOutShare?: number;
 }
 
+/**
+ * Most training pairs per repository. Identity pairs (name, description,
+ * topics, context, headings) come first and passages fill the rest, so a
+ * lower cap mostly trims passages of long READMEs: each repository then
+ * weighs about the same in training instead of the most verbose ones
+ * dominating the softmax, and the identity pairs (the closest thing to a
+ * person's statement of a need) make up more of what the encoder learns
+ * from. 40 beat 80 on every tuning query set (mean of 3 seeds); 20 starved
+ * repos whose identity lives in their README.
+ */
+export const DEFAULT_MAX_PER_REPO = 40;
+
 /** Headings that say nothing about what a repository is. */
 const GENERIC_HEADINGS = new Set(
   (
@@ -130,7 +142,7 @@ export function isHeldOut(repoName: string, text: string, share: number): boolea
 
 export function generatePairs(repos: RankableRepo[], opts: PairOptions = {}): PairSet {
   const seed = opts.seed ?? 42;
-  const maxPerRepo = opts.maxPerRepo ?? 80;
+  const maxPerRepo = opts.maxPerRepo ?? DEFAULT_MAX_PER_REPO;
   const share = opts.heldOutShare ?? 0.15;
   const train: Pair[] = [];
   const heldOut: Pair[] = [];
