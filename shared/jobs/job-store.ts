@@ -44,6 +44,15 @@ export interface RateLimit {
   limit: number;
   windowMs: number;
 }
+interface FanInBatch {
+  username: string;
+  items: {
+    repo: string;
+    outcome: "completed" | "failed";
+    resolve: (r: { counted: boolean; last: boolean; readonly job: JobRecord | null }) => void;
+    reject: (err: unknown) => void;
+  }[];
+}
 export type RefreshAccepted = { job: JobRecord; created: boolean; limited?: undefined };
 export type RefreshLimited = { limited: { retryAfterS: number }; job?: undefined; created?: undefined };
 
@@ -220,23 +229,47 @@ export class JobStore {
   /**
    * Counts a repo of the job once (duplicates are no-ops); the call that
    * completes the job's total moves it to merging and enqueues the merge.
+   * Calls made in the same event-loop turn for one job go to Redis as one
+   * script call (the sync workers finish many repos at once).
    */
-  async markRepoDone(
+  markRepoDone(
     jobId: string,
     username: string,
     repo: string,
     outcome: "completed" | "failed",
   ): Promise<{ counted: boolean; last: boolean; readonly job: JobRecord | null }> {
-    const merge: MergeMessage = { job_id: jobId, username };
-    const [counted, last, json] = await this.redis.markRepoDone(
+    return new Promise((resolve, reject) => {
+      let batch = this.fanIn.get(jobId);
+      if (!batch) {
+        batch = { username, items: [] };
+        this.fanIn.set(jobId, batch);
+        const flush = () => {
+          this.fanIn.delete(jobId);
+          this.flushFanIn(jobId, batch!).catch((err) => {
+            for (const it of batch!.items) it.reject(err);
+          });
+        };
+        const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+        if (g.setImmediate) g.setImmediate(flush);
+        else setTimeout(flush, 0);
+      }
+      batch.items.push({ repo, outcome, resolve, reject });
+    });
+  }
+
+  private readonly fanIn = new Map<string, FanInBatch>();
+
+  private async flushFanIn(jobId: string, batch: FanInBatch): Promise<void> {
+    const pairs: string[] = [];
+    for (const it of batch.items) pairs.push(it.repo, it.outcome);
+    const merge: MergeMessage = { job_id: jobId, username: batch.username };
+    const reply = await this.redis.markReposDone(
       this.keys.job(jobId),
       this.keys.jobDone(jobId),
       queueKey(this.prefix, "merge", "jobs"),
       queueKey(this.prefix, "merge", "waiting"),
-      this.keys.lock(username),
+      this.keys.lock(batch.username),
       jobId,
-      repo,
-      outcome,
       now(),
       mergeJobId(jobId),
       beeJobData(merge, this.queueOptions("merge")),
@@ -244,15 +277,25 @@ export class JobStore {
       this.keys.allEvents(),
       this.lockTtlMs,
       this.jobTtlS,
+      ...pairs,
     );
-    // Parsed only when asked for: the sync hot path never reads it.
-    return {
-      counted: counted === 1,
-      last: last === 1,
-      get job() {
-        return json ? jobFrom(json) : null;
-      },
-    };
+    const last = Number(reply[0]) === 1;
+    const json = String(reply[1] ?? "");
+    let lastGiven = false;
+    batch.items.forEach((it, i) => {
+      const counted = Number(reply[2 + i]) === 1;
+      // Exactly one caller hears "last": the one whose repo completed the total.
+      const isLast = last && counted && !lastGiven && batch.items.slice(i + 1).every((_, j) => Number(reply[3 + i + j]) !== 1);
+      if (isLast) lastGiven = true;
+      it.resolve({
+        counted,
+        last: isLast,
+        // Parsed only when asked for: the sync hot path never reads it.
+        get job() {
+          return json ? jobFrom(json) : null;
+        },
+      });
+    });
   }
 
   /** Enqueues a job with a chosen id unless that id is already queued. */

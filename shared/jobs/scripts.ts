@@ -43,7 +43,7 @@ export type ScriptedRedis = Redis & {
   requestRefresh: Cmd<[number, string, string, string, string, string]>;
   setState: Cmd<string | null>;
   startSync: Cmd<string | null>;
-  markRepoDone: Cmd<[number, number, string]>;
+  markReposDone: Cmd<(number | string)[]>;
   enqueue: Cmd<number>;
   rateLimit: Cmd<[number, number]>;
   heartbeatLock: Cmd<number>;

@@ -20,7 +20,7 @@ afterAll(async () => {
 describe("lua loader", () => {
   test("every lua file is named <name>-<numKeys>.lua and loads", () => {
     const names = luaScripts().map((s) => s.name).sort();
-    expect(names).toContain("markRepoDone");
+    expect(names).toContain("markReposDone");
     expect(names).toContain("requestRefresh");
     for (const s of luaScripts()) expect(s.numberOfKeys).toBeGreaterThan(0);
   });
