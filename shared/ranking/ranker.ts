@@ -4,9 +4,9 @@
  */
 import { Bm25Index } from "./bm25.ts";
 import { type AlignIndex, alignScores, buildAlignIndex, salientText } from "./align.ts";
-import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, rankIndices } from "./fusion.ts";
+import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, minMaxNormalize, rankIndices, zNormalize } from "./fusion.ts";
 import { type RankingModel, scoreRepos } from "./model.ts";
-import { type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
+import { identityText, type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
 import { tokenize } from "./tokenizer.ts";
 import { DEFAULT_FEEDBACK, type FeedbackOptions, feedbackQuery } from "./feedback.ts";
 
@@ -19,6 +19,22 @@ export interface FusionConfig {
 export const DEFAULT_FUSION: FusionConfig = {
   feedback: { ...DEFAULT_FEEDBACK, source: "salient" },
 };
+
+/**
+ * Identity signal: BM25 over each repo's name words, description, topics and
+ * `.repo-context.json` project identity. A repo counts as having identity text
+ * in proportion to min(1, identity tokens / IDENTITY_K); the signal's fusion
+ * weight ramps from 0 when half of the user's repos have identity text to
+ * IDENTITY_WEIGHT when all do. Where most repos lack it (course repos with a
+ * bare README), identity scores would just favour the few that have some, so
+ * it stays silent. Mean of 3 seeds: +10–26 points of error cut on the three
+ * sindresorhus sets (share 0.85), yungryce (share 0.39) unchanged; a weight
+ * scaled per repo instead of per user hurt yungryce's held-out sets.
+ */
+export const IDENTITY_K = 8;
+export const IDENTITY_WEIGHT = 0.6;
+/** Share of repos with identity text below which the identity signal is off. */
+export const IDENTITY_MIN_SHARE = 0.5;
 
 export type RankMode = "bm25" | "model" | "fusion";
 
@@ -35,6 +51,12 @@ export class BundleIndex {
   readonly texts: string[];
   readonly bm25: Bm25Index;
   readonly salient: string[];
+  /** BM25 over each repo's name words and identity text (see identityText). */
+  readonly identityBm25: Bm25Index;
+  /** Per repo: how much identity text it has, as a weight in [0, 1]. */
+  readonly identityCoverage: Float64Array;
+  /** The identity signal's fusion weight for this bundle (0: off; see IDENTITY_WEIGHT). */
+  readonly identityWeight: number;
   private readonly aligners = new WeakMap<object, AlignIndex>();
   private salientTerms?: string[][];
   private fullTerms?: string[][];
@@ -45,6 +67,13 @@ export class BundleIndex {
     this.fields = repos.map(repoFields);
     this.texts = this.fields.map(repoText);
     this.bm25 = new Bm25Index(this.texts.map((t) => tokenize(t)));
+    const ids = repos.map(identityText);
+    this.identityBm25 = new Bm25Index(ids.map((t, i) => tokenize(this.fields[i].nameText + ". " + t)));
+    this.identityCoverage = Float64Array.from(ids, (t) => Math.min(1, tokenize(t).length / IDENTITY_K));
+    let share = 0;
+    for (const c of this.identityCoverage) share += c;
+    share /= Math.max(1, this.identityCoverage.length);
+    this.identityWeight = IDENTITY_WEIGHT * Math.max(0, (share - IDENTITY_MIN_SHARE) / (1 - IDENTITY_MIN_SHARE));
   }
 
   get size(): number {
@@ -93,11 +122,25 @@ export class BundleIndex {
     for (const t of tokenize(query)) q.set(t, (q.get(t) ?? 0) + 1);
     const m = this.modelScores(model, query);
     const al = this.alignScores(model, query);
-    const first = fuse3(this.bm25.score(q), m, al, a, c);
+    const first = this.withIdentity(fuse3(this.bm25.score(q), m, al, a, c), q);
     if (!(cfg.feedback.weight > 0)) return first;
     const q2 = feedbackQuery(q, first, this.feedbackTerms(cfg.feedback.source), this.bm25, cfg.feedback);
     if (q2 === q) return first;
-    return fuse3(this.bm25.score(q2), m, al, a, c);
+    return this.withIdentity(fuse3(this.bm25.score(q2), m, al, a, c), q);
+  }
+
+  /** Identity BM25 scores (name words + identity text). */
+  identityScores(q: Map<string, number>): Float64Array {
+    return this.identityBm25.score(q);
+  }
+
+  private withIdentity(fused: Float64Array, q: Map<string, number>): Float64Array {
+    const w = this.identityWeight;
+    if (!(w > 0)) return fused;
+    const z = zNormalize(fused);
+    const id = zNormalize(this.identityScores(q));
+    for (let i = 0; i < z.length; i++) z[i] = (1 - w) * z[i] + w * id[i];
+    return minMaxNormalize(z);
   }
 
   rank(

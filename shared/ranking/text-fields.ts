@@ -158,3 +158,22 @@ export function repoSummary(f: RepoFields): string {
   }
   return f.nameText;
 }
+
+/**
+ * A repository's identity text: what it says it is (description, topics,
+ * the `.repo-context.json` project identity), without the name or the README.
+ * Many repositories have none; see identitySignal in ranker.ts.
+ */
+export function identityText(r: RankableRepo): string {
+  const f = repoFields(r);
+  const parts = [f.description, f.topics.join(" ")];
+  const pid = r.repoContext && typeof r.repoContext === "object"
+    ? (r.repoContext as Record<string, unknown>)["project_identity"]
+    : undefined;
+  if (pid && typeof pid === "object") {
+    const acc: string[] = [];
+    collectStrings(pid, acc, 1);
+    parts.push(acc.join(". "));
+  }
+  return parts.filter(Boolean).join(". ");
+}

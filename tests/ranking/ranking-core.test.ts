@@ -3,10 +3,17 @@ import { join } from "node:path";
 import { Bm25Index } from "../../shared/ranking/bm25.ts";
 import { fuseScores, maxNormalize, minMaxNormalize, rankIndices } from "../../shared/ranking/fusion.ts";
 import { ndcgAt, recallAt, reciprocalRank, summarize } from "../../shared/ranking/metrics.ts";
-import { cleanMarkdown, flattenContext, nameToText, repoFields, repoText } from "../../shared/ranking/text-fields.ts";
+import {
+  cleanMarkdown,
+  flattenContext,
+  identityText,
+  nameToText,
+  repoFields,
+  repoText,
+} from "../../shared/ranking/text-fields.ts";
 import { splitIdentifier, stem, tokenize } from "../../shared/ranking/tokenizer.ts";
 import { loadFixtureBundle, loadQueries } from "../../shared/ranking/fixture-bundle.ts";
-import { BundleIndex } from "../../shared/ranking/ranker.ts";
+import { BundleIndex, IDENTITY_WEIGHT } from "../../shared/ranking/ranker.ts";
 import { githubFixturesDir, queriesDir } from "../support/paths.ts";
 
 describe("tokenizer", () => {
@@ -128,5 +135,39 @@ describe("fixture baseline", () => {
     const s = summarize(qs.map((q) => ({ ranked: idx.rankNames(q.query, "bm25"), relevant: q.relevant })));
     expect(s["ndcg@5"]).toBeGreaterThan(0.9);
     expect(s.mrr).toBeGreaterThan(0.95);
+  });
+});
+
+describe("identity signal", () => {
+  const described = (name: string, description: string) => ({
+    name,
+    metadata: { description, topics: [] },
+    readme: `# ${name}\nSome notes.`,
+  });
+  test("identity text: description, topics and the context's project identity", () => {
+    const t = identityText({
+      name: "x",
+      metadata: { description: "Resize images", topics: ["image-tools"] },
+      repoContext: { project_identity: { description: "An image resizer" }, tech_stack: { primary: ["Go"] } },
+    });
+    expect(t).toContain("Resize images");
+    expect(t).toContain("image tools");
+    expect(t).toContain("An image resizer");
+    expect(t).not.toContain("Go");
+  });
+  test("speaks only when most repositories have identity text", () => {
+    const rich = new BundleIndex([
+      described("a", "A fast command line tool for resizing many images at once"),
+      described("b", "Parse and validate email addresses in forms with clear messages"),
+      described("c", "Render markdown documents to terminal output with colours and links"),
+    ]);
+    expect(rich.identityWeight).toBeGreaterThan(0);
+    expect(rich.identityWeight).toBeLessThanOrEqual(IDENTITY_WEIGHT);
+    const bare = new BundleIndex([
+      described("a", "A fast command line tool for resizing many images at once"),
+      { name: "alx_backend_storage", readme: "# 0x00" },
+      { name: "alx-higher_level_programming", readme: "# tasks" },
+    ]);
+    expect(bare.identityWeight).toBe(0);
   });
 });
