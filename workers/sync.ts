@@ -1,3 +1,4 @@
+import { hasDocumentation, parseRepoContext } from "../shared/repo-record.ts";
 import { getJson, putJson } from "../shared/storage/json.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { GithubRepo, metadataFromGithub, RepoRecord } from "../shared/schemas/repo.ts";
@@ -11,18 +12,6 @@ export const CONTEXT_FILES = {
   skills_index: "SKILLS-INDEX.md",
   architecture: "ARCHITECTURE.md",
 } as const;
-
-/** Parses `.repo-context.json` leniently: a JSON object is taken as it is; anything else is an error string. */
-export function parseRepoContext(text: string): { value: Record<string, unknown>; error?: string } {
-  if (!text.trim()) return { value: {} };
-  try {
-    const v = JSON.parse(text.replace(/^\uFEFF/, ""));
-    if (v && typeof v === "object" && !Array.isArray(v)) return { value: v as Record<string, unknown> };
-    return { value: {}, error: `.repo-context.json is not a JSON object (got ${Array.isArray(v) ? "an array" : typeof v})` };
-  } catch (err) {
-    return { value: {}, error: `.repo-context.json is not valid JSON: ${(err as Error).message}` };
-  }
-}
 
 /**
  * sync: fetch one repo's README, context files and languages in parallel,
@@ -82,7 +71,7 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
     readme: readmeText,
     skills_index: skillsText,
     architecture: archText,
-    has_documentation: Object.keys(repoContext).length > 0 && readmeText.trim().length > 0,
+    has_documentation: hasDocumentation(repoContext, readmeText),
     fingerprint: msg.fingerprint,
     synced_at: new Date().toISOString(),
   };

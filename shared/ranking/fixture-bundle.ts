@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import type { Bundle } from "../schemas/bundle.ts";
 import { type GithubRepo, metadataFromGithub, type RepoRecord } from "../schemas/repo.ts";
 import { bundleFingerprint, byName, contentFingerprint, repoFingerprint } from "../fingerprint.ts";
+import { hasDocumentation, parseRepoContext } from "../repo-record.ts";
 
 function readOptional(dir: string, names: string[]): string {
   if (!existsSync(dir)) return "";
@@ -22,27 +23,17 @@ function readOptional(dir: string, names: string[]): string {
   return "";
 }
 
-export function parseContextLeniently(
-  text: string,
-): { repoContext: Record<string, unknown>; repoContextError?: string } {
-  if (!text.trim()) return { repoContext: {} };
-  try {
-    const v = JSON.parse(text.replace(/^\uFEFF/, ""));
-    if (v && typeof v === "object" && !Array.isArray(v)) return { repoContext: v as Record<string, unknown> };
-    return { repoContext: {}, repoContextError: "not a JSON object" };
-  } catch (err) {
-    return { repoContext: {}, repoContextError: `malformed JSON: ${(err as Error).message}` };
-  }
+function readRepoList(ownerDir: string): GithubRepo[] {
+  return JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8")) as GithubRepo[];
 }
 
-export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
-  const repos = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8")) as GithubRepo[];
+export function loadFixtureRecords(ownerDir: string, repos: GithubRepo[] = readRepoList(ownerDir)): RepoRecord[] {
   const synced = "2026-11-23T00:00:00.000Z";
   return repos
     .map((gh) => {
       const dir = join(ownerDir, gh.name);
       const readme = readOptional(dir, ["README.md", "readme.md", "README", "README.markdown", "readme.markdown"]);
-      const ctx = parseContextLeniently(readOptional(dir, [".repo-context.json"]));
+      const ctx = parseRepoContext(readOptional(dir, [".repo-context.json"]));
       const langText = readOptional(dir, ["languages.json"]);
       let languages: Record<string, number> = {};
       try {
@@ -53,12 +44,12 @@ export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
         full_name: gh.full_name,
         metadata: metadataFromGithub(gh),
         languages,
-        repoContext: ctx.repoContext,
-        ...(ctx.repoContextError ? { repoContextError: ctx.repoContextError } : {}),
+        repoContext: ctx.value,
+        ...(ctx.error ? { repoContextError: ctx.error } : {}),
         readme,
         skills_index: readOptional(dir, ["SKILLS-INDEX.md"]),
         architecture: readOptional(dir, ["ARCHITECTURE.md"]),
-        has_documentation: Object.keys(ctx.repoContext).length > 0 && readme.length > 0,
+        has_documentation: hasDocumentation(ctx.value, readme),
         fingerprint: repoFingerprint(gh),
         synced_at: synced,
       };
@@ -68,9 +59,9 @@ export function loadFixtureRecords(ownerDir: string): RepoRecord[] {
 }
 
 export function loadFixtureBundle(ownerDir: string): Bundle {
-  const repos = loadFixtureRecords(ownerDir);
-  const username = JSON.parse(readFileSync(join(ownerDir, "repos.json"), "utf8"))[0]?.owner?.login ??
-    basename(ownerDir);
+  const list = readRepoList(ownerDir);
+  const repos = loadFixtureRecords(ownerDir, list);
+  const username = (list[0] as { owner?: { login?: string } } | undefined)?.owner?.login ?? basename(ownerDir);
   return {
     username,
     fingerprint: bundleFingerprint(repos),
