@@ -60,7 +60,6 @@ export function redisKeys(prefix = "fs") {
     /** Counters for tests and metrics (e.g. merges run per job). */
     counter: (name: string) => `${prefix}:count:${name}`,
     dlq: () => `${prefix}:dlq`,
-    jobsByState: () => `${prefix}:jobs:states`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -54,8 +54,13 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     repos: records,
   };
   const { pointer } = await publishBundle(store, bundle);
-  await redis.incr(jobs.keys.counter(`merge:${msg.job_id}`));
-  await redis.incr(jobs.keys.counter("merges"));
+  // Merges run per job (exactly once is what the tests check); kept as long as the job record.
+  await redis
+    .multi()
+    .incr(jobs.keys.counter(`merge:${msg.job_id}`))
+    .expire(jobs.keys.counter(`merge:${msg.job_id}`), jobs.jobTtlS)
+    .incr(jobs.keys.counter("merges"))
+    .exec();
 
   const documented = records.filter((r) => r.has_documentation).length;
   const contentChanged = previous?.pointer.content_fingerprint !== bundle.content_fingerprint;

@@ -313,13 +313,6 @@ export class JobStore {
     return (await this.redis.heartbeatLock(this.keys.lock(username), jobId, this.lockTtlMs)) === 1;
   }
 
-  /** Fixed-window rate limit shared by every gateway instance. */
-  async rateLimit(client: string, limit: number, windowMs: number): Promise<{ allowed: boolean; retryAfterS: number }> {
-    const window = Math.floor(Date.now() / windowMs);
-    const [count, ttl] = await this.redis.rateLimit(this.keys.rateLimit(client, window), windowMs);
-    return { allowed: count <= limit, retryAfterS: Math.max(1, Math.ceil((ttl > 0 ? ttl : windowMs) / 1000)) };
-  }
-
   // ---- dead-letter queue ----
   async deadLetter(entry: Omit<DlqEntry, "failed_at">): Promise<void> {
     await this.redis.lpush(this.keys.dlq(), JSON.stringify({ ...entry, failed_at: now() }));

@@ -45,7 +45,6 @@ export type ScriptedRedis = Redis & {
   startSync: Cmd<string | null>;
   markReposDone: Cmd<(number | string)[]>;
   enqueue: Cmd<number>;
-  rateLimit: Cmd<[number, number]>;
   heartbeatLock: Cmd<number>;
   dlqReplay: Cmd<number>;
   releaseIfOwner: Cmd<number>;

@@ -99,13 +99,6 @@ describe("job store", () => {
     expect(await store.setState(job.job_id, "pubsub", "planning")).toBeNull();
   });
 
-  test("rate limit is shared and tells when to retry", async () => {
-    const r = [];
-    for (let i = 0; i < 4; i++) r.push(await store.rateLimit("client-1", 3, 60_000));
-    expect(r.map((x) => x.allowed)).toEqual([true, true, true, false]);
-    expect(r[3].retryAfterS).toBeGreaterThan(0);
-  });
-
   test("dead-letter entries can be listed and replayed once", async () => {
     await store.deadLetter({ queue: "sync", bee_job_id: "j1:repo", data: { x: 1 }, error: "502 from GitHub" });
     const list = await store.dlqList();
