@@ -20,12 +20,16 @@ export interface AlignIndex {
   repoWords: Int32Array[];
   /** Per salient word: how distinctive it is in this bundle (idf / max idf, 0..1]. */
   specificity: Float32Array;
+  /** Mean number of distinct salient words per repo. */
+  meanWords: number;
 }
 
 export interface AlignOptions {
   threshold?: number;
   /** Weight a match by the matched word's distinctiveness in the bundle (0: off, 1: full). */
   specificityWeight?: number;
+  /** Strongest length normalisation, reached on long questions (default ALIGN_LENGTH_NORM; 0: off). */
+  lengthNorm?: number;
 }
 
 /** A repository's salient text: the short, identity-bearing fields. */
@@ -62,10 +66,36 @@ export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {
   const n = Math.max(1, texts.length);
   const maxIdf = Math.log(1 + n);
   const specificity = Float32Array.from(df, (d) => Math.log(1 + n / Math.max(1, d)) / maxIdf);
-  return { wv, vocabRows: Int32Array.from(rows), repoWords, specificity };
+  const meanWords = repoWords.reduce((a, ws) => a + ws.length, 0) / n;
+  return { wv, vocabRows: Int32Array.from(rows), repoWords, specificity, meanWords };
 }
 
 export const ALIGN_SPECIFICITY = 0;
+
+/**
+ * Length normalisation of the alignment for long questions. A repository
+ * with many salient words has a close match for almost any question word, so
+ * on a long question phrased as a need ("put my backend and frontend in
+ * containers and move the database over") the alignment favours the richest
+ * repositories whatever is asked, and a course repository whose only text is
+ * its name never surfaces. Each score is divided by 1 − b + b·(salient words /
+ * mean salient words), as BM25 does for term counts, with b ramping from 0 at
+ * LONG_QUERY_FROM content words to ALIGN_LENGTH_NORM at LONG_QUERY_FROM +
+ * LONG_QUERY_SPAN: a short keyword question ("Azure Functions projects"),
+ * whose matches are meant to be the rich repositories, is left as it was.
+ * Mean of 3 seeds, error cut vs BM25: yungryce-paraphrased 20.8 → 27.7 %,
+ * yungryce-heldout 24.8 → 28.4 %, yungryce-heldout2 5.0 → 17.6 %, yungryce
+ * dev 39.4 → 40.7 %; sindresorhus sets 31.1/41.4/40.1 → 29.3/38.9/39.0 %.
+ * Applied to every question length (no ramp) it cost the dev set 30–50 points.
+ */
+export const ALIGN_LENGTH_NORM = 0.6;
+export const LONG_QUERY_FROM = 3;
+export const LONG_QUERY_SPAN = 3;
+
+/** The length-normalisation strength for a question with `contentWords` content words. */
+export function lengthNormFor(contentWords: number, max = ALIGN_LENGTH_NORM): number {
+  return max * Math.min(1, Math.max(0, (contentWords - LONG_QUERY_FROM) / LONG_QUERY_SPAN));
+}
 
 export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = {}): Float64Array {
   const threshold = opts.threshold ?? ALIGN_THRESHOLD;
@@ -76,8 +106,10 @@ export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = 
   const sims = new Float32Array(ai.vocabRows.length);
   let total = 0;
   const seen = new Set<number>();
+  let contentWords = 0;
   for (const w of words(query)) {
     if (w.length < 2 || isStopWord(w)) continue;
+    contentWords++;
     const qi = wv.index.get(w);
     if (qi === undefined || seen.has(qi)) continue;
     seen.add(qi);
@@ -104,5 +136,9 @@ export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = 
     }
   }
   if (total > 0) { for (let r = 0; r < out.length; r++) out[r] /= total; }
+  const b = lengthNormFor(contentWords, opts.lengthNorm ?? ALIGN_LENGTH_NORM);
+  if (b > 0 && ai.meanWords > 0) {
+    for (let r = 0; r < out.length; r++) out[r] /= 1 - b + (b * ai.repoWords[r].length) / ai.meanWords;
+  }
   return out;
 }

@@ -2,7 +2,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { alignScores, buildAlignIndex } from "../../shared/ranking/align.ts";
+import {
+  ALIGN_LENGTH_NORM,
+  alignScores,
+  buildAlignIndex,
+  lengthNormFor,
+  LONG_QUERY_FROM,
+  LONG_QUERY_SPAN,
+} from "../../shared/ranking/align.ts";
 import { convertPackageJson, loadWordVectors } from "../../shared/ranking/word-vectors-source.ts";
 import {
   makeWordVectors,
@@ -89,6 +96,22 @@ describe("word vectors", () => {
     expect(s[1]).toBe(0);
     expect(alignScores(ai, "console")[1]).toBeGreaterThan(0);
     expect([...alignScores(ai, "unknownword")]).toEqual([0, 0]);
+  });
+
+  test("long questions: alignment is length-normalised, short ones are not", () => {
+    const { words, data } = convertPackageJson(pkg);
+    const wv = makeWordVectors(words, data, 100);
+    // Both repos match "trash" through "garbage"; the first has many more salient words.
+    const ai = buildAlignIndex(wv, ["garbage terminal console", "garbage"]);
+    expect(lengthNormFor(2)).toBe(0);
+    expect(lengthNormFor(LONG_QUERY_FROM + LONG_QUERY_SPAN)).toBeCloseTo(ALIGN_LENGTH_NORM);
+    const short = alignScores(ai, "trash");
+    expect(short[0]).toBeCloseTo(short[1], 10);
+    // Six content words (five unknown to the vectors): full normalisation, the sparse repo wins.
+    const long = alignScores(ai, "trash alphaword betaword gammaword deltaword epsilonword");
+    expect(long[1]).toBeGreaterThan(long[0] * 1.5);
+    const off = alignScores(ai, "trash alphaword betaword gammaword deltaword epsilonword", { lengthNorm: 0 });
+    expect(off[0]).toBeCloseTo(off[1], 10);
   });
 
   test("LLM options from config: off by default", () => {
