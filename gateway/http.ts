@@ -52,9 +52,8 @@ export async function readRawBody(c: Context, limit = MAX_BODY_BYTES): Promise<U
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) {
     throw new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
   }
-  const body = c.req.raw.body;
-  if (!body) return new Uint8Array(0);
   // Fast path: with a Content-Length (checked above) HTTP framing bounds the body.
+  // Read without touching `.body` first: materializing the stream costs more than the read.
   if (declared !== undefined && /^\d+$/.test(declared)) {
     try {
       return new Uint8Array(await c.req.raw.arrayBuffer());
@@ -62,6 +61,8 @@ export async function readRawBody(c: Context, limit = MAX_BODY_BYTES): Promise<U
       throw new HttpError(400, "bad_request", "could not read the request body");
     }
   }
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -9,7 +9,7 @@
  * re-subscribes after a reconnect.
  */
 import type { Redis } from "ioredis";
-import { jobFrom, type JobStore } from "../shared/jobs/job-store.ts";
+import { type JobStore, storedJob } from "../shared/jobs/job-store.ts";
 import type { JobRecord } from "../shared/schemas/job.ts";
 
 type Listener = (job: JobRecord) => void;
@@ -30,7 +30,7 @@ export class JobEventsHub {
       if (!c) return;
       let job: JobRecord;
       try {
-        job = jobFrom(msg)!;
+        job = storedJob(msg)!;
       } catch {
         return;
       }

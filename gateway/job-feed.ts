@@ -3,7 +3,7 @@
  * (the all-events channel): feeds metrics and the pointer cache.
  */
 import type { Redis } from "ioredis";
-import { jobFrom, type JobStore } from "../shared/jobs/job-store.ts";
+import { type JobStore, storedJob } from "../shared/jobs/job-store.ts";
 import type { JobRecord } from "../shared/schemas/job.ts";
 
 export type JobListener = (job: JobRecord) => void;
@@ -21,7 +21,7 @@ export async function startJobFeed(redis: Redis, jobs: JobStore): Promise<JobFee
   sub.on("message", (_ch: string, msg: string) => {
     let job: JobRecord;
     try {
-      job = jobFrom(msg)!;
+      job = storedJob(msg)!;
     } catch {
       return;
     }

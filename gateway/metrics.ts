@@ -37,6 +37,7 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const children = new Map<string, { observe(v: number): void }>();
   const queueJobs = new Gauge({
     name: "foliosync_queue_jobs",
     help: "Jobs per bee-queue queue and state (waiting, active, delayed, failed, succeeded)",
@@ -97,7 +98,14 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
     registry,
     contentType: registry.contentType,
     observeRequest(method, route, status, seconds) {
-      requests.observe({ method, route, status: String(status) }, seconds);
+      // One child per label set, looked up by a flat key (prom-client hashes the label object on every observe).
+      const k = `${method} ${status} ${route}`;
+      let child = children.get(k);
+      if (!child) {
+        child = requests.labels(method, route, String(status));
+        if (children.size < 1000) children.set(k, child);
+      }
+      child.observe(seconds);
     },
     rateLimited: () => limited.inc(),
     sseOpened: () => sse.inc(),

@@ -32,14 +32,16 @@ export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
   // Hashing the key once per distinct key keeps it out of Redis and off the hot path.
   const keyIds = new Map<string, string>();
 
-  async function clientId(c: Context, key: string | null) {
+  // Synchronous unless a key is seen for the first time (no await on the hot path).
+  function clientId(c: Context, key: string | null): string | Promise<string> {
     if (key) {
-      let id = keyIds.get(key);
-      if (!id) {
-        id = "key:" + (await sha256Hex(key)).slice(0, 24);
-        keyIds.set(key, id);
-      }
-      return id;
+      const id = keyIds.get(key);
+      if (id) return id;
+      return sha256Hex(key).then((hex) => {
+        const fresh = "key:" + hex.slice(0, 24);
+        keyIds.set(key, fresh);
+        return fresh;
+      });
     }
     return "ip:" + safeClientId(clientIp(c, ctx.trustedProxyHops));
   }
@@ -50,9 +52,10 @@ export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
     const body = await parseJsonBody(c, RefreshBody, { optional: true });
     // The rate limit is checked inside the same Lua script that takes the
     // lock and enqueues: one Redis round trip per refresh.
+    const client = clientId(c, key);
     const res = await ctx.jobs.requestRefresh(
       { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
-      { client: await clientId(c, key), limit, windowMs: ctx.rateWindowMs },
+      { client: typeof client === "string" ? client : await client, limit, windowMs: ctx.rateWindowMs },
     );
     if (res.limited) {
       ctx.metrics.rateLimited();
@@ -60,9 +63,8 @@ export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
         "retry-after": String(res.limited.retryAfterS),
       });
     }
-    const job = res.job;
-    const urls = jobUrls(username, job.job_id);
-    const out: RefreshAccepted = { status: "processing", job_id: job.job_id, ...urls };
+    const urls = jobUrls(username, res.jobId);
+    const out: RefreshAccepted = { status: "processing", job_id: res.jobId, ...urls };
     // A plain Response (what c.header + c.json build, without Hono's Headers merging).
     return new Response(JSON.stringify(out), {
       status: 202,

@@ -1,11 +1,14 @@
 import type { Redis } from "ioredis";
 import { redisKeys } from "../keys.ts";
+import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
   FINAL_STATES,
+  JOB_STATES,
   JobRecord,
   type JobState,
   type MergeMessage,
   type PlanMessage,
+  type Progress,
   progressOf,
   type SyncMessage,
 } from "../schemas/job.ts";
@@ -53,8 +56,19 @@ interface FanInBatch {
     reject: (err: unknown) => void;
   }[];
 }
-export type RefreshAccepted = { job: JobRecord; created: boolean; limited?: undefined };
-export type RefreshLimited = { limited: { retryAfterS: number }; job?: undefined; created?: undefined };
+export type RefreshAccepted = {
+  /** The job (new, or the one already in flight); built from the script's reply on first read. */
+  readonly job: JobRecord;
+  jobId: string;
+  created: boolean;
+  limited?: undefined;
+};
+export type RefreshLimited = {
+  limited: { retryAfterS: number };
+  job?: undefined;
+  jobId?: undefined;
+  created?: undefined;
+};
 
 /**
  * Builds the job object from stored or published json (plus counters when
@@ -68,6 +82,69 @@ export function jobFrom(json: string | null | undefined, counters?: [unknown, un
   // cjson writes empty tables as objects: drop such leftovers rather than fail.
   if (raw.only_repos && !Array.isArray(raw.only_repos)) delete raw.only_repos;
   return JobRecord.parse(raw);
+}
+
+const JOB_STATE_SET: ReadonlySet<string> = new Set(JOB_STATES);
+const str = (v: unknown): v is string => typeof v === "string";
+/** true: a string; false: absent; throws on anything else (as zod's optional string would). */
+const optStr = (v: unknown): boolean => {
+  if (v === undefined) return false;
+  if (typeof v !== "string") throw new Error("not a job record");
+  return true;
+};
+const count = (v: unknown): number => {
+  const n = Number(v ?? 0);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+};
+const isProgress = (p: any): p is Progress =>
+  p !== null && typeof p === "object" && Number.isSafeInteger(p.total) && Number.isSafeInteger(p.completed) &&
+  Number.isSafeInteger(p.failed) && Number.isSafeInteger(p.pending) && typeof p.percentage === "number";
+
+/**
+ * The trusted read path for job json that our own Lua scripts wrote (the
+ * job hash, the reply of a script, a published event): what `jobFrom` returns,
+ * without a zod parse per read (the hot path of status reads, refreshes and the
+ * all-jobs feed). Builds the object field by field in schema order, so unknown
+ * fields are dropped and the answer has the same shape and key order as
+ * `JobRecord.parse`; throws when the json is not a job (missing id, user,
+ * state or timestamps). API input is validated by zod (shared/schemas/api.ts),
+ * never by this; `jobFrom` (zod JobRecord) is the reference it must agree with
+ * (tests/jobs/job-store.test.ts).
+ */
+export function storedJob(json: string | null | undefined, counters?: [unknown, unknown, unknown]): JobRecord | null {
+  if (!json) return null;
+  const raw = JSON.parse(json);
+  if (
+    raw === null || typeof raw !== "object" || !str(raw.job_id) || !isUsername(raw.username) ||
+    !JOB_STATE_SET.has(raw.state) || typeof raw.force_refresh !== "boolean" || !str(raw.created_at) ||
+    !str(raw.updated_at)
+  ) {
+    throw new Error("not a job record");
+  }
+  const job: JobRecord = {
+    job_id: raw.job_id,
+    username: raw.username,
+    state: raw.state,
+    progress: counters
+      ? progressOf(count(counters[0]), count(counters[1]), count(counters[2]))
+      : isProgress(raw.progress)
+      ? raw.progress
+      : progressOf(0, 0, 0),
+    force_refresh: raw.force_refresh,
+  } as JobRecord;
+  // Same key order as JobRecord.parse (schema order).
+  // cjson writes an empty only_repos as an object: dropped, like jobFrom.
+  if (Array.isArray(raw.only_repos)) {
+    if (!raw.only_repos.every(isRepoName)) throw new Error("not a job record");
+    job.only_repos = raw.only_repos;
+  }
+  if (optStr(raw.callback_url)) job.callback_url = raw.callback_url;
+  job.created_at = raw.created_at;
+  job.updated_at = raw.updated_at;
+  if (optStr(raw.error)) job.error = raw.error;
+  if (optStr(raw.message)) job.message = raw.message;
+  if (optStr(raw.bundle_fingerprint)) job.bundle_fingerprint = raw.bundle_fingerprint;
+  return job;
 }
 
 /**
@@ -136,6 +213,9 @@ export class JobStore {
       ...(record.only_repos ? { only_repos: record.only_repos } : {}),
     };
     const windowMs = rate?.windowMs ?? 60_000;
+    const stored = JSON.stringify(record);
+    // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
+    const published = stored.slice(0, -1) + ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
     const reply = await this.redis.requestRefresh(
       this.keys.lock(input.username),
       this.keys.job(jobId),
@@ -143,7 +223,7 @@ export class JobStore {
       queueKey(this.prefix, "plan", "waiting"),
       this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
       jobId,
-      JSON.stringify(record),
+      stored,
       beeJobData(plan, this.queueOptions("plan")),
       this.lockTtlMs,
       this.jobTtlS,
@@ -152,13 +232,24 @@ export class JobStore {
       this.keys.allEvents(),
       rate?.limit ?? 0,
       windowMs,
+      published,
     );
     if (Number(reply[0]) === -1) {
       return { limited: { retryAfterS: Math.max(1, Math.ceil(Number(reply[1]) / 1000)) } };
     }
-    const [created, id, json, total, completed, failed] = reply;
-    const job = jobFrom(json, [total, completed, failed])!;
-    return { job, created: created === 1 && id === jobId };
+    const created = Number(reply[0]) === 1;
+    const id = String(reply[1]);
+    // The job object is built only when a caller reads it (the refresh route needs the id only).
+    let job: JobRecord | undefined;
+    const json = created ? stored : String(reply[2] ?? "");
+    const counters: [unknown, unknown, unknown] = created ? [0, 0, 0] : [reply[3], reply[4], reply[5]];
+    return {
+      jobId: id,
+      created: created && id === jobId,
+      get job() {
+        return (job ??= storedJob(json, counters)!);
+      },
+    };
   }
 
   async get(jobId: string): Promise<JobRecord | null> {
@@ -169,7 +260,7 @@ export class JobStore {
       "completed",
       "failed",
     );
-    return jobFrom(json, [total, completed, failed]);
+    return storedJob(json, [total, completed, failed]);
   }
 
   /**
@@ -355,7 +446,7 @@ export class JobStore {
     sub.on("message", (ch: string, msg: string) => {
       if (ch !== channel) return;
       try {
-        const job = jobFrom(msg);
+        const job = storedJob(msg);
         if (job) onJob(job);
       } catch { /* a malformed message is not the subscriber's problem */ }
     });

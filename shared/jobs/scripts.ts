@@ -40,7 +40,7 @@ export function loadScripts(redis: Redis): ScriptedRedis {
 type Arg = string | number;
 type Cmd<R> = (...args: Arg[]) => Promise<R>;
 export type ScriptedRedis = Redis & {
-  requestRefresh: Cmd<[number, string, string, string, string, string]>;
+  requestRefresh: Cmd<[number, string, string?, string?, string?, string?]>;
   setState: Cmd<string | null>;
   startSync: Cmd<string | null>;
   markReposDone: Cmd<(number | string)[]>;

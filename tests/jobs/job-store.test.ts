@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Redis } from "ioredis";
-import { JobStore } from "../../shared/jobs/job-store.ts";
+import { jobFrom, JobStore, storedJob } from "../../shared/jobs/job-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { luaScripts } from "../../shared/jobs/scripts.ts";
 import { startRedis, type RedisServer } from "../support/redis.ts";
@@ -23,6 +23,50 @@ describe("lua loader", () => {
     expect(names).toContain("markReposDone");
     expect(names).toContain("requestRefresh");
     for (const s of luaScripts()) expect(s.numberOfKeys).toBeGreaterThan(0);
+  });
+});
+
+describe("storedJob (the trusted read path)", () => {
+  const base = {
+    job_id: "0b7e1c2a-1111-4222-8333-944455556666",
+    username: "Octo-Cat",
+    state: "syncing",
+    force_refresh: false,
+    created_at: "2025-01-01T00:00:00.000Z",
+    updated_at: "2025-01-01T00:00:01.000Z",
+  };
+  const progress = { total: 4, completed: 2, failed: 1, pending: 1, percentage: 75 };
+  const cases: Record<string, unknown>[] = [
+    base,
+    { ...base, progress },
+    { ...base, callback_url: "https://example.test/cb", only_repos: ["a.b", "c_d"], error: "x", message: "m" },
+    { ...base, state: "completed", bundle_fingerprint: "abc", only_repos: {}, extra_field: 1 },
+    { updated_at: base.updated_at, only_repos: ["r"], ...base, callback_url: "u" }, // another key order (cjson)
+  ];
+  test("gives exactly what the zod parse gives (same fields, same key order), with and without counters", () => {
+    for (const c of cases) {
+      const json = JSON.stringify(c);
+      expect(JSON.stringify(storedJob(json))).toBe(JSON.stringify(jobFrom(json)));
+      expect(JSON.stringify(storedJob(json, ["3", "1", "0"]))).toBe(JSON.stringify(jobFrom(json, ["3", "1", "0"])));
+    }
+    expect(storedJob(null)).toBeNull();
+  });
+  test("refuses what is not a job, like the zod parse", () => {
+    const bad = [
+      {},
+      { ...base, state: "nope" },
+      { ...base, username: "-bad" },
+      { ...base, job_id: 5 },
+      { ...base, force_refresh: "yes" },
+      { ...base, created_at: undefined },
+      { ...base, callback_url: 3 },
+      { ...base, only_repos: ["../x"] },
+    ];
+    for (const b of bad) {
+      const json = JSON.stringify(b);
+      expect(() => jobFrom(json)).toThrow();
+      expect(() => storedJob(json)).toThrow();
+    }
   });
 });
 

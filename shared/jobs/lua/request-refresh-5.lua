@@ -8,7 +8,9 @@ ARGV[1] new job id   ARGV[2] job json (state queued)   ARGV[3] bee-queue job dat
 ARGV[4] lock ttl ms  ARGV[5] job ttl s   ARGV[6] job key prefix ("fs:job:")
 ARGV[7] events channel prefix ("fs:events:")  ARGV[8] all-events channel
 ARGV[9] rate limit per window (0 = none)  ARGV[10] window ms
-Returns {created (0|1), job id, job json, total, completed, failed}, or
+ARGV[11] the new job as published (ARGV[2] with empty progress)
+Returns {1, new job id} when it created the job, {0, job id, job json, total,
+completed, failed} when a job of the user is in flight, or
 {-1, retry-after ms} when the client is over its rate (checked first, in the
 same round trip, so every gateway instance agrees).
 ]]
@@ -43,9 +45,6 @@ if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
   redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
   redis.call("LPUSH", KEYS[4], ARGV[1])
 end
-local job = cjson.decode(ARGV[2])
-job.progress = {total = 0, completed = 0, failed = 0, pending = 0, percentage = 0}
-local out = cjson.encode(job)
-redis.call("PUBLISH", ARGV[7] .. ARGV[1], out)
-redis.call("PUBLISH", ARGV[8], out)
-return {1, ARGV[1], ARGV[2], "0", "0", "0"}
+redis.call("PUBLISH", ARGV[7] .. ARGV[1], ARGV[11])
+redis.call("PUBLISH", ARGV[8], ARGV[11])
+return {1, ARGV[1]}
