@@ -104,15 +104,17 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   });
 
   // Request latency by route pattern (never by raw path: bounded label set).
-  app.use("*", async (c, next) => {
+  // Not an async function: one promise less per request (this runs for every request).
+  app.use("*", (c, next) => {
     const t0 = performance.now();
-    await next();
-    let route = "unmatched";
-    try {
-      const p = routePath(c); // after next(): the handler that answered
-      if (p && p !== "*" && p !== "/*") route = p;
-    } catch { /* no route */ }
-    ctx.metrics.observeRequest(c.req.method, route, c.res.status, (performance.now() - t0) / 1000);
+    return next().then(() => {
+      let route = "unmatched";
+      try {
+        const p = routePath(c); // after next(): the handler that answered
+        if (p && p !== "*" && p !== "/*") route = p;
+      } catch { /* no route */ }
+      ctx.metrics.observeRequest(c.req.method, route, c.res.status, (performance.now() - t0) / 1000);
+    });
   });
 
   refreshRoutes(app, ctx);
