@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { publishBundle } from "../../shared/bundle-store.ts";
-import { AiInputError, createAiService } from "../../shared/ranking/ai-service.ts";
+import { AiInputError, createAiService, groundedAnswer } from "../../shared/ranking/ai-service.ts";
+import { repoFields } from "../../shared/ranking/text-fields.ts";
 import { loadFixtureBundle } from "../../shared/ranking/fixture-bundle.ts";
 import { rng } from "../../shared/ranking/hash.ts";
 import { buildIndex, DEFAULT_MODEL_CONFIG, featurize, type RankingModel } from "../../shared/ranking/model.ts";
@@ -166,5 +167,28 @@ describe("/api/ai service", async () => {
     const failing = createAiService({ store, revalidateMs: 0, llm: { url: "http://llm.invalid/v1", fetch: badFetch } });
     const b = await failing.answer({ query: "Laravel PHP", username: "yungryce" });
     expect(b!.response).toContain("laravel_apps");
+  });
+});
+
+describe("grounded answer wording", () => {
+  test("a repo without a description is summarised by its project_identity sentence, not its labels", () => {
+    const f = repoFields({
+      name: "Email_FA",
+      repoContext: {
+        project_identity: {
+          name: "Email Function App",
+          type: "project",
+          scope: "serverless",
+          description: "Serverless Azure Function App for email notification system with SMTP integration",
+        },
+      },
+      languages: { Python: 10 },
+    });
+    const s = groundedAnswer("send mail", "someone", [f]);
+    expect(s).toContain("Email_FA — Serverless Azure Function App for email notification system with SMTP integration");
+    expect(s).not.toContain("project. serverless");
+    // Only labels, no sentence: the labels are still used.
+    const g = repoFields({ name: "x", repoContext: { project_identity: { name: "X App", type: "tool" } } });
+    expect(groundedAnswer("q", "u", [g])).toContain("x — X App. tool");
   });
 });
