@@ -161,7 +161,7 @@ async function main() {
     const gateway = await drive(gw.url, REQUESTS, CONCURRENCY, mixed);
     gateway.cpu_us = Math.round(((cpuMs(gw.process.child.pid) - gwCpu0) * 1000) / REQUESTS);
     log(
-      `gateway: p50 ${gateway.p50_ms} ms  p99 ${gateway.p99_ms} ms  ${gateway.rps} req/s  server CPU ${gateway.cpu_us} µs/req  statuses ${
+      `gateway: p50 ${gateway.p50_ms} ms  p99 ${gateway.p99_ms} ms  ${gateway.rps} req/s  server CPU ${gateway.cpu_us} µs/req  client CPU ${gateway.client_cpu_us} µs/req  statuses ${
         JSON.stringify(gateway.statuses)
       }`,
     );
@@ -189,7 +189,7 @@ async function main() {
     const floor = await drive(floorUrl, REQUESTS, CONCURRENCY, floorReq);
     floor.cpu_us = Math.round(((cpuMs(floorProc.child.pid) - flCpu0) * 1000) / REQUESTS);
     log(
-      `floor: p50 ${floor.p50_ms} ms  p99 ${floor.p99_ms} ms  ${floor.rps} req/s  server CPU ${floor.cpu_us} µs/req  statuses ${
+      `floor: p50 ${floor.p50_ms} ms  p99 ${floor.p99_ms} ms  ${floor.rps} req/s  server CPU ${floor.cpu_us} µs/req  client CPU ${floor.client_cpu_us} µs/req  statuses ${
         JSON.stringify(floor.statuses)
       }`,
     );

@@ -19,6 +19,8 @@ export function cpuMs(pid: number | undefined): number {
 }
 
 export interface Result {
+  /** The load generator's own CPU per request (µs): what it takes from the shared cores. */
+  client_cpu_us?: number;
   /** Server CPU per request (µs), measured from /proc: robust to other load on the machine. */
   cpu_us?: number;
   p50_ms: number;
@@ -143,6 +145,7 @@ export async function drive(
   let next = 0;
   let errors = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const loop = async (conn: Conn) => {
     for (;;) {
       const i = next++;
@@ -166,6 +169,7 @@ export async function drive(
   };
   await Promise.all(conns.map(loop));
   const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   for (const c of conns) c.close();
   // Diagnosis: BENCH_TRACE=file writes "start_ms latency_ms" per request (find stalls in time).
   const trace = process.env.BENCH_TRACE;
@@ -180,6 +184,7 @@ export async function drive(
     p50_ms: r2(quantile(sorted, 0.5)),
     p99_ms: r2(quantile(sorted, 0.99)),
     rps: Math.round(total / wall),
+    client_cpu_us: Math.round((cpu.user + cpu.system) / total),
     errors,
     statuses,
   };
