@@ -25,6 +25,7 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
   const files = [
     join(queriesDir, "yungryce.jsonl"),
     new URL("../fixtures/queries/yungryce-paraphrased.jsonl", import.meta.url).pathname,
+    new URL("../fixtures/queries/yungryce-heldout2.jsonl", import.meta.url).pathname,
   ];
   for (const file of files) {
     const qs = loadQueries(file);
@@ -40,8 +41,9 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
     const bm25 = ndcg("bm25");
     const fused = ndcg("fusion");
     assert.ok(fused >= bm25 - MARGIN, `${file}: fusion nDCG@5 ${fused} < BM25 ${bm25}`);
-    if (file.includes("paraphrased")) {
-      // Where BM25 is weakest the fusion must gain clearly (seed 42 cuts BM25's error by about a quarter).
+    if (file.includes("paraphrased") || file.includes("heldout2")) {
+      // Where BM25 is weakest the fusion must gain clearly (seed 42 cuts BM25's error by 27 % and 14 %;
+      // without the alignment's length normalisation on long questions heldout2 was at 2 %).
       assert.ok((fused - bm25) / (1 - bm25) >= 0.1, `${file}: fusion ${fused} barely beats BM25 ${bm25}`);
     }
   }
