@@ -150,18 +150,17 @@ export function repoText(f: RepoFields): string {
 /** A short summary line used in grounded answers. */
 export function repoSummary(f: RepoFields): string {
   if (f.description) return f.description;
-  const ctx = f.contextParts[0];
-  if (ctx) {
-    // The first context group is usually project_identity: name, type, scope, then a
-    // description sentence. Prefer that sentence over the short labels around it.
-    const pieces = ctx.split(". ");
-    const sentence = pieces.find((p) => p.trim().split(/\s+/).length >= 6);
-    return sentence ?? pieces.slice(0, 3).join(". ");
-  }
+  // The first context group is usually project_identity: name, type, scope, then a
+  // description sentence. Prefer that sentence, then the README's first paragraph,
+  // over the short labels around it.
+  const pieces = (f.contextParts[0] ?? "").split(". ").filter(Boolean);
+  const sentence = pieces.find((p) => p.trim().split(/\s+/).length >= 6);
+  if (sentence) return sentence;
   for (const s of markdownSections(f.readme)) {
     const body = s.body.replace(/\s+/g, " ").trim();
     if (body.length > 20) return body.slice(0, 200);
   }
+  if (pieces.length) return pieces.slice(0, 3).join(". ");
   return f.nameText;
 }
 

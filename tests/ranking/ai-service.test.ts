@@ -190,5 +190,12 @@ describe("grounded answer wording", () => {
     // Only labels, no sentence: the labels are still used.
     const g = repoFields({ name: "x", repoContext: { project_identity: { name: "X App", type: "tool" } } });
     expect(groundedAnswer("q", "u", [g])).toContain("x — X App. tool");
+    // Labels only, but a README: its first paragraph says more than the labels.
+    const h = repoFields({
+      name: "fa",
+      repoContext: { project_identity: { name: "monorepo", type: "repository" } },
+      readme: "# Azure Function Apps\n\nA collection of Azure Function Apps for email, images and VMs.\n",
+    });
+    expect(groundedAnswer("q", "u", [h])).toContain("fa — A collection of Azure Function Apps for email, images and VMs.");
   });
 });
