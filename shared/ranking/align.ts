@@ -92,6 +92,13 @@ export const ALIGN_LENGTH_NORM = 0.6;
 export const LONG_QUERY_FROM = 3;
 export const LONG_QUERY_SPAN = 3;
 
+/** A question's content words (what the length ramp counts): words of 2+ letters that are not stop words. */
+export function contentWordCount(query: string): number {
+  let n = 0;
+  for (const w of words(query)) if (w.length >= 2 && !isStopWord(w)) n++;
+  return n;
+}
+
 /** The length-normalisation strength for a question with `contentWords` content words. */
 export function lengthNormFor(contentWords: number, max = ALIGN_LENGTH_NORM): number {
   return max * Math.min(1, Math.max(0, (contentWords - LONG_QUERY_FROM) / LONG_QUERY_SPAN));

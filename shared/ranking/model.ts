@@ -82,6 +82,12 @@ export interface ModelMeta {
   gamma?: number;
   /** Held-out metrics measured at training time. */
   metrics?: Record<string, unknown>;
+  /**
+   * Per repo name: its mean standardised alignment score on the generated
+   * questions of the other repos (see alignHubness in ranker.ts). Absent in
+   * models trained before it existed: no correction.
+   */
+  align_hubness?: Record<string, number>;
 }
 
 export interface RankingModel {

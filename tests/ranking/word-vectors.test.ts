@@ -18,6 +18,8 @@ import {
   restrictWordVectors,
 } from "../../shared/ranking/word-vectors.ts";
 import { llmFromConfig } from "../../shared/ranking/ai-service.ts";
+import { BundleIndex } from "../../shared/ranking/ranker.ts";
+import { buildIndex, DEFAULT_MODEL_CONFIG, featurize, type RankingModel } from "../../shared/ranking/model.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "foliosync-wv-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,6 +114,48 @@ describe("word vectors", () => {
     expect(long[1]).toBeGreaterThan(long[0] * 1.5);
     const off = alignScores(ai, "trash alphaword betaword gammaword deltaword epsilonword", { lengthNorm: 0 });
     expect(off[0]).toBeCloseTo(off[1], 10);
+  });
+
+  test("hubness: on a long question a repo that matches everything is lowered, on a short one it is not", () => {
+    const { words, data } = convertPackageJson(pkg);
+    const wv = makeWordVectors(words, data, 100);
+    const repos = [
+      { name: "hub", metadata: { description: "trash terminal console" } },
+      { name: "target", metadata: { description: "trash" } },
+      { name: "other", metadata: { description: "zzzword qqqword" } },
+    ];
+    const index = new BundleIndex(repos);
+    const cfg = { ...DEFAULT_MODEL_CONFIG, dim: 4, charWeight: 0 };
+    const vocab = featurize("zebra", cfg).features;
+    const model = (hubness?: Record<string, number>): RankingModel => ({
+      config: cfg,
+      vocab,
+      index: buildIndex(vocab),
+      embeddings: Float32Array.from([1, 0, 0, 0]),
+      repoNames: ["hub", "target", "other"],
+      repoVectors: Float32Array.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0]),
+      wordVectors: wv,
+      meta: {
+        username: "u", content_fingerprint: "f", backend: "cpu", seed: 1, trained_at: "", train_ms: 1,
+        epochs: 1, pairs: 1, held_out: 0, alpha: 0.25, gamma: 0.25,
+        ...(hubness ? { align_hubness: hubness } : {}),
+      },
+    });
+    const hubness = { hub: 2, target: -1, other: 0 };
+    const long = "trash alphaword betaword gammaword deltaword epsilonword";
+    const plain = index.rank(long, "fusion", model()).scores;
+    const corrected = index.rank(long, "fusion", model(hubness)).scores;
+    expect(plain[0]).toBeGreaterThan(0.1); // the hub is above the repo that matches nothing…
+    expect(corrected[0]).toBeLessThan(plain[0] - 0.1); // …and drops once its hubness is known
+    expect(index.rankNames(long, "fusion", model(hubness))[0]).toBe("target");
+    expect([...index.rank("trash", "fusion", model(hubness)).scores]).toEqual([
+      ...index.rank("trash", "fusion", model()).scores,
+    ]);
+    // Measured hubness: the repo with more salient words matches other repos' questions more.
+    const h = index.alignHubness(model(), [{ text: "garbage", repo: 1 }, { text: "console", repo: 1 }]);
+    expect(Object.keys(h).sort()).toEqual(["hub", "other", "target"]);
+    expect(h.target).toBe(0); // only its own questions: nothing measured
+    expect(h.hub).toBeGreaterThan(h.other);
   });
 
   test("LLM options from config: off by default", () => {

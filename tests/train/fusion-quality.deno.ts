@@ -22,6 +22,8 @@ const MARGIN = 0.01;
 Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async () => {
   const bundle = loadFixtureBundle(join(githubFixturesDir, "yungryce"));
   const { model, index } = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
+  // Every repo's hubness is measured at training time and travels with the model.
+  assert.deepEqual(Object.keys(model.meta.align_hubness ?? {}).sort(), index.names.slice().sort());
   const files = [
     join(queriesDir, "yungryce.jsonl"),
     new URL("../fixtures/queries/yungryce-paraphrased.jsonl", import.meta.url).pathname,

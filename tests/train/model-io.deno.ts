@@ -39,6 +39,7 @@ async function trainedModel(): Promise<RankingModel> {
       held_out: 0,
       alpha: 0.25,
       gamma: 0.25,
+      align_hubness: Object.fromEntries(names.map((n, i) => [n, (i % 7) / 10 - 0.3])),
     },
   };
 }
@@ -56,6 +57,7 @@ async function roundTrip(store: BlobStore, model: RankingModel) {
   assert.deepEqual(back.wordVectors!.words, model.wordVectors!.words);
   assert.deepEqual(back.config, model.config);
   assert.equal(back.meta.backend, "wasm");
+  assert.deepEqual(back.meta.align_hubness, model.meta.align_hubness);
   for (const q of ["azure function", "airbnb console clone", "nothing known"]) {
     assert.deepEqual([...scoreRepos(back, q, model.repoNames)], [...scoreRepos(model, q, model.repoNames)]);
   }

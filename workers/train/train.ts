@@ -85,7 +85,13 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
       gamma: wordVectors ? opts.gamma ?? DEFAULT_GAMMA : 0,
     },
   };
-  return { model, pairs, index, train_ms };
+  // Hubness of each repo under the new model's alignment, from the training questions only;
+  // part of training, so counted in its time.
+  if (wordVectors) {
+    model.meta.align_hubness = index.alignHubness(model, pairs.train);
+    model.meta.train_ms = Math.round(performance.now() - t0);
+  }
+  return { model, pairs, index, train_ms: model.meta.train_ms };
 }
 
 /** Fused ranking quality on held-out pairs (model null: BM25 alone; mode "model": the model without BM25). */
