@@ -52,7 +52,7 @@ export interface Req {
  */
 class Conn {
   private sock!: Socket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiting: ((r: { status: number; body: string }) => void) | null = null;
   private failed: ((e: Error) => void) | null = null;
   constructor(private host: string, private port: number) {}
