@@ -19,7 +19,13 @@ const t0 = performance.now();
 const ms = () => `${Math.round(performance.now() - t0)} ms`;
 const say = (s: string) => console.log(s);
 
-type Job = { job_id: string; state: string; progress: { total: number; completed: number; failed: number; percentage: number }; error?: string; message?: string };
+type Job = {
+  job_id: string;
+  state: string;
+  progress: { total: number; completed: number; failed: number; percentage: number };
+  error?: string;
+  message?: string;
+};
 
 async function json(res: Response) {
   const body = await res.json().catch(() => null);
@@ -49,8 +55,12 @@ async function follow(url: string, until: Set<string>, timeoutMs = 120_000): Pro
       last = job;
       const p = job.progress;
       const line = job.state === "syncing"
-        ? `  ${ms().padStart(8)}  syncing   ${p.completed + p.failed} of ${p.total} repos (${p.percentage}%)${p.failed ? `, ${p.failed} failed` : ""}`
-        : `  ${ms().padStart(8)}  ${job.state}${job.message ? ` — ${job.message}` : ""}${job.error ? ` — ${job.error}` : ""}`;
+        ? `  ${ms().padStart(8)}  syncing   ${p.completed + p.failed} of ${p.total} repos (${p.percentage}%)${
+          p.failed ? `, ${p.failed} failed` : ""
+        }`
+        : `  ${ms().padStart(8)}  ${job.state}${job.message ? ` — ${job.message}` : ""}${
+          job.error ? ` — ${job.error}` : ""
+        }`;
       // Print state changes, and sync progress in steps of about a tenth.
       const step = job.state === "syncing" ? `syncing:${Math.floor(p.percentage / 10)}` : line;
       if (step !== lastLine) say(line);
@@ -76,16 +86,23 @@ try {
     env: { STORAGE_BACKEND: "local", STORAGE_DIR: storageDir, LOG_LEVEL: "warn" },
   });
   const api = `${stack.gatewayUrl}/api`;
-  say(`stack up in ${ms()}: gateway ${stack.gatewayUrl}, Redis ${stack.env.REDIS_URL}, GitHub fixtures ${stack.githubUrl}\n`);
+  say(
+    `stack up in ${ms()}: gateway ${stack.gatewayUrl}, Redis ${stack.env.REDIS_URL}, GitHub fixtures ${stack.githubUrl}\n`,
+  );
 
   const tReq = performance.now();
-  const accepted = await json(await fetch(`${api}/bundles/${USER}/refresh`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: "{}",
-  }));
+  const accepted = await json(
+    await fetch(`${api}/bundles/${USER}/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    }),
+  );
   say(`POST /api/bundles/${USER}/refresh → 202 in ${(performance.now() - tReq).toFixed(1)} ms: job ${accepted.job_id}`);
-  const done = await follow(`${stack.gatewayUrl}${accepted.events_url}`, new Set(["completed", "fresh", "failed", "trained", "training_skipped", "training_failed"]));
+  const done = await follow(
+    `${stack.gatewayUrl}${accepted.events_url}`,
+    new Set(["completed", "fresh", "failed", "trained", "training_skipped", "training_failed"]),
+  );
   if (done.state === "failed") throw new Error(`refresh failed: ${done.error}`);
 
   const bundleRes = await fetch(`${api}/bundles/${USER}`);
@@ -93,7 +110,11 @@ try {
   const etag = bundleRes.headers.get("etag");
   const documented = bundle.data.filter((r: { has_documentation: boolean }) => r.has_documentation).length;
   const withReadme = bundle.data.filter((r: { readme: string }) => r.readme.length > 0).length;
-  say(`\nGET /api/bundles/${USER} → ${bundle.data.length} repos (${withReadme} with README, ${documented} documented), fingerprint ${bundle.fingerprint.slice(0, 12)}…`);
+  say(
+    `\nGET /api/bundles/${USER} → ${bundle.data.length} repos (${withReadme} with README, ${documented} documented), fingerprint ${
+      bundle.fingerprint.slice(0, 12)
+    }…`,
+  );
   const again = await fetch(`${api}/bundles/${USER}`, { headers: { "if-none-match": etag ?? "" } });
   await again.body?.cancel();
   say(`GET again with If-None-Match → ${again.status}`);
@@ -109,30 +130,44 @@ try {
       await new Promise((r) => setTimeout(r, 250));
       s = await json(await fetch(`${api}/bundles/${USER}/status?job_id=${accepted.job_id}`));
     }
-    say(`  ${ms().padStart(8)}  ${s.state}${s.message ? ` — ${s.message}` : ""}${s.error ? ` — ${s.error}` : ""} (${Math.round(performance.now() - tTrain)} ms)`);
+    say(
+      `  ${ms().padStart(8)}  ${s.state}${s.message ? ` — ${s.message}` : ""}${s.error ? ` — ${s.error}` : ""} (${
+        Math.round(performance.now() - tTrain)
+      } ms)`,
+    );
   }
 
   // The first question loads the model into the gateway's cache; the next ones are warm.
   for (const [i, question] of [QUESTION, "projects that run on Azure Functions"].entries()) {
     const tAi = performance.now();
-    const ai = await json(await fetch(`${api}/ai`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: question, username: USER, limit: 5 }),
-    }));
-    say(`\nPOST /api/ai "${question}" → ${(performance.now() - tAi).toFixed(1)} ms${i === 0 ? " (cold: loads the model)" : " (warm)"}, model ${ai.model}`);
+    const ai = await json(
+      await fetch(`${api}/ai`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: question, username: USER, limit: 5 }),
+      }),
+    );
+    say(
+      `\nPOST /api/ai "${question}" → ${(performance.now() - tAi).toFixed(1)} ms${
+        i === 0 ? " (cold: loads the model)" : " (warm)"
+      }, model ${ai.model}`,
+    );
     for (const r of ai.repositories_used) say(`  ${r.relevance_score.toFixed(3)}  ${r.name}`);
     say(`  answer: ${ai.response.split("\n")[0].slice(0, 200)}`);
   }
 
-  const second = await json(await fetch(`${api}/bundles/${USER}/refresh`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: "{}",
-  }));
+  const second = await json(
+    await fetch(`${api}/bundles/${USER}/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    }),
+  );
   say(`\nsecond refresh (nothing changed on GitHub):`);
   const fresh = await follow(`${stack.gatewayUrl}${second.events_url}`, new Set(["completed", "fresh", "failed"]));
-  say(`\ndone in ${ms()}: first refresh ${done.state} (${done.progress.completed}/${done.progress.total} repos), second ${fresh.state}.`);
+  say(
+    `\ndone in ${ms()}: first refresh ${done.state} (${done.progress.completed}/${done.progress.total} repos), second ${fresh.state}.`,
+  );
 } catch (err) {
   console.error(`\ndemo failed: ${(err as Error).message}`);
   exitCode = 1;

@@ -33,7 +33,11 @@ try {
     entries.forEach((e, n) => console.log(`${n}\t${e.failed_at}\t${e.queue}\t${e.bee_job_id}\t${e.error}`));
   } else if (cmd === "replay") {
     const entries = await jobs.dlqList(10_000);
-    const picked = rest[0] === "--all" ? entries : rest[0] !== undefined && /^\d+$/.test(rest[0]) ? [entries[Number(rest[0])]].filter(Boolean) : null;
+    const picked = rest[0] === "--all"
+      ? entries
+      : rest[0] !== undefined && /^\d+$/.test(rest[0])
+      ? [entries[Number(rest[0])]].filter(Boolean)
+      : null;
     if (!picked) {
       console.error(usage);
       code = 2;

@@ -793,7 +793,8 @@ class FixtureServer {
           return this.send(
             res,
             this.json(403, {
-              message: `API rate limit exceeded for ${ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`,
+              message:
+                `API rate limit exceeded for ${ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`,
               documentation_url: RATE_DOCS,
             }),
             this.rateHeaders(),
@@ -890,14 +891,30 @@ function parseArgs(argv: string[]): FixtureServerOptions {
       v = argv[++i];
     }
     switch (a) {
-      case "--port": opts.port = num(a, v); break;
-      case "--host": opts.host = v; break;
-      case "--fixtures": opts.fixturesDir = v; break;
-      case "--rate-limit": opts.rateLimit = num(a, v); break;
-      case "--rate-window-s": opts.rateWindowS = num(a, v); break;
-      case "--latency-ms": opts.latencyMs = num(a, v); break;
-      case "--fail-rate": opts.failRate = num(a, v); break;
-      case "--seed": opts.seed = num(a, v); break;
+      case "--port":
+        opts.port = num(a, v);
+        break;
+      case "--host":
+        opts.host = v;
+        break;
+      case "--fixtures":
+        opts.fixturesDir = v;
+        break;
+      case "--rate-limit":
+        opts.rateLimit = num(a, v);
+        break;
+      case "--rate-window-s":
+        opts.rateWindowS = num(a, v);
+        break;
+      case "--latency-ms":
+        opts.latencyMs = num(a, v);
+        break;
+      case "--fail-rate":
+        opts.failRate = num(a, v);
+        break;
+      case "--seed":
+        opts.seed = num(a, v);
+        break;
       case "--help":
         console.log(
           "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +

@@ -15,7 +15,10 @@ export interface CurrentBundle {
 }
 
 /** The user's current pointer, or null before the first bundle. */
-export async function readPointer(store: BlobStore, username: string): Promise<{ pointer: BundlePointer; version: string } | null> {
+export async function readPointer(
+  store: BlobStore,
+  username: string,
+): Promise<{ pointer: BundlePointer; version: string } | null> {
   const obj = await store.get(storageKeys.bundleCurrent(username));
   if (!obj) return null;
   return { pointer: BundlePointer.parse(JSON.parse(dec.decode(obj.data))), version: obj.version };
@@ -38,7 +41,10 @@ export async function readCurrentBundle(store: BlobStore, username: string): Pro
  * publisher that swapped first wins when its bundle is newer; the loser
  * re-reads and retries, and never replaces a newer bundle with an older one.
  */
-export async function publishBundle(store: BlobStore, bundle: Bundle): Promise<{ pointer: BundlePointer; published: boolean }> {
+export async function publishBundle(
+  store: BlobStore,
+  bundle: Bundle,
+): Promise<{ pointer: BundlePointer; published: boolean }> {
   const key = storageKeys.bundle(bundle.username, bundle.fingerprint);
   try {
     await store.put(key, enc.encode(JSON.stringify(bundle)), { ifAbsent: true, contentType: "application/json" });
@@ -56,8 +62,12 @@ export async function publishBundle(store: BlobStore, bundle: Bundle): Promise<{
   };
   for (let attempt = 0; attempt < 10; attempt++) {
     const current = await readPointer(store, bundle.username);
-    if (current && current.pointer.fingerprint === bundle.fingerprint) return { pointer: current.pointer, published: false };
-    if (current && current.pointer.generated_at > bundle.generated_at) return { pointer: current.pointer, published: false };
+    if (current && current.pointer.fingerprint === bundle.fingerprint) {
+      return { pointer: current.pointer, published: false };
+    }
+    if (current && current.pointer.generated_at > bundle.generated_at) {
+      return { pointer: current.pointer, published: false };
+    }
     try {
       await store.put(storageKeys.bundleCurrent(bundle.username), enc.encode(JSON.stringify(pointer)), {
         ...(current ? { ifVersion: current.version } : { ifAbsent: true }),

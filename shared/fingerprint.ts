@@ -6,7 +6,15 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 /** A repo's fingerprint from GitHub's own fields: changes when GitHub says the repo changed. */
 export function repoFingerprint(r: GithubRepo): string {
   return sha256(
-    JSON.stringify([r.pushed_at ?? null, r.updated_at ?? null, r.default_branch ?? null, r.size ?? 0, r.language ?? null, r.archived ?? false, r.stargazers_count ?? 0]),
+    JSON.stringify([
+      r.pushed_at ?? null,
+      r.updated_at ?? null,
+      r.default_branch ?? null,
+      r.size ?? 0,
+      r.language ?? null,
+      r.archived ?? false,
+      r.stargazers_count ?? 0,
+    ]),
   ).slice(0, 32);
 }
 
@@ -19,7 +27,19 @@ export function bundleFingerprint(repos: { name: string; fingerprint: string }[]
 export function contentFingerprint(repos: RepoRecord[]): string {
   const h = createHash("sha256");
   for (const r of [...repos].sort(byName)) {
-    h.update(JSON.stringify([r.name, r.metadata.description, r.metadata.topics, r.metadata.language, r.languages, r.repoContext, r.readme, r.skills_index, r.architecture]));
+    h.update(
+      JSON.stringify([
+        r.name,
+        r.metadata.description,
+        r.metadata.topics,
+        r.metadata.language,
+        r.languages,
+        r.repoContext,
+        r.readme,
+        r.skills_index,
+        r.architecture,
+      ]),
+    );
     h.update("\n");
   }
   return h.digest("hex").slice(0, 40);

@@ -10,7 +10,10 @@ export function parseRepoContext(text: string): { value: Record<string, unknown>
   try {
     const v = JSON.parse(text.replace(/^\uFEFF/, ""));
     if (v && typeof v === "object" && !Array.isArray(v)) return { value: v as Record<string, unknown> };
-    return { value: {}, error: `.repo-context.json is not a JSON object (got ${Array.isArray(v) ? "an array" : typeof v})` };
+    return {
+      value: {},
+      error: `.repo-context.json is not a JSON object (got ${Array.isArray(v) ? "an array" : typeof v})`,
+    };
   } catch (err) {
     return { value: {}, error: `.repo-context.json is not valid JSON: ${(err as Error).message}` };
   }

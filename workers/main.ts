@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig, processEnv } from "../shared/config.ts";
 import { createContext } from "./context.ts";
-import { ROLES, type Role, startRoles } from "./roles.ts";
+import { type Role, ROLES, startRoles } from "./roles.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 

@@ -38,7 +38,10 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   const lost = names.filter((_, i) => read[i] === null);
   if (lost.length) {
     await redis.hdel(jobs.keys.fingerprints(user), ...lost);
-    ctx.log.warn(`merge: ${lost.length} records missing or unreadable; they will sync on the next refresh`, { user, lost });
+    ctx.log.warn(`merge: ${lost.length} records missing or unreadable; they will sync on the next refresh`, {
+      user,
+      lost,
+    });
   }
   const records = read
     .filter((r): r is NonNullable<typeof r> => r !== null)

@@ -9,8 +9,23 @@ import type { WorkerContext } from "./context.ts";
 
 /** The GitHub fields a sync job carries (keeps queue payloads small). */
 const KEEP = [
-  "name", "full_name", "description", "topics", "language", "html_url", "homepage", "stargazers_count",
-  "forks_count", "fork", "archived", "created_at", "updated_at", "pushed_at", "default_branch", "size", "license",
+  "name",
+  "full_name",
+  "description",
+  "topics",
+  "language",
+  "html_url",
+  "homepage",
+  "stargazers_count",
+  "forks_count",
+  "fork",
+  "archived",
+  "created_at",
+  "updated_at",
+  "pushed_at",
+  "default_branch",
+  "size",
+  "license",
 ] as const;
 function slim(r: GithubRepo): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -30,7 +45,9 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   if (!moved) {
     // A redelivery after a crash between "merging" and its enqueue: enqueue again (idempotent by id).
     const job = await jobs.get(msg.job_id);
-    if (job?.state === "merging") await jobs.enqueue("merge", mergeJobId(msg.job_id), { job_id: msg.job_id, username: user });
+    if (job?.state === "merging") {
+      await jobs.enqueue("merge", mergeJobId(msg.job_id), { job_id: msg.job_id, username: user });
+    }
     return;
   }
 
@@ -43,7 +60,9 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const changedPages = listing.pages.filter((p) => p.modified && p.etag);
   if (changedPages.length) {
     const fields: string[] = [];
-    for (const p of changedPages) fields.push(`list:${p.page}:etag`, p.etag!, `list:${p.page}:body`, JSON.stringify(p.body.map(slim)));
+    for (const p of changedPages) {
+      fields.push(`list:${p.page}:etag`, p.etag!, `list:${p.page}:body`, JSON.stringify(p.body.map(slim)));
+    }
     await redis.hset(etagsKey, ...fields);
   }
   // Pages beyond the current last page are stale leftovers.
@@ -73,13 +92,18 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     const only = new Set(msg.only_repos.map((n) => n.toLowerCase()));
     candidates = repos.filter((r) => only.has(r.name.toLowerCase()));
   }
-  const stale = candidates.filter((r) => msg.force_refresh || msg.only_repos?.length || stored[r.name] !== current.get(r.name));
+  const stale = candidates.filter((r) =>
+    msg.force_refresh || msg.only_repos?.length || stored[r.name] !== current.get(r.name)
+  );
 
   if (stale.length === 0) {
     const pointer = await readPointer(store, user);
     const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
     if (pointer && pointer.pointer.fingerprint === expected) {
-      await jobs.setState(msg.job_id, user, "fresh", { message: "nothing changed on GitHub; the bundle is current", bundle_fingerprint: expected }, ["planning"]);
+      await jobs.setState(msg.job_id, user, "fresh", {
+        message: "nothing changed on GitHub; the bundle is current",
+        bundle_fingerprint: expected,
+      }, ["planning"]);
       return;
     }
     // Nothing to sync, but the bundle is missing or out of date (e.g. a repo was deleted): merge.

@@ -28,6 +28,9 @@ export function createQueue(cfg: Config, name: QueueName, isWorker: boolean): Be
     const attempt = job.options.stacktraces?.length ?? 1;
     return jitteredDelay(job.options.backoff?.delay ?? 500, attempt);
   });
-  q.on("error", (err: Error) => console.error(JSON.stringify({ level: "error", msg: `queue ${name}: ${err.message}` })));
+  q.on(
+    "error",
+    (err: Error) => console.error(JSON.stringify({ level: "error", msg: `queue ${name}: ${err.message}` })),
+  );
   return q;
 }

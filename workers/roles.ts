@@ -87,13 +87,21 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
   const spec = specs[role];
   const parsed = spec.schema.safeParse(job.data);
   if (!parsed.success) {
-    await ctx.jobs.deadLetter({ queue: spec.queue, bee_job_id: String(job.id), data: job.data, error: `malformed message: ${parsed.error.message}` });
+    await ctx.jobs.deadLetter({
+      queue: spec.queue,
+      bee_job_id: String(job.id),
+      data: job.data,
+      error: `malformed message: ${parsed.error.message}`,
+    });
     return;
   }
   const msg = parsed.data;
   const lock = spec.lockOf?.(msg);
   const beat = lock
-    ? setInterval(() => ctx.jobs.heartbeat(lock.username, lock.job_id).catch(() => {}), Math.max(1000, ctx.cfg.LOCK_TTL_MS / 3))
+    ? setInterval(
+      () => ctx.jobs.heartbeat(lock.username, lock.job_id).catch(() => {}),
+      Math.max(1000, ctx.cfg.LOCK_TTL_MS / 3),
+    )
     : undefined;
   try {
     return await spec.run(ctx, msg);
@@ -102,7 +110,13 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
     if (err instanceof NonRetriableError || lastAttempt) {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
-      await ctx.jobs.deadLetter({ queue: spec.queue, bee_job_id: String(job.id), data: job.data, error: reason, job_id: (msg as { job_id?: string }).job_id });
+      await ctx.jobs.deadLetter({
+        queue: spec.queue,
+        bee_job_id: String(job.id),
+        data: job.data,
+        error: reason,
+        job_id: (msg as { job_id?: string }).job_id,
+      });
       await spec.onFinalFailure(ctx, msg, reason);
       return;
     }

@@ -43,7 +43,12 @@ const ctx = await createContext(cfg, { log: createLogger("silent") });
 
 type Stats = Record<string, number>;
 const control = (path: string, body?: unknown) =>
-  fetch(`${gh.url}/_fixture/${path}`, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  fetch(
+    `${gh.url}/_fixture/${path}`,
+    body === undefined
+      ? {}
+      : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
+  )
     .then((r) => r.json() as Promise<Stats>);
 const content = (s: Stats) => s.readme + s.contents + s.languages;
 
@@ -60,7 +65,8 @@ async function refresh(username: string): Promise<{ job: JobRecord; ms: number; 
     await Bun.sleep(2);
   }
 }
-const floor = (listRounds: number, contentRequests: number) => LATENCY * (listRounds + Math.ceil(contentRequests / 100));
+const floor = (listRounds: number, contentRequests: number) =>
+  LATENCY * (listRounds + Math.ceil(contentRequests / 100));
 
 const roles = startRoles(ctx, ROLES.filter((r) => r !== "notify"));
 await Bun.sleep(200);
@@ -76,28 +82,64 @@ await control("reset", {});
 await Bun.sleep(100);
 
 const cold = await refresh("yungryce");
-const coldYungryce = { ms: Math.round(cold.ms), floor_ms: floor(1, content(cold.stats)), requests: cold.stats.total, max_in_flight: cold.stats.max_in_flight, state: cold.job.state };
-log(`cold yungryce: ${coldYungryce.ms} ms (floor ${coldYungryce.floor_ms} ms, ${coldYungryce.requests} requests, max ${cold.stats.max_in_flight} in flight) → ${cold.job.state}`);
+const coldYungryce = {
+  ms: Math.round(cold.ms),
+  floor_ms: floor(1, content(cold.stats)),
+  requests: cold.stats.total,
+  max_in_flight: cold.stats.max_in_flight,
+  state: cold.job.state,
+};
+log(
+  `cold yungryce: ${coldYungryce.ms} ms (floor ${coldYungryce.floor_ms} ms, ${coldYungryce.requests} requests, max ${cold.stats.max_in_flight} in flight) → ${cold.job.state}`,
+);
 
 const warm = await refresh("yungryce");
-const warmUnchanged = { ms: Math.round(warm.ms), content_requests: content(warm.stats), requests: warm.stats.total, state: warm.job.state };
+const warmUnchanged = {
+  ms: Math.round(warm.ms),
+  content_requests: content(warm.stats),
+  requests: warm.stats.total,
+  state: warm.job.state,
+};
 log(`warm unchanged: ${warmUnchanged.ms} ms, ${warmUnchanged.content_requests} content requests → ${warm.job.state}`);
 
 await control("push", { owner: "yungryce", repo: "monty", readme: "# monty\nchanged for the benchmark\n" });
 await control("push", { owner: "yungryce", repo: "printf", readme: "# printf\nchanged for the benchmark\n" });
 const two = await refresh("yungryce");
-const warm2 = { ms: Math.round(two.ms), content_requests: content(two.stats), synced: two.job.progress.total, requests: two.stats.total, state: two.job.state };
-log(`warm 2 changed: ${warm2.ms} ms, ${warm2.synced} synced, ${warm2.content_requests} content requests → ${two.job.state}`);
+const warm2 = {
+  ms: Math.round(two.ms),
+  content_requests: content(two.stats),
+  synced: two.job.progress.total,
+  requests: two.stats.total,
+  state: two.job.state,
+};
+log(
+  `warm 2 changed: ${warm2.ms} ms, ${warm2.synced} synced, ${warm2.content_requests} content requests → ${two.job.state}`,
+);
 
 const sin = await refresh("sindresorhus");
-const coldSindre = { ms: Math.round(sin.ms), floor_ms: floor(2, content(sin.stats)), requests: sin.stats.total, max_in_flight: sin.stats.max_in_flight, state: sin.job.state };
-log(`cold sindresorhus: ${coldSindre.ms} ms (floor ${coldSindre.floor_ms} ms, ${coldSindre.requests} requests, max ${sin.stats.max_in_flight} in flight) → ${sin.job.state}`);
+const coldSindre = {
+  ms: Math.round(sin.ms),
+  floor_ms: floor(2, content(sin.stats)),
+  requests: sin.stats.total,
+  max_in_flight: sin.stats.max_in_flight,
+  state: sin.job.state,
+};
+log(
+  `cold sindresorhus: ${coldSindre.ms} ms (floor ${coldSindre.floor_ms} ms, ${coldSindre.requests} requests, max ${sin.stats.max_in_flight} in flight) → ${sin.job.state}`,
+);
 await roles.stop();
 
 // ---- queue throughput: foliosync pipeline layer vs raw bee-queue ----
 const CONC = 32;
 async function rawBeeQueue(n: number): Promise<number> {
-  const q = new BeeQueue("rawbench", { prefix: "bench", redis: { url: redis.url }, getEvents: false, sendEvents: false, storeJobs: false, removeOnSuccess: true });
+  const q = new BeeQueue("rawbench", {
+    prefix: "bench",
+    redis: { url: redis.url },
+    getEvents: false,
+    sendEvents: false,
+    storeJobs: false,
+    removeOnSuccess: true,
+  });
   await q.ready();
   const jobs = Array.from({ length: n }, () => q.createJob({}));
   await q.saveAll(jobs);
@@ -117,7 +159,10 @@ async function pipelineLayer(n: number): Promise<number> {
   const user = `bench-user-${++pipelineRuns}`;
   const { job } = await ctx.jobs.requestRefresh({ username: user });
   await ctx.jobs.setState(job.job_id, user, "planning");
-  const syncs = Array.from({ length: n }, (_, i) => ({ job_id: job.job_id, username: user, repo: `r${i}`, fingerprint: "f", github: {} }));
+  const syncs = Array.from(
+    { length: n },
+    (_, i) => ({ job_id: job.job_id, username: user, repo: `r${i}`, fingerprint: "f", github: {} }),
+  );
   await ctx.jobs.startSync(job.job_id, syncs);
   const q = createQueue(cfg, "sync", true);
   await q.ready();
@@ -145,7 +190,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const raw = median(raws);
 const pipe = median(pipes);
 log(`  rounds: raw ${raws.map(Math.round).join(", ")}; pipeline ${pipes.map(Math.round).join(", ")} jobs/s`);
-log(`queue throughput (${JOBS} jobs, concurrency ${CONC}): pipeline ${Math.round(pipe)} jobs/s, raw bee-queue ${Math.round(raw)} jobs/s (${(pipe / raw).toFixed(2)}×)`);
+log(
+  `queue throughput (${JOBS} jobs, concurrency ${CONC}): pipeline ${Math.round(pipe)} jobs/s, raw bee-queue ${
+    Math.round(raw)
+  } jobs/s (${(pipe / raw).toFixed(2)}×)`,
+);
 
 const result = {
   first_refresh_in_process_ms: Math.round(firstEver.ms),

@@ -31,7 +31,10 @@ const envs: Record<string, Record<string, string>> = {
 };
 const out: Record<string, { ms: number; state: string }> = {};
 // The first round warms the process (JIT, SDK loading) and is not reported.
-const rounds: [string, Record<string, string>][] = [["warm-up", { STORAGE_BACKEND: "local", STORAGE_DIR: mkdtempSync(join(tmpdir(), "foliosync-warmup-")) }], ...Object.entries(envs)];
+const rounds: [string, Record<string, string>][] = [["warm-up", {
+  STORAGE_BACKEND: "local",
+  STORAGE_DIR: mkdtempSync(join(tmpdir(), "foliosync-warmup-")),
+}], ...Object.entries(envs)];
 for (const [name, env] of rounds) {
   const redis = await startRedis();
   const cfg = loadConfig({ REDIS_URL: redis.url, GITHUB_API_URL: gh.url, LOG_LEVEL: "error", ...env });

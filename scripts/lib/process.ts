@@ -55,7 +55,9 @@ export async function waitForOutput(m: Managed, re: RegExp, timeoutMs = 20_000):
     if (m.child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`timed out waiting for ${re} from ${m.child.spawnargs.join(" ")}; output:\n${m.output().slice(-2000)}`);
+  throw new Error(
+    `timed out waiting for ${re} from ${m.child.spawnargs.join(" ")}; output:\n${m.output().slice(-2000)}`,
+  );
 }
 
 // A test never leaves a process behind, even when it forgets to stop one.

@@ -25,8 +25,20 @@ export async function startRedis(): Promise<RedisServer> {
     const port = await freePort();
     if (port === 6379) continue;
     const proc = startProcess("redis-server", [
-      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--dir", dir, "--daemonize", "no", "--loglevel", "warning",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+      "--loglevel",
+      "warning",
     ]);
     try {
       await waitForPort(port, 10_000);

@@ -12,7 +12,7 @@ import {
   progressOf,
   type SyncMessage,
 } from "../schemas/job.ts";
-import { beeJobData, type EnqueueOptions, type QueueName, queueKey } from "./queue-names.ts";
+import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { loadScripts, type ScriptedRedis } from "./scripts.ts";
 
 export interface JobStoreOptions {
@@ -215,7 +215,8 @@ export class JobStore {
     const windowMs = rate?.windowMs ?? 60_000;
     const stored = JSON.stringify(record);
     // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
-    const published = stored.slice(0, -1) + ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
+    const published = stored.slice(0, -1) +
+      ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
     const reply = await this.redis.requestRefresh(
       this.keys.lock(input.username),
       this.keys.job(jobId),
@@ -376,7 +377,8 @@ export class JobStore {
     batch.items.forEach((it, i) => {
       const counted = Number(reply[2 + i]) === 1;
       // Exactly one caller hears "last": the one whose repo completed the total.
-      const isLast = last && counted && !lastGiven && batch.items.slice(i + 1).every((_, j) => Number(reply[3 + i + j]) !== 1);
+      const isLast = last && counted && !lastGiven &&
+        batch.items.slice(i + 1).every((_, j) => Number(reply[3 + i + j]) !== 1);
       if (isLast) lastGiven = true;
       it.resolve({
         counted,

@@ -3,7 +3,11 @@ export const QUEUES = ["plan", "sync", "merge", "train", "notify"] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /** bee-queue 2.0 key layout: `<prefix>:<queue>:<suffix>`. */
-export function queueKey(prefix: string, queue: QueueName, suffix: "jobs" | "waiting" | "active" | "failed" | "succeeded" | "delayed" | "id" | "stalling"): string {
+export function queueKey(
+  prefix: string,
+  queue: QueueName,
+  suffix: "jobs" | "waiting" | "active" | "failed" | "succeeded" | "delayed" | "id" | "stalling",
+): string {
   return `${prefix}:${queue}:${suffix}`;
 }
 

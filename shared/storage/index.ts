@@ -34,7 +34,9 @@ export async function createStore(cfg: Config, opts: StoreOptions = {}): Promise
       if (!cfg.AZURE_STORAGE_CONNECTION_STRING) {
         throw new ConfigError("invalid configuration: STORAGE_BACKEND=azure needs AZURE_STORAGE_CONNECTION_STRING");
       }
-      if (!cfg.AZURE_CONTAINER) throw new ConfigError("invalid configuration: STORAGE_BACKEND=azure needs AZURE_CONTAINER");
+      if (!cfg.AZURE_CONTAINER) {
+        throw new ConfigError("invalid configuration: STORAGE_BACKEND=azure needs AZURE_CONTAINER");
+      }
       const { AzureStore } = await import("./azure/azure-store.ts");
       return AzureStore.open({
         connectionString: cfg.AZURE_STORAGE_CONNECTION_STRING,

@@ -42,7 +42,8 @@ const TRANSIENT_CODES = new Set([
   "ConnectionReset",
   "REQUEST_SEND_ERROR",
 ]);
-const TRANSIENT_MESSAGE = /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|connection (?:was )?(?:reset|refused|closed)|other side closed|network error|fetch failed|premature close|Unable to connect/i;
+const TRANSIENT_MESSAGE =
+  /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|connection (?:was )?(?:reset|refused|closed)|other side closed|network error|fetch failed|premature close|Unable to connect/i;
 
 /** The HTTP status an SDK error carries, whatever its shape (ApiError.code, GaxiosError.status, RestError.statusCode). */
 export function httpStatusOf(err: unknown): number | undefined {

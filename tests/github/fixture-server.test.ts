@@ -97,11 +97,13 @@ describe("github fixture server (shared instance)", () => {
   });
 
   test("README bytes equal the fixture (README.md and lower-case readme.md); sha is the git blob sha", async () => {
-    for (const [owner, repo, file] of [
-      ["yungryce", "AirBnB_clone_v2", "README.md"],
-      ["sindresorhus", "boxen", "readme.md"],
-      ["yungryce", "foliohive", "README.md"],
-    ]) {
+    for (
+      const [owner, repo, file] of [
+        ["yungryce", "AirBnB_clone_v2", "README.md"],
+        ["sindresorhus", "boxen", "readme.md"],
+        ["yungryce", "foliohive", "README.md"],
+      ]
+    ) {
       const { data } = await octokit.rest.repos.getReadme({ owner, repo });
       const want = fixtureBytes(owner, repo, file);
       expect(data.type).toBe("file");
@@ -186,7 +188,9 @@ describe("github fixture server (shared instance)", () => {
 
   test("languages, repo object defaults, user object and rate_limit shape", async () => {
     const { data: langs } = await octokit.rest.repos.listLanguages({ owner: "yungryce", repo: "foliohive" });
-    expect(langs).toEqual(JSON.parse(readFileSync(join(githubFixturesDir, "yungryce", "foliohive", "languages.json"), "utf8")));
+    expect(langs).toEqual(
+      JSON.parse(readFileSync(join(githubFixturesDir, "yungryce", "foliohive", "languages.json"), "utf8")),
+    );
     const { data: none } = await octokit.rest.repos.listLanguages({ owner: "sindresorhus", repo: "eslint-cssicorn" });
     expect(none).toEqual({});
 

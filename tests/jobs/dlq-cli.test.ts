@@ -26,8 +26,18 @@ const dlq = (...args: string[]) =>
 test("the DLQ CLI lists entries with their cause and replays them onto their queue", async () => {
   const jobs = new JobStore(redis);
   expect(dlq("list").stdout).toContain("empty");
-  await jobs.deadLetter({ queue: "sync", bee_job_id: "j1:monty", data: { repo: "monty" }, error: "GitHub 502 for README" });
-  await jobs.deadLetter({ queue: "merge", bee_job_id: "j2:merge", data: { job_id: "j2" }, error: "storage unreachable" });
+  await jobs.deadLetter({
+    queue: "sync",
+    bee_job_id: "j1:monty",
+    data: { repo: "monty" },
+    error: "GitHub 502 for README",
+  });
+  await jobs.deadLetter({
+    queue: "merge",
+    bee_job_id: "j2:merge",
+    data: { job_id: "j2" },
+    error: "storage unreachable",
+  });
   const list = dlq("list");
   expect(list.status).toBe(0);
   expect(list.stdout).toContain("GitHub 502 for README");

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { jobFrom, JobStore, storedJob } from "../../shared/jobs/job-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { luaScripts } from "../../shared/jobs/scripts.ts";
-import { startRedis, type RedisServer } from "../support/redis.ts";
+import { type RedisServer, startRedis } from "../support/redis.ts";
 
 let server: RedisServer;
 let redis: Redis;

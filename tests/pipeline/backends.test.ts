@@ -6,7 +6,7 @@ import type { Bundle } from "../../shared/schemas/bundle.ts";
 import { Bundle as BundleSchema, BundlePointer } from "../../shared/schemas/bundle.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { startGcsTestServer } from "../support/gcs-test-server.ts";
-import { startStack, type Stack } from "../support/pipeline.ts";
+import { type Stack, startStack } from "../support/pipeline.ts";
 
 const NOWHERE = "/proc/foliosync-nowhere"; // cannot be created: proves nothing touches the local disk
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -23,7 +23,12 @@ async function backendEnv(backend: "local" | "gcs" | "azure"): Promise<Record<st
   }
   const az = await startAzurite();
   cleanups.push(() => az.dispose());
-  return { STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: az.connectionString, AZURE_CONTAINER: "foliosync", STORAGE_DIR: NOWHERE };
+  return {
+    STORAGE_BACKEND: "azure",
+    AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+    AZURE_CONTAINER: "foliosync",
+    STORAGE_DIR: NOWHERE,
+  };
 }
 
 describe("the whole pipeline on each storage backend, chosen by environment only", () => {
@@ -53,7 +58,9 @@ describe("atomic publish", () => {
   test("racing publishers: readers polling current.json only ever see a complete bundle; the newest wins", async () => {
     const az = await startAzurite();
     cleanups.push(() => az.dispose());
-    const stack = await startStack({ env: { STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: az.connectionString, AZURE_CONTAINER: "race" } });
+    const stack = await startStack({
+      env: { STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: az.connectionString, AZURE_CONTAINER: "race" },
+    });
     try {
       await stack.startWorkers();
       expect((await stack.refresh("yungryce")).state).toBe("completed");
@@ -68,7 +75,9 @@ describe("atomic publish", () => {
           const pointer = BundlePointer.parse(JSON.parse(dec.decode(p!.data)));
           const b = await stack.ctx.store.get(pointer.key);
           const bundle = BundleSchema.parse(JSON.parse(dec.decode(b!.data)));
-          if (bundle.fingerprint !== pointer.fingerprint || bundle.repos.length !== pointer.repo_count) problems.push(pointer.key);
+          if (bundle.fingerprint !== pointer.fingerprint || bundle.repos.length !== pointer.repo_count) {
+            problems.push(pointer.key);
+          }
           reads++;
         }
       };
@@ -95,37 +104,46 @@ describe("atomic publish", () => {
     }
   }, 60_000);
 
-  test("Azurite stopped mid-refresh and restarted: the job completes or fails with a reason; never a partial current bundle", async () => {
-    const az = await startAzurite({ persistent: true });
-    cleanups.push(() => az.dispose());
-    const stack = await startStack({
-      fixture: { latencyMs: 80 },
-      env: { STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: az.connectionString, AZURE_CONTAINER: "outage", SYNC_CONCURRENCY: "4" },
-    });
-    try {
-      await stack.startWorkers();
-      const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-      for (;;) {
-        const j = await stack.jobs.get(job.job_id);
-        if ((j?.progress.completed ?? 0) >= 3) break;
-        await new Promise((r) => setTimeout(r, 10));
+  test(
+    "Azurite stopped mid-refresh and restarted: the job completes or fails with a reason; never a partial current bundle",
+    async () => {
+      const az = await startAzurite({ persistent: true });
+      cleanups.push(() => az.dispose());
+      const stack = await startStack({
+        fixture: { latencyMs: 80 },
+        env: {
+          STORAGE_BACKEND: "azure",
+          AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+          AZURE_CONTAINER: "outage",
+          SYNC_CONCURRENCY: "4",
+        },
+      });
+      try {
+        await stack.startWorkers();
+        const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+        for (;;) {
+          const j = await stack.jobs.get(job.job_id);
+          if ((j?.progress.completed ?? 0) >= 3) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await az.stop();
+        await new Promise((r) => setTimeout(r, 1500));
+        await az.start();
+        const done = await stack.waitFor(job.job_id, ["completed", "failed"], 90_000);
+        if (done.state === "failed") expect(done.error ?? "").not.toBe("");
+        const current = await readCurrentBundle(stack.ctx.store, "yungryce");
+        if (done.state === "completed") {
+          expect(done.progress.completed + done.progress.failed).toBe(48);
+          expect(current!.bundle.repos.length).toBe(done.progress.completed);
+        }
+        if (current) {
+          expect(current.bundle.fingerprint).toBe(current.pointer.fingerprint);
+          expect(current.bundle.repos.length).toBe(current.pointer.repo_count);
+        }
+      } finally {
+        await stack.stop();
       }
-      await az.stop();
-      await new Promise((r) => setTimeout(r, 1500));
-      await az.start();
-      const done = await stack.waitFor(job.job_id, ["completed", "failed"], 90_000);
-      if (done.state === "failed") expect(done.error ?? "").not.toBe("");
-      const current = await readCurrentBundle(stack.ctx.store, "yungryce");
-      if (done.state === "completed") {
-        expect(done.progress.completed + done.progress.failed).toBe(48);
-        expect(current!.bundle.repos.length).toBe(done.progress.completed);
-      }
-      if (current) {
-        expect(current.bundle.fingerprint).toBe(current.pointer.fingerprint);
-        expect(current.bundle.repos.length).toBe(current.pointer.repo_count);
-      }
-    } finally {
-      await stack.stop();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { startStack, type Stack } from "../support/pipeline.ts";
+import { type Stack, startStack } from "../support/pipeline.ts";
 
 let stack: Stack;
 const received: { body: string; headers: Headers }[] = [];

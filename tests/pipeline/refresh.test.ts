@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { githubFixturesDir } from "../support/paths.ts";
-import { startStack, type Stack } from "../support/pipeline.ts";
+import { type Stack, startStack } from "../support/pipeline.ts";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -15,14 +15,17 @@ afterAll(async () => {
 });
 
 function fixtureRepos(owner: string): string[] {
-  return JSON.parse(readFileSync(join(githubFixturesDir, owner, "repos.json"), "utf8")).map((r: { name: string }) => r.name);
+  return JSON.parse(readFileSync(join(githubFixturesDir, owner, "repos.json"), "utf8")).map((r: { name: string }) =>
+    r.name
+  );
 }
 function fixtureReadme(owner: string, repo: string): string | null {
   const dir = join(githubFixturesDir, owner, repo);
   const f = readdirSync(dir).find((n) => /^readme(\.|$)/i.test(n));
   return f ? readFileSync(join(dir, f), "utf8") : null;
 }
-const contentRequests = (s: { readme: number; contents: number; languages: number }) => s.readme + s.contents + s.languages;
+const contentRequests = (s: { readme: number; contents: number; languages: number }) =>
+  s.readme + s.contents + s.languages;
 
 describe("refresh pipeline (real Redis, fixture GitHub, local storage)", () => {
   test("cold refresh of yungryce: every repo, byte-identical READMEs, languages, context, has_documentation", async () => {
@@ -41,7 +44,11 @@ describe("refresh pipeline (real Redis, fixture GitHub, local storage)", () => {
     const withContext = bundle.repos.filter((r) => Object.keys(r.repoContext).length > 0);
     expect(withContext.length).toBe(21);
     expect(bundle.repos.filter((r) => r.has_documentation).length).toBeGreaterThanOrEqual(3);
-    expect(bundle.repos.every((r) => r.has_documentation === (Object.keys(r.repoContext).length > 0 && r.readme.trim() !== ""))).toBe(true);
+    expect(
+      bundle.repos.every((r) =>
+        r.has_documentation === (Object.keys(r.repoContext).length > 0 && r.readme.trim() !== "")
+      ),
+    ).toBe(true);
     expect(bundle.repos.find((r) => r.skills_index !== "")).toBeDefined();
     // sorted by name
     const names = bundle.repos.map((r) => r.name.toLowerCase());

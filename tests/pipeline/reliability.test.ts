@@ -2,8 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
-import { repoRoot, bunBin } from "../support/paths.ts";
-import { startStack, type Stack } from "../support/pipeline.ts";
+import { bunBin, repoRoot } from "../support/paths.ts";
+import { type Stack, startStack } from "../support/pipeline.ts";
 import { startProcess, waitForOutput } from "../support/process.ts";
 
 let stack: Stack | undefined;
@@ -12,7 +12,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-const mergesOf = async (s: Stack, jobId: string) => Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
+const mergesOf = async (s: Stack, jobId: string) =>
+  Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
 
 describe("exactly once under duplicates, crashes and faults", () => {
   test("every sync job delivered twice: completes, merge runs exactly once, no repo missing", async () => {
@@ -95,32 +96,38 @@ describe("exactly once under duplicates, crashes and faults", () => {
     expect(s.rate_limited).toBeLessThan(s.served);
   }, 120_000);
 
-  test("a repo that fails for good counts as failed, goes to the DLQ, and the merge keeps its previous record", async () => {
-    stack = await startStack({ env: { JOB_RETRIES: "0" } });
-    await stack.startWorkers();
-    expect((await stack.refresh("yungryce")).state).toBe("completed");
-    const before = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
-    await stack.github.push("yungryce", "monty", { readme: "# changed\n" });
-    await stack.workers!.stop();
-    const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-    const planOnly = await stack.startWorkers(["plan"]);
-    await stack.waitFor(job.job_id, ["syncing"]);
-    await planOnly.stop();
-    await stack.github.config({ fail_rate: 1 });
-    await stack.startWorkers(["sync", "merge"]);
-    const done = await stack.waitFor(job.job_id, ["completed", "failed"]);
-    expect(done.state).toBe("completed");
-    expect(done.progress).toMatchObject({ total: 1, completed: 0, failed: 1, percentage: 100 });
-    const dlq = await stack.jobs.dlqList();
-    expect(dlq.length).toBe(1);
-    expect(dlq[0].queue).toBe("sync");
-    expect(dlq[0].error).toContain("502");
-    const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
-    expect(after.repos.length).toBe(48);
-    expect(after.repos.find((r) => r.name === "monty")!.readme).toBe(before.repos.find((r) => r.name === "monty")!.readme);
-    // Replay from the DLQ once GitHub is healthy again: the repo syncs.
-    await stack.github.config({ fail_rate: 0 });
-    expect(await stack.jobs.dlqReplay(dlq[0])).toBe(true);
-    expect(await stack.jobs.dlqDepth()).toBe(0);
-  }, 60_000);
+  test(
+    "a repo that fails for good counts as failed, goes to the DLQ, and the merge keeps its previous record",
+    async () => {
+      stack = await startStack({ env: { JOB_RETRIES: "0" } });
+      await stack.startWorkers();
+      expect((await stack.refresh("yungryce")).state).toBe("completed");
+      const before = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
+      await stack.github.push("yungryce", "monty", { readme: "# changed\n" });
+      await stack.workers!.stop();
+      const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+      const planOnly = await stack.startWorkers(["plan"]);
+      await stack.waitFor(job.job_id, ["syncing"]);
+      await planOnly.stop();
+      await stack.github.config({ fail_rate: 1 });
+      await stack.startWorkers(["sync", "merge"]);
+      const done = await stack.waitFor(job.job_id, ["completed", "failed"]);
+      expect(done.state).toBe("completed");
+      expect(done.progress).toMatchObject({ total: 1, completed: 0, failed: 1, percentage: 100 });
+      const dlq = await stack.jobs.dlqList();
+      expect(dlq.length).toBe(1);
+      expect(dlq[0].queue).toBe("sync");
+      expect(dlq[0].error).toContain("502");
+      const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
+      expect(after.repos.length).toBe(48);
+      expect(after.repos.find((r) => r.name === "monty")!.readme).toBe(
+        before.repos.find((r) => r.name === "monty")!.readme,
+      );
+      // Replay from the DLQ once GitHub is healthy again: the repo syncs.
+      await stack.github.config({ fail_rate: 0 });
+      expect(await stack.jobs.dlqReplay(dlq[0])).toBe(true);
+      expect(await stack.jobs.dlqDepth()).toBe(0);
+    },
+    60_000,
+  );
 });

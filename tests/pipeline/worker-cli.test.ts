@@ -4,7 +4,12 @@ import { join } from "node:path";
 import { bunBin, repoRoot } from "../support/paths.ts";
 
 const worker = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(bunBin, [join(repoRoot, "workers", "main.ts"), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, encoding: "utf8", timeout: 20_000 });
+  spawnSync(bunBin, [join(repoRoot, "workers", "main.ts"), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 20_000,
+  });
 
 test("bun run worker rejects an unknown role with a clear message", () => {
   const r = worker(["--role", "juggle"]);

@@ -196,6 +196,8 @@ describe("grounded answer wording", () => {
       repoContext: { project_identity: { name: "monorepo", type: "repository" } },
       readme: "# Azure Function Apps\n\nA collection of Azure Function Apps for email, images and VMs.\n",
     });
-    expect(groundedAnswer("q", "u", [h])).toContain("fa — A collection of Azure Function Apps for email, images and VMs.");
+    expect(groundedAnswer("q", "u", [h])).toContain(
+      "fa — A collection of Azure Function Apps for email, images and VMs.",
+    );
   });
 });

@@ -17,6 +17,11 @@ runStorageConformance("azure (deno)", async (o) => {
   return { store, cleanup: async () => void (await store.container.deleteIfExists()) };
 }, denoHarness());
 
-Deno.test({ name: "azure (deno): stop azurite", sanitizeOps: false, sanitizeResources: false, fn: async () => {
-  await azurite?.dispose();
-} });
+Deno.test({
+  name: "azure (deno): stop azurite",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await azurite?.dispose();
+  },
+});

@@ -38,34 +38,38 @@ describe("azure adapter specifics", () => {
     expect(version).toMatch(/^"?0x[0-9A-F]+"?$/i);
   });
 
-  test("an outage: calls fail while Azurite is down, a retried write rides out a short one, data survives a restart", async () => {
-    const az = await startAzurite({ persistent: true });
-    try {
-      const store = await AzureStore.open({
-        connectionString: az.connectionString,
-        container: "outage",
-        retry: { retries: 60, baseMs: 100, maxMs: 500 }, // rides out up to ~30 s of restart on a loaded machine
-      });
-      const quick = await AzureStore.open({
-        connectionString: az.connectionString,
-        container: "outage",
-        retry: { retries: 1, baseMs: 5, maxMs: 10 },
-      });
-      const { version } = await store.put("a.json", '{"n":1}');
-      await az.stop();
-      expect(await quick.ping().catch((e) => e)).toBeInstanceOf(Error);
-      expect(await quick.get("a.json").catch((e) => e)).toBeInstanceOf(Error);
-      const pending = store.put("a.json", '{"n":2}', { ifVersion: version });
-      await new Promise((r) => setTimeout(r, 300));
-      await az.start();
-      const v2 = await pending;
-      expect(v2.version).not.toBe(version);
-      const got = await quick.get("a.json");
-      expect(dec.decode(got!.data)).toBe('{"n":2}');
-      await az.restart();
-      expect((await quick.get("a.json"))!.version).toBe(v2.version);
-    } finally {
-      await az.dispose();
-    }
-  }, 90_000);
+  test(
+    "an outage: calls fail while Azurite is down, a retried write rides out a short one, data survives a restart",
+    async () => {
+      const az = await startAzurite({ persistent: true });
+      try {
+        const store = await AzureStore.open({
+          connectionString: az.connectionString,
+          container: "outage",
+          retry: { retries: 60, baseMs: 100, maxMs: 500 }, // rides out up to ~30 s of restart on a loaded machine
+        });
+        const quick = await AzureStore.open({
+          connectionString: az.connectionString,
+          container: "outage",
+          retry: { retries: 1, baseMs: 5, maxMs: 10 },
+        });
+        const { version } = await store.put("a.json", '{"n":1}');
+        await az.stop();
+        expect(await quick.ping().catch((e) => e)).toBeInstanceOf(Error);
+        expect(await quick.get("a.json").catch((e) => e)).toBeInstanceOf(Error);
+        const pending = store.put("a.json", '{"n":2}', { ifVersion: version });
+        await new Promise((r) => setTimeout(r, 300));
+        await az.start();
+        const v2 = await pending;
+        expect(v2.version).not.toBe(version);
+        const got = await quick.get("a.json");
+        expect(dec.decode(got!.data)).toBe('{"n":2}');
+        await az.restart();
+        expect((await quick.get("a.json"))!.version).toBe(v2.version);
+      } finally {
+        await az.dispose();
+      }
+    },
+    90_000,
+  );
 });

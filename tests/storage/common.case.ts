@@ -36,7 +36,10 @@ async function rejectsWith(p: Promise<unknown>, cls: new (...a: any[]) => Error,
   try {
     await p;
   } catch (err) {
-    assert.ok(err instanceof cls, `${what}: expected ${cls.name}, got ${(err as Error)?.name}: ${(err as Error)?.message}`);
+    assert.ok(
+      err instanceof cls,
+      `${what}: expected ${cls.name}, got ${(err as Error)?.name}: ${(err as Error)?.message}`,
+    );
     return;
   }
   assert.fail(`${what}: expected ${cls.name}, but it resolved`);
@@ -51,7 +54,12 @@ export function runStorageConformance(
   const listKeys = opts.listKeys ?? 25;
   const pageSize = opts.pageSize ?? 10;
 
-  const withStore = (title: string, fn: (s: BlobStore) => Promise<void>, storeOpts: { pageSize?: number } = {}, timeoutMs = 30_000) =>
+  const withStore = (
+    title: string,
+    fn: (s: BlobStore) => Promise<void>,
+    storeOpts: { pageSize?: number } = {},
+    timeoutMs = 30_000,
+  ) =>
     h.test(title, async () => {
       const { store, cleanup } = await makeStore(storeOpts);
       try {
@@ -128,17 +136,28 @@ export function runStorageConformance(
       assert.equal(got!.version, first.version);
     });
 
-    withStore("match-version: success with the current version, conflict with a stale one or a missing key", async (s) => {
-      const v1 = await s.put("m/doc.json", '{"v":1}');
-      const v2 = await s.put("m/doc.json", '{"v":2}', { ifVersion: v1.version });
-      assert.notEqual(v2.version, v1.version);
-      await rejectsWith(s.put("m/doc.json", '{"v":3}', { ifVersion: v1.version }), PreconditionFailedError, "stale version");
-      assert.equal(dec.decode((await s.get("m/doc.json"))!.data), '{"v":2}');
-      await rejectsWith(s.put("m/missing.json", "{}", { ifVersion: v1.version }), PreconditionFailedError, "missing key");
-      assert.equal(await s.get("m/missing.json"), null);
-      const v3 = await s.put("m/doc.json", '{"v":3}', { ifVersion: v2.version });
-      assert.equal((await s.get("m/doc.json"))!.version, v3.version);
-    });
+    withStore(
+      "match-version: success with the current version, conflict with a stale one or a missing key",
+      async (s) => {
+        const v1 = await s.put("m/doc.json", '{"v":1}');
+        const v2 = await s.put("m/doc.json", '{"v":2}', { ifVersion: v1.version });
+        assert.notEqual(v2.version, v1.version);
+        await rejectsWith(
+          s.put("m/doc.json", '{"v":3}', { ifVersion: v1.version }),
+          PreconditionFailedError,
+          "stale version",
+        );
+        assert.equal(dec.decode((await s.get("m/doc.json"))!.data), '{"v":2}');
+        await rejectsWith(
+          s.put("m/missing.json", "{}", { ifVersion: v1.version }),
+          PreconditionFailedError,
+          "missing key",
+        );
+        assert.equal(await s.get("m/missing.json"), null);
+        const v3 = await s.put("m/doc.json", '{"v":3}', { ifVersion: v2.version });
+        assert.equal((await s.get("m/doc.json"))!.version, v3.version);
+      },
+    );
 
     withStore("the version changes on every write, even with identical content", async (s) => {
       const seen = new Set<string>();
@@ -150,28 +169,38 @@ export function runStorageConformance(
       }
     });
 
-    withStore(`list by prefix pages through ${listKeys} keys (page size ${pageSize}) and isolates prefixes`, async (s) => {
-      const expected: string[] = [];
-      const writes: Promise<unknown>[] = [];
-      for (let i = 0; i < listKeys; i++) {
-        const k = `p/a/item-${String(i).padStart(4, "0")}.json`;
-        expected.push(k);
-        writes.push(s.put(k, `{"i":${i}}`));
-      }
-      expected.push("p/a/deep/er/x.json");
-      writes.push(s.put("p/a/deep/er/x.json", "{}"));
-      writes.push(s.put("p/ab.json", "{}"), s.put("p/abc/y.json", "{}"), s.put("p/b/z.json", "{}"), s.put("q/a/w.json", "{}"));
-      await Promise.all(writes);
-      expected.sort();
-      assert.deepEqual(await s.list("p/a/"), expected);
-      assert.deepEqual(await s.list("p/ab"), ["p/ab.json", "p/abc/y.json"]);
-      assert.deepEqual(await s.list("p/b/"), ["p/b/z.json"]);
-      assert.deepEqual(await s.list("p/c"), []);
-      const all = await s.list("");
-      assert.equal(all.length, listKeys + 5);
-      assert.deepEqual(all, [...all].sort());
-      assert.deepEqual(await s.list("p/a/item-000"), expected.filter((k) => k.startsWith("p/a/item-000")));
-    }, { pageSize }, 60_000);
+    withStore(
+      `list by prefix pages through ${listKeys} keys (page size ${pageSize}) and isolates prefixes`,
+      async (s) => {
+        const expected: string[] = [];
+        const writes: Promise<unknown>[] = [];
+        for (let i = 0; i < listKeys; i++) {
+          const k = `p/a/item-${String(i).padStart(4, "0")}.json`;
+          expected.push(k);
+          writes.push(s.put(k, `{"i":${i}}`));
+        }
+        expected.push("p/a/deep/er/x.json");
+        writes.push(s.put("p/a/deep/er/x.json", "{}"));
+        writes.push(
+          s.put("p/ab.json", "{}"),
+          s.put("p/abc/y.json", "{}"),
+          s.put("p/b/z.json", "{}"),
+          s.put("q/a/w.json", "{}"),
+        );
+        await Promise.all(writes);
+        expected.sort();
+        assert.deepEqual(await s.list("p/a/"), expected);
+        assert.deepEqual(await s.list("p/ab"), ["p/ab.json", "p/abc/y.json"]);
+        assert.deepEqual(await s.list("p/b/"), ["p/b/z.json"]);
+        assert.deepEqual(await s.list("p/c"), []);
+        const all = await s.list("");
+        assert.equal(all.length, listKeys + 5);
+        assert.deepEqual(all, [...all].sort());
+        assert.deepEqual(await s.list("p/a/item-000"), expected.filter((k) => k.startsWith("p/a/item-000")));
+      },
+      { pageSize },
+      60_000,
+    );
 
     withStore("delete removes the key from get and list; a create-only write works again after it", async (s) => {
       await s.put("d/x.json", "{}");
@@ -192,7 +221,10 @@ export function runStorageConformance(
       assert.equal(won.length, 1, `winners: ${JSON.stringify(won)}`);
       for (const r of results) {
         if (r.status === "rejected") {
-          assert.ok(r.reason instanceof PreconditionFailedError, `loser failed with ${r.reason?.name}: ${r.reason?.message}`);
+          assert.ok(
+            r.reason instanceof PreconditionFailedError,
+            `loser failed with ${r.reason?.name}: ${r.reason?.message}`,
+          );
         }
       }
       const got = await s.get("race/create.json");
@@ -231,7 +263,23 @@ export function runStorageConformance(
     });
 
     withStore("invalid keys are rejected with InvalidNameError", async (s) => {
-      for (const k of ["", "/etc/passwd", "a//b", "a/../b", "..", "../x", "a/..", "./a", "a/.", "a\\b", "a/", "a/.~tmp", "a\u0000b"]) {
+      for (
+        const k of [
+          "",
+          "/etc/passwd",
+          "a//b",
+          "a/../b",
+          "..",
+          "../x",
+          "a/..",
+          "./a",
+          "a/.",
+          "a\\b",
+          "a/",
+          "a/.~tmp",
+          "a\u0000b",
+        ]
+      ) {
         await rejectsWith(s.put(k, "x"), InvalidNameError, `put ${JSON.stringify(k)}`);
         await rejectsWith(s.get(k), InvalidNameError, `get ${JSON.stringify(k)}`);
         await rejectsWith(s.delete(k), InvalidNameError, `delete ${JSON.stringify(k)}`);
@@ -247,7 +295,11 @@ export function runStorageConformance(
       const got = await getJson(s, "j/a.json", Schema);
       assert.deepEqual(got, { value: { name: "ä🚀", n: 1 }, version });
       assert.equal((await s.get("j/a.json"))!.contentType, "application/json");
-      await rejectsWith(putJson(s, "j/a.json", { name: "x", n: 2 }, { ifAbsent: true }), PreconditionFailedError, "putJson ifAbsent");
+      await rejectsWith(
+        putJson(s, "j/a.json", { name: "x", n: 2 }, { ifAbsent: true }),
+        PreconditionFailedError,
+        "putJson ifAbsent",
+      );
       await putJson(s, "j/a.json", { name: "x", n: 2 }, { ifVersion: version });
       await rejectsWith(getJson(s, "j/a.json", z.object({ name: z.number() })), StoredJsonError, "schema mismatch");
       await s.put("j/bad.json", "{not json");

@@ -35,8 +35,12 @@ describe("createStore", () => {
   });
 
   test("azure needs AZURE_STORAGE_CONNECTION_STRING and AZURE_CONTAINER", async () => {
-    expect(await configError({ STORAGE_BACKEND: "azure", AZURE_CONTAINER: "c" })).toContain("AZURE_STORAGE_CONNECTION_STRING");
-    expect(await configError({ STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: "UseDevelopmentStorage=true" }))
+    expect(await configError({ STORAGE_BACKEND: "azure", AZURE_CONTAINER: "c" })).toContain(
+      "AZURE_STORAGE_CONNECTION_STRING",
+    );
+    expect(
+      await configError({ STORAGE_BACKEND: "azure", AZURE_STORAGE_CONNECTION_STRING: "UseDevelopmentStorage=true" }),
+    )
       .toContain("AZURE_CONTAINER");
   });
 

@@ -13,6 +13,11 @@ runStorageConformance("gcs (deno)", async (o) => {
   return { store, cleanup: async () => {} };
 }, denoHarness());
 
-Deno.test({ name: "gcs (deno): stop the test server", sanitizeOps: false, sanitizeResources: false, fn: async () => {
-  await gcs?.stop();
-} });
+Deno.test({
+  name: "gcs (deno): stop the test server",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await gcs?.stop();
+  },
+});

@@ -23,7 +23,10 @@ async function freshStore(opts: { pageSize?: number; resumableThreshold?: number
 
 runStorageConformance("gcs (multipart uploads)", (o) => freshStore(o), { describe, test });
 // resumableThreshold 0: every upload takes the resumable path (POST session, PUT bytes)
-runStorageConformance("gcs (resumable uploads)", (o) => freshStore({ ...o, resumableThreshold: 0 }), { describe, test });
+runStorageConformance("gcs (resumable uploads)", (o) => freshStore({ ...o, resumableThreshold: 0 }), {
+  describe,
+  test,
+});
 
 describe("gcs adapter specifics", () => {
   const dec = new TextDecoder();
@@ -35,7 +38,11 @@ describe("gcs adapter specifics", () => {
     const err = await store.put("r/a.json", "{}", { ifAbsent: true }).catch((e) => e);
     expect(err).toBeInstanceOf(PreconditionFailedError);
     const sent = gcs.requests.slice(before);
-    expect(sent.filter((r) => r.startsWith("POST /upload/") && r.includes("uploadType=resumable") && r.includes("ifGenerationMatch=0"))).toHaveLength(2);
+    expect(
+      sent.filter((r) =>
+        r.startsWith("POST /upload/") && r.includes("uploadType=resumable") && r.includes("ifGenerationMatch=0")
+      ),
+    ).toHaveLength(2);
     expect(sent.filter((r) => r.startsWith("PUT /upload/"))).toHaveLength(1); // the loser never sent its bytes
   });
 
@@ -51,7 +58,9 @@ describe("gcs adapter specifics", () => {
     expect(sent[0]).toContain("uploadType=multipart");
     expect(sent[0]).toContain(`ifGenerationMatch=${v1.version}`);
     // a version that cannot be a generation fails without a request
-    expect(await store.put("m/a.json", "4", { ifVersion: '"0x8DB"' }).catch((e) => e)).toBeInstanceOf(PreconditionFailedError);
+    expect(await store.put("m/a.json", "4", { ifVersion: '"0x8DB"' }).catch((e) => e)).toBeInstanceOf(
+      PreconditionFailedError,
+    );
   });
 
   test("list pages with maxResults + pageToken", async () => {
@@ -82,7 +91,9 @@ describe("gcs adapter specifics", () => {
     // a conditional create retried after a 503 still wins exactly once
     gcs.setFailNext(1, 503);
     await store.put("t/once.json", "{}", { ifAbsent: true });
-    expect(await store.put("t/once.json", "{}", { ifAbsent: true }).catch((e) => e)).toBeInstanceOf(PreconditionFailedError);
+    expect(await store.put("t/once.json", "{}", { ifAbsent: true }).catch((e) => e)).toBeInstanceOf(
+      PreconditionFailedError,
+    );
   });
 
   test("retries are bounded: a persistent 503 fails after retries+1 attempts", async () => {
@@ -114,7 +125,10 @@ describe("gcs adapter specifics", () => {
 describe("gcs test server speaks the JSON API like the service", () => {
   const api = (path: string, init?: RequestInit) => fetch(`${gcs.url}${path}`, init);
   const upload = (bucket: string, name: string, body: string, query = "") =>
-    api(`/upload/storage/v1/b/${bucket}/o?uploadType=media&name=${encodeURIComponent(name)}${query}`, { method: "POST", body });
+    api(`/upload/storage/v1/b/${bucket}/o?uploadType=media&name=${encodeURIComponent(name)}${query}`, {
+      method: "POST",
+      body,
+    });
 
   test("crc32c and md5Hash are GCS's base64 big-endian values", async () => {
     const { crc32c, crc32cBase64 } = await import("../support/gcs-test-server.ts");
@@ -170,7 +184,9 @@ describe("gcs test server speaks the JSON API like the service", () => {
     let token = "";
     let pages = 0;
     do {
-      const r = await (await api(`/storage/v1/b/ls/o?prefix=a/&delimiter=/&maxResults=2${token ? `&pageToken=${token}` : ""}`)).json();
+      const r =
+        await (await api(`/storage/v1/b/ls/o?prefix=a/&delimiter=/&maxResults=2${token ? `&pageToken=${token}` : ""}`))
+          .json();
       names.push(...(r.items ?? []).map((i: { name: string }) => i.name));
       prefixes.push(...(r.prefixes ?? []));
       token = r.nextPageToken ?? "";

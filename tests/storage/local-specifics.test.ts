@@ -51,7 +51,14 @@ describe("local backend specifics", () => {
     const startAt = Date.now() + 1500;
     const procs = Array.from({ length: N }, (_, i) =>
       startProcess(bunBin, ["-e", CHILD], {
-        env: { ...process.env, DIR: dir, ID: `w${i}`, START_AT: String(startAt), KEYS: String(KEYS), INCS: String(INCS) },
+        env: {
+          ...process.env,
+          DIR: dir,
+          ID: `w${i}`,
+          START_AT: String(startAt),
+          KEYS: String(KEYS),
+          INCS: String(INCS),
+        },
       }));
     const codes = await Promise.all(procs.map((p) => p.exited));
     const results = procs.map((p, i) => {

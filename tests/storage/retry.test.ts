@@ -6,16 +6,39 @@ const sock = (code: string) => Object.assign(new Error(`connect ${code}`), { cod
 
 describe("retry policy", () => {
   test("classifies transient faults", () => {
-    for (const e of [
-      { code: 503 }, { code: 500 }, { status: 502 }, { statusCode: 429 }, { response: { status: 504 } }, { code: 408 },
-      sock("ECONNRESET"), sock("ECONNREFUSED"), sock("EPIPE"), sock("ETIMEDOUT"), sock("UND_ERR_SOCKET"),
-      new Error("socket hang up"), new Error("request failed", { cause: sock("ECONNRESET") }),
-      new AggregateError([sock("ECONNREFUSED")], "connect failed"),
-    ]) expect({ e, transient: isTransientError(e) }).toEqual({ e, transient: true });
-    for (const e of [
-      { code: 400 }, { code: 403 }, { status: 404 }, { statusCode: 409 }, { code: 412 },
-      new PreconditionFailedError("k"), new Error("boom"), sock("ENOENT"), null, undefined, "text",
-    ]) expect({ e, transient: isTransientError(e) }).toEqual({ e, transient: false });
+    for (
+      const e of [
+        { code: 503 },
+        { code: 500 },
+        { status: 502 },
+        { statusCode: 429 },
+        { response: { status: 504 } },
+        { code: 408 },
+        sock("ECONNRESET"),
+        sock("ECONNREFUSED"),
+        sock("EPIPE"),
+        sock("ETIMEDOUT"),
+        sock("UND_ERR_SOCKET"),
+        new Error("socket hang up"),
+        new Error("request failed", { cause: sock("ECONNRESET") }),
+        new AggregateError([sock("ECONNREFUSED")], "connect failed"),
+      ]
+    ) expect({ e, transient: isTransientError(e) }).toEqual({ e, transient: true });
+    for (
+      const e of [
+        { code: 400 },
+        { code: 403 },
+        { status: 404 },
+        { statusCode: 409 },
+        { code: 412 },
+        new PreconditionFailedError("k"),
+        new Error("boom"),
+        sock("ENOENT"),
+        null,
+        undefined,
+        "text",
+      ]
+    ) expect({ e, transient: isTransientError(e) }).toEqual({ e, transient: false });
   });
 
   test("reads the status of every SDK error shape", () => {
@@ -35,17 +58,25 @@ describe("retry policy", () => {
     const sleeps: number[] = [];
     const opts = { retries: 3, baseMs: 10, sleep: (ms: number) => Promise.resolve(void sleeps.push(ms)) };
     let calls = 0;
-    expect(await withRetry(() => (++calls < 3 ? Promise.reject({ code: 503 }) : Promise.resolve("ok")), opts)).toBe("ok");
+    expect(await withRetry(() => (++calls < 3 ? Promise.reject({ code: 503 }) : Promise.resolve("ok")), opts)).toBe(
+      "ok",
+    );
     expect(calls).toBe(3);
     expect(sleeps).toHaveLength(2);
 
     calls = 0;
-    await expect(withRetry(() => { calls++; return Promise.reject({ code: 503 }); }, opts)).rejects.toEqual({ code: 503 });
+    await expect(withRetry(() => {
+      calls++;
+      return Promise.reject({ code: 503 });
+    }, opts)).rejects.toEqual({ code: 503 });
     expect(calls).toBe(4);
 
     for (const err of [new PreconditionFailedError("k"), { code: 404 }, { statusCode: 400 }]) {
       calls = 0;
-      await expect(withRetry(() => { calls++; return Promise.reject(err); }, opts)).rejects.toBe(err);
+      await expect(withRetry(() => {
+        calls++;
+        return Promise.reject(err);
+      }, opts)).rejects.toBe(err);
       expect(calls).toBe(1);
     }
   });

@@ -42,8 +42,14 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<AzuriteSe
   const port = opts.port ?? (await freePort());
   const workDir = mkdtempSync(join(tmpdir(), "foliosync-azurite-"));
   const args = [
-    "--blobHost", "127.0.0.1", "--blobPort", String(port),
-    "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent",
+    "--blobHost",
+    "127.0.0.1",
+    "--blobPort",
+    String(port),
+    "--disableTelemetry",
+    "--skipApiVersionCheck",
+    "--loose",
+    "--silent",
     ...(opts.persistent ? ["--location", workDir] : ["--inMemoryPersistence"]),
   ];
   let proc: Managed | null = null;

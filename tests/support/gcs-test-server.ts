@@ -82,7 +82,12 @@ export interface GcsTestServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly reason: string, readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
@@ -93,7 +98,9 @@ const conditionNotMet = () =>
     location: "If-Match",
   });
 
-export async function startGcsTestServer(opts: { port?: number; host?: string; buckets?: string[] } = {}): Promise<GcsTestServer> {
+export async function startGcsTestServer(
+  opts: { port?: number; host?: string; buckets?: string[] } = {},
+): Promise<GcsTestServer> {
   const host = opts.host ?? "127.0.0.1";
   const buckets = new Map<string, Map<string, StoredObj>>();
   const bucketCreated = new Map<string, string>();
@@ -164,7 +171,14 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
     }
   };
 
-  const store = (bucket: string, name: string, data: Buffer, meta: Record<string, any>, q: URLSearchParams, contentTypeHeader?: string) => {
+  const store = (
+    bucket: string,
+    name: string,
+    data: Buffer,
+    meta: Record<string, any>,
+    q: URLSearchParams,
+    contentTypeHeader?: string,
+  ) => {
     if (!name) throw new HttpError(400, "Required", "required");
     const objects = bucketOf(bucket);
     const current = objects.get(name);
@@ -175,7 +189,11 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
       throw new HttpError(400, `Provided CRC32C "${meta.crc32c}" doesn't match calculated CRC32C "${crc}".`, "invalid");
     }
     if (meta.md5Hash && meta.md5Hash !== md5) {
-      throw new HttpError(400, `Provided MD5 hash "${meta.md5Hash}" doesn't match calculated MD5 hash "${md5}".`, "invalid");
+      throw new HttpError(
+        400,
+        `Provided MD5 hash "${meta.md5Hash}" doesn't match calculated MD5 hash "${md5}".`,
+        "invalid",
+      );
     }
     const now = new Date().toISOString();
     const obj: StoredObj = {
@@ -215,7 +233,11 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json; charset=UTF-8", "Content-Length": Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      "Content-Type": "application/json; charset=UTF-8",
+      "Content-Length": Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
   const sendError = (res: ServerResponse, e: HttpError) => {
@@ -225,7 +247,11 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
       return;
     }
     sendJson(res, e.status, {
-      error: { code: e.status, message: e.message, errors: [{ message: e.message, domain: "global", reason: e.reason, ...e.extra }] },
+      error: {
+        code: e.status,
+        message: e.message,
+        errors: [{ message: e.message, domain: "global", reason: e.reason, ...e.extra }],
+      },
     });
   };
 
@@ -254,7 +280,11 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
       pos = next;
     }
     if (parts.length < 2) throw new HttpError(400, "multipart upload needs metadata and media parts", "invalid");
-    return { meta: JSON.parse(parts[0].body.toString() || "{}"), media: Buffer.from(parts[1].body), mediaType: parts[1].headers["content-type"] };
+    return {
+      meta: JSON.parse(parts[0].body.toString() || "{}"),
+      media: Buffer.from(parts[1].body),
+      mediaType: parts[1].headers["content-type"],
+    };
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -279,7 +309,10 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
     const dec = (s: string) => decodeURIComponent(s);
 
     // ---- uploads: /upload/storage/v1/b/B/o -----------------------------------
-    if (seg[0] === "upload" && seg[1] === "storage" && seg[2] === "v1" && seg[3] === "b" && seg[5] === "o" && seg.length === 6) {
+    if (
+      seg[0] === "upload" && seg[1] === "storage" && seg[2] === "v1" && seg[3] === "b" && seg[5] === "o" &&
+      seg.length === 6
+    ) {
       const bucket = dec(seg[4]);
       bucketOf(bucket);
       const type = q.get("uploadType");
@@ -291,7 +324,14 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
         checkPreconditions(q, buckets.get(bucket)!.get(name), false);
         const id = randomBytes(12).toString("hex");
         const ct = req.headers["x-upload-content-type"];
-        uploads.set(id, { bucket, name, meta: { ...meta, contentType: meta.contentType ?? (ct ? String(ct) : undefined) }, query: q, chunks: [], received: 0 });
+        uploads.set(id, {
+          bucket,
+          name,
+          meta: { ...meta, contentType: meta.contentType ?? (ct ? String(ct) : undefined) },
+          query: q,
+          chunks: [],
+          received: 0,
+        });
         const loc = new URL(`${base}/upload/storage/v1/b/${seg[4]}/o`);
         loc.searchParams.set("uploadType", "resumable");
         loc.searchParams.set("name", name);
@@ -328,7 +368,10 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
           final = true;
         }
         if (!final) {
-          res.writeHead(308, up.received > 0 ? { Range: `bytes=0-${up.received - 1}`, "Content-Length": 0 } : { "Content-Length": 0 });
+          res.writeHead(
+            308,
+            up.received > 0 ? { Range: `bytes=0-${up.received - 1}`, "Content-Length": 0 } : { "Content-Length": 0 },
+          );
           res.end();
           return;
         }
@@ -369,7 +412,13 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
       if (seg.length === 3 && method === "POST") {
         const { name } = JSON.parse(((req as any).bodyBuf as Buffer).toString() || "{}");
         if (!name) throw new HttpError(400, "Required", "required");
-        if (buckets.has(name)) throw new HttpError(409, "Your previous request to create the named bucket succeeded and you already own it.", "conflict");
+        if (buckets.has(name)) {
+          throw new HttpError(
+            409,
+            "Your previous request to create the named bucket succeeded and you already own it.",
+            "conflict",
+          );
+        }
         createBucket(name);
         return sendJson(res, 200, { kind: "storage#bucket", id: name, name, timeCreated: bucketCreated.get(name) });
       }
@@ -431,7 +480,8 @@ export async function startGcsTestServer(opts: { port?: number; host?: string; b
         const prefixes = page.filter((e) => e.prefix).map((e) => e.prefix!);
         const lastEntry = page[page.length - 1];
         const next = entries.length > max
-          ? Buffer.from(JSON.stringify(lastEntry.prefix ? { a: lastEntry.prefix, p: true } : { a: lastEntry.name })).toString("base64url")
+          ? Buffer.from(JSON.stringify(lastEntry.prefix ? { a: lastEntry.prefix, p: true } : { a: lastEntry.name }))
+            .toString("base64url")
           : undefined;
         return sendJson(res, 200, {
           kind: "storage#objects",

@@ -22,13 +22,18 @@ export interface Stack {
   /** Starts (more) in-process worker roles. */
   startWorkers(roles?: readonly Role[], overrides?: Record<string, string>): Promise<RunningRoles>;
   /** Requests a refresh and waits for a final state (or `until`). */
-  refresh(username: string, opts?: { force_refresh?: boolean; until?: JobState[]; timeoutMs?: number; only_repos?: string[] }): Promise<JobRecord>;
+  refresh(
+    username: string,
+    opts?: { force_refresh?: boolean; until?: JobState[]; timeoutMs?: number; only_repos?: string[] },
+  ): Promise<JobRecord>;
   waitFor(jobId: string, states: Iterable<JobState>, timeoutMs?: number): Promise<JobRecord>;
   stop(): Promise<void>;
 }
 
 /** A real Redis, the GitHub fixture server and a temp storage dir; workers in this process. */
-export async function startStack(opts: { fixture?: Parameters<typeof startFixtureServer>[0]; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { fixture?: Parameters<typeof startFixtureServer>[0]; env?: Record<string, string> } = {},
+): Promise<Stack> {
   const redis = await startRedis();
   const github = await startFixtureServer(opts.fixture);
   const storageDir = mkdtempSync(join(tmpdir(), "foliosync-store-"));
@@ -54,7 +59,11 @@ export async function startStack(opts: { fixture?: Parameters<typeof startFixtur
     jobs: ctx.jobs,
     async startWorkers(roles = ROLES, overrides = {}) {
       const c = Object.keys(overrides).length
-        ? await createContext(loadConfig({ ...env, ...overrides }), { redis: redis.client(), store: ctx.store, log: ctx.log })
+        ? await createContext(loadConfig({ ...env, ...overrides }), {
+          redis: redis.client(),
+          store: ctx.store,
+          log: ctx.log,
+        })
         : ctx;
       const r = startRoles(c, roles);
       running.push(r);
@@ -62,7 +71,11 @@ export async function startStack(opts: { fixture?: Parameters<typeof startFixtur
       return r;
     },
     async refresh(username, o = {}) {
-      const { job } = await ctx.jobs.requestRefresh({ username, force_refresh: o.force_refresh, only_repos: o.only_repos });
+      const { job } = await ctx.jobs.requestRefresh({
+        username,
+        force_refresh: o.force_refresh,
+        only_repos: o.only_repos,
+      });
       return stack.waitFor(job.job_id, o.until ?? FINAL_STATES, o.timeoutMs);
     },
     async waitFor(jobId, states, timeoutMs = 60_000) {
@@ -74,7 +87,9 @@ export async function startStack(opts: { fixture?: Parameters<typeof startFixtur
         if (last && want.has(last.state)) return last;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`job ${jobId} did not reach ${[...want].join("|")} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+      throw new Error(
+        `job ${jobId} did not reach ${[...want].join("|")} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`,
+      );
     },
     async stop() {
       await Promise.all(running.map((r) => r.stop(2000)));

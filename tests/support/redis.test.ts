@@ -15,7 +15,10 @@ test("redis harness starts a private server that is not 6379, and stops it", asy
   const { connect } = await import("node:net");
   const refused = await new Promise<boolean>((res) => {
     const s = connect(r.port, "127.0.0.1");
-    s.once("connect", () => { s.destroy(); res(false); });
+    s.once("connect", () => {
+      s.destroy();
+      res(false);
+    });
     s.once("error", () => res(true));
   });
   expect(refused).toBe(true);

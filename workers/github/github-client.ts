@@ -165,7 +165,9 @@ export class GithubClient {
         await sleep(100 * 2 ** transient * (0.5 + Math.random()));
         continue;
       }
-      const msg = status ? `GitHub ${status} for ${opts.what ?? route}` : `GitHub unreachable for ${opts.what ?? route}: ${(error as Error)?.message}`;
+      const msg = status
+        ? `GitHub ${status} for ${opts.what ?? route}`
+        : `GitHub unreachable for ${opts.what ?? route}: ${(error as Error)?.message}`;
       throw new Error(msg, { cause: error });
     }
   }
@@ -219,7 +221,12 @@ export class GithubClient {
   }
 
   async getFile(owner: string, repo: string, path: string, etag?: string): Promise<Conditional<RepoFile> | null> {
-    return this.fileRequest("GET /repos/{owner}/{repo}/contents/{path}", { owner, repo, path }, etag, `${path} of ${owner}/${repo}`);
+    return this.fileRequest(
+      "GET /repos/{owner}/{repo}/contents/{path}",
+      { owner, repo, path },
+      etag,
+      `${path} of ${owner}/${repo}`,
+    );
   }
 
   async getLanguages(owner: string, repo: string, etag?: string): Promise<Conditional<Record<string, number>> | null> {
@@ -241,7 +248,11 @@ export class GithubClient {
     const d = res.data!;
     if (Array.isArray(d) || (d.type && d.type !== "file")) return null; // a directory is not the file we want
     const bytes = d.encoding === "base64" ? base64ToBytes(d.content ?? "") : new TextEncoder().encode(d.content ?? "");
-    return { modified: true, etag: res.etag, data: { text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes), sha: d.sha } };
+    return {
+      modified: true,
+      etag: res.etag,
+      data: { text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes), sha: d.sha },
+    };
   }
 }
 

@@ -11,11 +11,13 @@ export class Semaphore {
       this.maxSeen = Math.max(this.maxSeen, this.active);
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiters.push(() => {
-      this.active++;
-      this.maxSeen = Math.max(this.maxSeen, this.active);
-      resolve();
-    }));
+    return new Promise((resolve) =>
+      this.waiters.push(() => {
+        this.active++;
+        this.maxSeen = Math.max(this.maxSeen, this.active);
+        resolve();
+      })
+    );
   }
 
   release(): void {

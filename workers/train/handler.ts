@@ -36,7 +36,9 @@ export interface HandlerDeps {
   /** Longest wait for another training of the same user (ms). */
   lockWaitMs?: number;
   /** Where a failed training's cause goes (the dead-letter queue); optional in tests. */
-  deadLetter?: (entry: { queue: "train"; bee_job_id: string; data: unknown; error: string; job_id?: string }) => Promise<void>;
+  deadLetter?: (
+    entry: { queue: "train"; bee_job_id: string; data: unknown; error: string; job_id?: string },
+  ) => Promise<void>;
   /** Test hooks passed to trainUserModel. */
   trainOverrides?: Partial<TrainUserModelInput>;
 }

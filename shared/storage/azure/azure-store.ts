@@ -22,7 +22,11 @@ export interface AzureStoreOptions {
 }
 
 function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; details?: { errorCode?: string }; response?: { headers?: { get?(n: string): string | undefined } } };
+  const e = err as {
+    code?: unknown;
+    details?: { errorCode?: string };
+    response?: { headers?: { get?(n: string): string | undefined } };
+  };
   if (typeof e?.code === "string") return e.code;
   return e?.details?.errorCode ?? e?.response?.headers?.get?.("x-ms-error-code");
 }
@@ -106,7 +110,9 @@ export class AzureStore implements BlobStore {
           const cur = await this.get(key).catch(() => null);
           if (cur && bytesEqual(cur.data, bytes)) return { version: cur.version };
         }
-        throw new PreconditionFailedError(key, `precondition failed for ${key} (${errorCode(err) ?? status})`, { cause: err });
+        throw new PreconditionFailedError(key, `precondition failed for ${key} (${errorCode(err) ?? status})`, {
+          cause: err,
+        });
       }
     }, this.retry);
   }
@@ -139,7 +145,10 @@ export class AzureStore implements BlobStore {
   }
 
   async ping(): Promise<void> {
-    await withRetry(() => this.container.getProperties(), { ...this.retry, retries: Math.min(1, this.retry.retries ?? 1) });
+    await withRetry(() => this.container.getProperties(), {
+      ...this.retry,
+      retries: Math.min(1, this.retry.retries ?? 1),
+    });
   }
 
   async close(): Promise<void> {}

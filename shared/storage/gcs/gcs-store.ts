@@ -46,7 +46,11 @@ export class GcsStore implements BlobStore {
     const storage = opts.storage ??
       new Storage({
         ...(opts.apiEndpoint
-          ? { apiEndpoint: opts.apiEndpoint.replace(/\/+$/, ""), projectId: opts.projectId ?? "foliosync-local", useAuthWithCustomEndpoint: false }
+          ? {
+            apiEndpoint: opts.apiEndpoint.replace(/\/+$/, ""),
+            projectId: opts.projectId ?? "foliosync-local",
+            useAuthWithCustomEndpoint: false,
+          }
           : opts.projectId
           ? { projectId: opts.projectId }
           : {}),
@@ -71,7 +75,11 @@ export class GcsStore implements BlobStore {
         const generation = String(meta.generation);
         try {
           const [buf] = await this.bucket.file(key, { generation }).download();
-          return { data: new Uint8Array(buf), version: generation, contentType: meta.contentType ?? defaultContentType(key) };
+          return {
+            data: new Uint8Array(buf),
+            version: generation,
+            contentType: meta.contentType ?? defaultContentType(key),
+          };
         } catch (err) {
           if (!isNotFound(err)) throw err;
         }
@@ -89,7 +97,10 @@ export class GcsStore implements BlobStore {
     if (options.ifAbsent) ifGenerationMatch = 0;
     if (options.ifVersion !== undefined) {
       if (!/^[1-9]\d*$/.test(options.ifVersion) || options.ifAbsent) {
-        throw new PreconditionFailedError(key, `precondition failed for ${key}: ${options.ifVersion} is not a current generation`);
+        throw new PreconditionFailedError(
+          key,
+          `precondition failed for ${key}: ${options.ifVersion} is not a current generation`,
+        );
       }
       ifGenerationMatch = options.ifVersion;
     }
@@ -134,7 +145,13 @@ export class GcsStore implements BlobStore {
     do {
       const token = pageToken;
       const [files, next] = await withRetry(
-        () => this.bucket.getFiles({ prefix, maxResults: this.pageSize, autoPaginate: false, ...(token ? { pageToken: token } : {}) }),
+        () =>
+          this.bucket.getFiles({
+            prefix,
+            maxResults: this.pageSize,
+            autoPaginate: false,
+            ...(token ? { pageToken: token } : {}),
+          }),
         this.retry,
       );
       for (const f of files) keys.push(f.name);
@@ -157,7 +174,10 @@ export class GcsStore implements BlobStore {
   }
 
   async ping(): Promise<void> {
-    const [exists] = await withRetry(() => this.bucket.exists(), { ...this.retry, retries: Math.min(1, this.retry.retries ?? 1) });
+    const [exists] = await withRetry(() => this.bucket.exists(), {
+      ...this.retry,
+      retries: Math.min(1, this.retry.retries ?? 1),
+    });
     if (!exists) throw new Error(`gcs: bucket ${this.bucket.name} does not exist`);
   }
 

@@ -1,10 +1,17 @@
-import { randomBytes, createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { hostname } from "node:os";
 import process from "node:process";
 import { dirname, join, resolve, sep } from "node:path";
 import { PreconditionFailedError } from "../../errors.ts";
-import { defaultContentType, RESERVED_SEGMENT_PREFIX, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import {
+  defaultContentType,
+  RESERVED_SEGMENT_PREFIX,
+  sortKeys,
+  toBytes,
+  validateKey,
+  validatePrefix,
+} from "../index.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
 /**
