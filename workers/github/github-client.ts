@@ -41,6 +41,22 @@ function statusOf(err: unknown): number | undefined {
   const s = (err as { status?: unknown })?.status;
   return typeof s === "number" ? s : undefined;
 }
+/** Did the request get an HTTP answer at all (Octokit errors carry `response` only then)? */
+function hasResponse(err: unknown): boolean {
+  return Boolean((err as { response?: unknown })?.response);
+}
+/** The innermost cause of a network fault, e.g. "fetch failed: connect ECONNREFUSED 127.0.0.1:9". */
+function networkReason(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const m = (e as Error).message ?? String(e);
+    const code = (e as { code?: unknown }).code;
+    if (m && !parts.includes(m)) parts.push(typeof code === "string" && !m.includes(code) ? `${m} (${code})` : m);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(": ").slice(0, 300) || "no answer";
+}
 function headersOf(err: unknown): Record<string, string> {
   return ((err as { response?: { headers?: Record<string, string> } })?.response?.headers) ?? {};
 }
@@ -165,9 +181,12 @@ export class GithubClient {
         await sleep(100 * 2 ** transient * (0.5 + Math.random()));
         continue;
       }
-      const msg = status
+      // Octokit reports a request that never got an answer (DNS, refused, reset) as status 500
+      // without a response: say what happened rather than blame GitHub for a 500.
+      const answered = status !== undefined && hasResponse(error);
+      const msg = answered
         ? `GitHub ${status} for ${opts.what ?? route}`
-        : `GitHub unreachable for ${opts.what ?? route}: ${(error as Error)?.message}`;
+        : `GitHub unreachable for ${opts.what ?? route}: ${networkReason(error)}`;
       throw new Error(msg, { cause: error });
     }
   }
