@@ -7,7 +7,7 @@
  * training: it reads the bundle and the word vectors the model carries.
  */
 import { markdownSections, type RankableRepo, repoFields } from "./text-fields.ts";
-import { isStopWord, words } from "./tokenizer.ts";
+import { isContentWord, words } from "./tokenizer.ts";
 import type { WordVectors } from "./word-vectors.ts";
 
 export const ALIGN_THRESHOLD = 0.45;
@@ -48,7 +48,7 @@ export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {
   const repoWords = texts.map((t) => {
     const mine = new Set<number>();
     for (const w of words(t)) {
-      if (w.length < 2 || isStopWord(w)) continue;
+      if (!isContentWord(w)) continue;
       const row = wv.index.get(w);
       if (row === undefined) continue;
       let p = pos.get(row);
@@ -95,7 +95,7 @@ export const LONG_QUERY_SPAN = 3;
 /** A question's content words (what the length ramp counts): words of 2+ letters that are not stop words. */
 export function contentWordCount(query: string): number {
   let n = 0;
-  for (const w of words(query)) if (w.length >= 2 && !isStopWord(w)) n++;
+  for (const w of words(query)) if (isContentWord(w)) n++;
   return n;
 }
 
@@ -115,7 +115,7 @@ export function alignScores(ai: AlignIndex, query: string, opts: AlignOptions = 
   const seen = new Set<number>();
   let contentWords = 0;
   for (const w of words(query)) {
-    if (w.length < 2 || isStopWord(w)) continue;
+    if (!isContentWord(w)) continue;
     contentWords++;
     const qi = wv.index.get(w);
     if (qi === undefined || seen.has(qi)) continue;

@@ -45,6 +45,11 @@ export function isStopWord(w: string): boolean {
   return STOP.has(w);
 }
 
+/** A word that carries meaning for word-vector matching: two or more letters and not a stop word. */
+export function isContentWord(w: string): boolean {
+  return w.length >= 2 && !STOP.has(w);
+}
+
 /** Splits "imageProcessor-FA", "AirBnB_clone_v2", "KeyboardShortcuts" into words (original case). */
 export function splitIdentifier(s: string): string[] {
   return s

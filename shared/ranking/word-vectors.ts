@@ -8,7 +8,7 @@
  * Each word also carries a weight that grows with rarity (frequency rank),
  * so "make" or "look" move a pooled vector less than "terminal".
  */
-import { isStopWord, words as rawWords } from "./tokenizer.ts";
+import { isContentWord, words as rawWords } from "./tokenizer.ts";
 
 export interface WordVectors {
   dim: number;
@@ -39,7 +39,7 @@ export function pooledWordVector(wv: WordVectors, text: string, out = new Float3
   out.fill(0);
   let total = 0;
   for (const w of rawWords(text)) {
-    if (w.length < 2 || isStopWord(w)) continue;
+    if (!isContentWord(w)) continue;
     const i = wv.index.get(w);
     if (i === undefined) continue;
     const wt = wv.weights[i];
