@@ -7,6 +7,7 @@
  * training: it reads the bundle and the word vectors the model carries.
  */
 import { markdownSections, type RankableRepo, repoFields } from "./text-fields.ts";
+import { techGloss } from "./tech-glossary.ts";
 import { isContentWord, words } from "./tokenizer.ts";
 import type { WordVectors } from "./word-vectors.ts";
 
@@ -32,14 +33,33 @@ export interface AlignOptions {
   lengthNorm?: number;
 }
 
-/** A repository's salient text: the short, identity-bearing fields. */
+/**
+ * A repository's salient text: the short, identity-bearing fields, then the
+ * glossary's plain words for the technology it names or is written in (see
+ * tech-glossary.ts). Mean of 3 seeds, error cut vs BM25 without / with the
+ * gloss here: yungryce dev 39.4 / 52.9 %, -paraphrased 27.2 / 33.0,
+ * -heldout2 23.4 / 29.7, -heldout4 23.6 / 25.4; sindresorhus sets within
+ * ±2 points.
+ */
 export function salientText(r: RankableRepo): string {
+  const base = salientBase(r);
+  const gloss = repoGloss(r, base);
+  return gloss ? base + ". " + gloss : base;
+}
+
+/** The salient fields alone, without the gloss. */
+export function salientBase(r: RankableRepo): string {
   const f = repoFields(r);
   const headings = markdownSections(r.readme).map((s) => s.heading).join(". ");
-  let text = [f.nameText, f.description, f.topics.join(" "), f.contextParts.join(" "), headings].join(". ");
+  const text = [f.nameText, f.description, f.topics.join(" "), f.contextParts.join(" "), headings].join(". ");
   // Repositories with almost no metadata: fall back to the start of the README.
-  if (words(text).length < 12) text += " " + f.readme.split(/\s+/).slice(0, 200).join(" ");
+  if (words(text).length < 12) return text + " " + f.readme.split(/\s+/).slice(0, 200).join(" ");
   return text;
+}
+
+/** The glossary's words for a repository's languages and the technology words of its salient fields. */
+export function repoGloss(r: RankableRepo, base = salientBase(r)): string {
+  return techGloss(base, r.languages, r.metadata?.language);
 }
 
 export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {

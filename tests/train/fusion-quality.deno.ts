@@ -28,6 +28,7 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
     join(queriesDir, "yungryce.jsonl"),
     new URL("../fixtures/queries/yungryce-paraphrased.jsonl", import.meta.url).pathname,
     new URL("../fixtures/queries/yungryce-heldout2.jsonl", import.meta.url).pathname,
+    new URL("../fixtures/queries/yungryce-heldout5.jsonl", import.meta.url).pathname,
   ];
   for (const file of files) {
     const qs = loadQueries(file);
@@ -47,6 +48,11 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
       // Where BM25 is weakest the fusion must gain clearly (seed 42 cuts BM25's error by 27 % and 14 %;
       // without the alignment's length normalisation on long questions heldout2 was at 2 %).
       assert.ok((fused - bm25) / (1 - bm25) >= 0.1, `${file}: fusion ${fused} barely beats BM25 ${bm25}`);
+    }
+    if (file.includes("heldout5")) {
+      // Mostly repositories that are a name and a language: seed 42 cuts BM25's error by 36 %;
+      // without the tech glossary (salient text and the fusion's BM25) it was 14 %.
+      assert.ok((fused - bm25) / (1 - bm25) >= 0.25, `${file}: fusion ${fused} vs BM25 ${bm25}`);
     }
   }
 });

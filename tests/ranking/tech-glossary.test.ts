@@ -1,0 +1,66 @@
+import { describe, expect, test } from "bun:test";
+import { repoGloss, salientBase, salientText } from "../../shared/ranking/align.ts";
+import { BundleIndex, SCARCE_TEXT_TERMS } from "../../shared/ranking/ranker.ts";
+import { LANGUAGE_GLOSS, languageKey, techGloss, TERM_GLOSS } from "../../shared/ranking/tech-glossary.ts";
+import { tokenize } from "../../shared/ranking/tokenizer.ts";
+
+const q = (s: string) => {
+  const m = new Map<string, number>();
+  for (const t of tokenize(s)) m.set(t, (m.get(t) ?? 0) + 1);
+  return m;
+};
+
+describe("tech glossary", () => {
+  test("linguist language names map to keys as words() writes them", () => {
+    expect(languageKey("C#")).toBe("csharp");
+    expect(languageKey("C++")).toBe("cpp");
+    expect(languageKey("Objective-C")).toBe("objective c");
+    expect(languageKey("Jupyter Notebook")).toBe("jupyter notebook");
+    for (const k of ["csharp", "cpp", "objective c", "jupyter notebook", "dockerfile", "hcl", "shell"]) {
+      expect(LANGUAGE_GLOSS[k]).toBeTruthy();
+    }
+  });
+
+  test("languages count from a tenth of the bytes (the primary one always); terms from the text", () => {
+    const g = techGloss("deploy with kubernetes and terraform", { "C#": 900, Dockerfile: 50, HCL: 200 }, null);
+    expect(g).toContain(LANGUAGE_GLOSS.csharp);
+    expect(g).toContain(LANGUAGE_GLOSS.hcl);
+    expect(g).not.toContain(LANGUAGE_GLOSS.dockerfile); // 50 of 1150 bytes
+    expect(g).toContain(TERM_GLOSS.kubernetes);
+    expect(g).toContain(TERM_GLOSS.terraform);
+    expect(techGloss("", { Dockerfile: 1, Python: 99 }, "Dockerfile")).toContain(LANGUAGE_GLOSS.dockerfile);
+    // Each gloss once, nothing for unknown words or an empty repo.
+    expect(techGloss("docker docker docker", null).split(TERM_GLOSS.docker).length).toBe(2);
+    expect(techGloss("a plain sentence about gardening", {})).toBe("");
+    // Not a prototype property lookup.
+    expect(techGloss("constructor tostring", {})).toBe("");
+  });
+
+  test("the gloss joins a repository's salient text", () => {
+    const repo = { name: "csharp_projects", readme: "first commit", languages: { "C#": 11544 } };
+    expect(repoGloss(repo)).toContain("microsoft");
+    expect(salientText(repo)).toContain("microsoft");
+    const plain = { name: "gardening-notes", readme: "Notes on roses." };
+    expect(salientText(plain)).toBe(salientBase(plain));
+  });
+});
+
+describe("the fusion's BM25 reads the gloss of repos with scarce text only", () => {
+  const longReadme = "A console program for managing records, saved to a json file and loaded back. ".repeat(12);
+  const idx = new BundleIndex([
+    { name: "csharp_projects", readme: "first commit", languages: { "C#": 11544 } },
+    { name: "records-console", readme: longReadme + " Written in C#.", languages: { "C#": 500 } },
+    { name: "printf", readme: "My own printf in C.", languages: { C: 4000 } },
+  ]);
+
+  test("a name-only C# repo is reached by what C# is; the plain BM25 cannot", () => {
+    expect(tokenize(idx.texts[1]).length).toBeGreaterThanOrEqual(SCARCE_TEXT_TERMS);
+    const plain = idx.bm25.score(q("microsoft dotnet"));
+    const fused = idx.fusionBm25.score(q("microsoft dotnet"));
+    expect([...plain]).toEqual([0, 0, 0]);
+    expect(fused[0]).toBeGreaterThan(0);
+    // The repo with a README of its own is left as it wrote itself.
+    expect(fused[1]).toBe(0);
+    expect(fused[2]).toBe(0);
+  });
+});
