@@ -44,6 +44,13 @@ export interface Req {
   onBody?: (status: number, text: string) => void;
 }
 
+/** An answer: status and the raw body bytes (a view into the connection's buffer until the next answer). */
+interface Answer {
+  status: number;
+  body: Buffer;
+}
+const EMPTY = Buffer.alloc(0);
+
 /**
  * One keep-alive HTTP/1.1 connection (node:net): one request at a time,
  * answers framed by Content-Length (or chunked). Far cheaper per request
@@ -53,7 +60,7 @@ export interface Req {
 class Conn {
   private sock!: Socket;
   private buf: Buffer = Buffer.alloc(0);
-  private waiting: ((r: { status: number; body: string }) => void) | null = null;
+  private waiting: ((r: Answer) => void) | null = null;
   private failed: ((e: Error) => void) | null = null;
   constructor(private host: string, private port: number) {}
   open(): Promise<void> {
@@ -78,12 +85,12 @@ class Conn {
     const head = this.buf.subarray(0, end).toString("latin1");
     const status = Number(head.slice(9, 12));
     const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    let body: string;
+    let body: Buffer;
     let used: number;
     if (cl) {
       const n = Number(cl[1]);
       if (this.buf.length < end + 4 + n) return;
-      body = this.buf.subarray(end + 4, end + 4 + n).toString("utf8");
+      body = this.buf.subarray(end + 4, end + 4 + n);
       used = end + 4 + n;
     } else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
       let off = end + 4;
@@ -100,9 +107,9 @@ class Conn {
         parts.push(this.buf.subarray(nl + 2, nl + 2 + size));
         off = nl + 2 + size + 2;
       }
-      body = Buffer.concat(parts).toString("utf8");
+      body = Buffer.concat(parts);
     } else {
-      body = "";
+      body = EMPTY;
       used = end + 4;
     }
     this.buf = this.buf.subarray(used);
@@ -110,7 +117,7 @@ class Conn {
     this.waiting = null;
     w({ status, body });
   }
-  request(r: Req): Promise<{ status: number; body: string }> {
+  request(r: Req): Promise<Answer> {
     return new Promise((res, rej) => {
       this.waiting = res;
       this.failed = rej;
@@ -158,7 +165,8 @@ export async function drive(
         lat[i] = performance.now() - s;
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;
         if (res.status >= 500) errors++;
-        req.onBody?.(res.status, res.body);
+        // Decoded only where a caller reads it: the servers' answers are what is measured, not our decoding.
+        req.onBody?.(res.status, res.body.toString("utf8"));
       } catch {
         lat[i] = performance.now() - s;
         errors++;
