@@ -5,7 +5,7 @@
  * /api/ai. An optional API key (kept in sessionStorage) is sent as a bearer
  * token when the gateway has API_KEYS configured.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -180,7 +180,7 @@ $("q").addEventListener("keydown", (e) => { if (e.key === "Enter") ask(); });
 </html>
 `;
 
-export function pageRoutes(app: GatewayApp, _ctx: AppContext) {
+export function pageRoutes(app: RouteApp, _ctx: AppContext) {
   const headers = {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-cache",

@@ -4,11 +4,11 @@
  * 413 over 64 KiB, 415 not JSON, 404 when the user has no bundle yet.
  * Not behind API keys: it is a read (like GET /api/bundles/{u}), it changes nothing.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { AiBody } from "../../shared/schemas/api.ts";
 import { HttpError, parseJsonBody } from "../http.ts";
 
-export function aiRoutes(app: GatewayApp, ctx: AppContext) {
+export function aiRoutes(app: RouteApp, ctx: AppContext) {
   app.post("/api/ai", async (c) => {
     const body = await parseJsonBody(c, AiBody);
     const answer = await ctx.ai.answer(body);

@@ -12,7 +12,7 @@
  * one pointer read, a 200 one pointer read plus, on a cache miss, one bundle
  * read.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { Bundle, type BundlePointer } from "../../shared/schemas/bundle.ts";
 import type { BundleResponse } from "../../shared/schemas/api.ts";
 import type { RepoRecord } from "../../shared/schemas/repo.ts";
@@ -70,7 +70,7 @@ export function etagMatches(header: string, etag: string): boolean {
   });
 }
 
-export function bundleRoutes(app: GatewayApp, ctx: AppContext) {
+export function bundleRoutes(app: RouteApp, ctx: AppContext) {
   const cache = new BundleCache();
 
   async function pointerOf(username: string) {

@@ -19,7 +19,7 @@
  * - The subscription is dropped when the client disconnects.
  * 400/404 exactly as for status.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { FINAL_STATES, type JobRecord, type JobState, TERMINAL_STATES } from "../../shared/schemas/job.ts";
 import { requireJobId, requireUsername } from "../http.ts";
 import { loadUserJob } from "./status.ts";
@@ -55,7 +55,7 @@ export function compareJobs(a: JobRecord, b: JobRecord): number {
 
 const enc = new TextEncoder();
 
-export function eventRoutes(app: GatewayApp, ctx: AppContext) {
+export function eventRoutes(app: RouteApp, ctx: AppContext) {
   app.get("/api/bundles/:username/events", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);

@@ -6,7 +6,7 @@
  * GET /api/metrics  Prometheus text (gateway/metrics.ts).
  * GET /api/openapi.json  the contract, generated from the zod schemas.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { errorBody } from "../http.ts";
 import { openApiDocument } from "../openapi.ts";
 
@@ -20,7 +20,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-export function opsRoutes(app: GatewayApp, ctx: AppContext) {
+export function opsRoutes(app: RouteApp, ctx: AppContext) {
   app.get("/api/health", (c) => c.json({ status: "ok" }));
 
   app.get("/api/ready", async (c) => {

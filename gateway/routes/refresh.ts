@@ -6,7 +6,7 @@
  * client rate (429, in the same Lua script that takes the lock and enqueues). Never calls GitHub: it only enqueues.
  */
 import type { Context } from "hono";
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { type RefreshAccepted, RefreshBody } from "../../shared/schemas/api.ts";
 import {
   clientIp,
@@ -27,7 +27,7 @@ export function jobUrls(username: string, jobId: string) {
   };
 }
 
-export function refreshRoutes(app: GatewayApp, ctx: AppContext) {
+export function refreshRoutes(app: RouteApp, ctx: AppContext) {
   const limit = ctx.config.RATE_LIMIT_PER_MIN;
   // Hashing the key once per distinct key keeps it out of Redis and off the hot path.
   const keyIds = new Map<string, string>();

@@ -3,7 +3,7 @@
  * 400 without/malformed job_id or bad username; 404 unknown job or a job of
  * another user.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import type { JobRecord } from "../../shared/schemas/job.ts";
 import { HttpError, requireJobId, requireUsername, sameUser } from "../http.ts";
 
@@ -18,7 +18,7 @@ export async function loadUserJob(ctx: AppContext, username: string, jobId: stri
 
 const STATUS_HEADERS = { "cache-control": "no-store", "content-type": "application/json" };
 
-export function statusRoutes(app: GatewayApp, ctx: AppContext) {
+export function statusRoutes(app: RouteApp, ctx: AppContext) {
   app.get("/api/bundles/:username/status", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);

@@ -12,7 +12,7 @@
  *  Bodies: application/json, or application/x-www-form-urlencoded with a
  *  `payload` field (GitHub's other content type), at most 64 KiB.
  */
-import type { AppContext, GatewayApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../app.ts";
 import { isRepoName, isUsername } from "../../shared/schemas/names.ts";
 import { HttpError, readRawBody, timingSafeEqualStr } from "../http.ts";
 import { jobUrls } from "./refresh.ts";
@@ -58,7 +58,7 @@ function parsePayload(raw: Uint8Array, contentType: string): Record<string, unkn
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
-export function webhookRoutes(app: GatewayApp, ctx: AppContext) {
+export function webhookRoutes(app: RouteApp, ctx: AppContext) {
   app.post("/api/webhooks/github", async (c) => {
     const secret = ctx.config.WEBHOOK_SECRET;
     if (!secret) throw new HttpError(404, "not_found", "webhooks are not configured (WEBHOOK_SECRET)");

@@ -416,6 +416,8 @@ Deno.test("ops: health, ready, metrics, openapi, status page", async (t) => {
       await g.jobs.requestRefresh({ username: "metric-user" });
       await g.jobs.deadLetter({ queue: "sync", bee_job_id: "x", data: {}, error: "boom" });
       await g.req("/api/bundles/octo/status?job_id=nope");
+      await g.req("/api/no/such/route/x1");
+      await g.req("/api/health");
       const r = await g.req("/api/metrics");
       assert.equal(r.status, 200);
       assert.match(r.headers.get("content-type") ?? "", /text\/plain/);
@@ -427,7 +429,17 @@ Deno.test("ops: health, ready, metrics, openapi, status page", async (t) => {
         text,
         /foliosync_http_request_duration_seconds_count\{method="GET",route="\/api\/bundles\/:username\/status",status="404"\} 1/,
       );
+      // Unknown paths share one label; a handler's own answer is labelled by its pattern.
+      assert.match(
+        text,
+        /foliosync_http_request_duration_seconds_count\{method="GET",route="unmatched",status="404"\} 1/,
+      );
+      assert.match(
+        text,
+        /foliosync_http_request_duration_seconds_count\{method="GET",route="\/api\/health",status="200"\} [1-9]/,
+      );
       assert.ok(!text.includes("job_id=nope"));
+      assert.ok(!text.includes("x1"));
     });
     await t.step("openapi generated from the zod schemas", async () => {
       const doc = await json(await g.req("/api/openapi.json"));
