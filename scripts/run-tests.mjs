@@ -10,6 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (n) => join(root, "node_modules", ".bin", n);
 const extra = process.argv.slice(2);
 const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || "/tmp/foliosync-xdg" };
+// deno-lint-ignore no-control-regex -- ANSI colour codes are what is stripped
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function runner(cmd, args) {

@@ -6,7 +6,7 @@ import type { Bundle } from "../../shared/schemas/bundle.ts";
 import { Bundle as BundleSchema, BundlePointer } from "../../shared/schemas/bundle.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { startGcsTestServer } from "../support/gcs-test-server.ts";
-import { type Stack, startStack } from "../support/pipeline.ts";
+import { startStack } from "../support/pipeline.ts";
 
 const NOWHERE = "/proc/foliosync-nowhere"; // cannot be created: proves nothing touches the local disk
 const cleanups: (() => Promise<unknown>)[] = [];
