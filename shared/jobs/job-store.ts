@@ -190,51 +190,63 @@ export class JobStore {
   /**
    * One refresh in flight per user: takes the lock, creates the job and
    * enqueues its plan job atomically, or returns the job already in flight.
+   * Two steps of one script (request-refresh-5.lua): a peek with small
+   * arguments (rate, job in flight) answers a repeated request in one round
+   * trip; a new job costs a second one, which re-checks the lock.
    */
   requestRefresh(input: RefreshInput): Promise<RefreshAccepted>;
   requestRefresh(input: RefreshInput, rate: RateLimit): Promise<RefreshAccepted | RefreshLimited>;
   async requestRefresh(input: RefreshInput, rate?: RateLimit): Promise<RefreshAccepted | RefreshLimited> {
     const jobId = crypto.randomUUID();
-    const t = now();
-    const record: Omit<JobRecord, "progress"> = {
-      job_id: jobId,
-      username: input.username,
-      state: "queued",
-      force_refresh: input.force_refresh ?? false,
-      created_at: t,
-      updated_at: t,
-      ...(input.callback_url ? { callback_url: input.callback_url } : {}),
-      ...(input.only_repos?.length ? { only_repos: input.only_repos } : {}),
-    };
-    const plan: PlanMessage = {
-      job_id: jobId,
-      username: input.username,
-      force_refresh: record.force_refresh,
-      ...(record.only_repos ? { only_repos: record.only_repos } : {}),
-    };
     const windowMs = rate?.windowMs ?? 60_000;
-    const stored = JSON.stringify(record);
-    // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
-    const published = stored.slice(0, -1) +
-      ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
-    const reply = await this.redis.requestRefresh(
+    const keys = [
       this.keys.lock(input.username),
       this.keys.job(jobId),
       queueKey(this.prefix, "plan", "jobs"),
       queueKey(this.prefix, "plan", "waiting"),
       this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
-      jobId,
-      stored,
-      beeJobData(plan, this.queueOptions("plan")),
-      this.lockTtlMs,
-      this.jobTtlS,
-      `${this.prefix}:job:`,
-      this.eventsPrefix(),
-      this.keys.allEvents(),
-      rate?.limit ?? 0,
-      windowMs,
-      published,
-    );
+    ] as const;
+    // Step 1, a peek (see request-refresh-5.lua): the rate and a job in flight, with small arguments.
+    let reply = await this.redis.requestRefresh(...keys, rate?.limit ?? 0, windowMs, `${this.prefix}:job:`);
+    let stored = "";
+    if (Number(reply[0]) === 2) {
+      // Step 2, only when nothing is in flight: the new job (the rate was counted by the peek).
+      const t = now();
+      const record: Omit<JobRecord, "progress"> = {
+        job_id: jobId,
+        username: input.username,
+        state: "queued",
+        force_refresh: input.force_refresh ?? false,
+        created_at: t,
+        updated_at: t,
+        ...(input.callback_url ? { callback_url: input.callback_url } : {}),
+        ...(input.only_repos?.length ? { only_repos: input.only_repos } : {}),
+      };
+      const plan: PlanMessage = {
+        job_id: jobId,
+        username: input.username,
+        force_refresh: record.force_refresh,
+        ...(record.only_repos ? { only_repos: record.only_repos } : {}),
+      };
+      stored = JSON.stringify(record);
+      // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
+      const published = stored.slice(0, -1) +
+        ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
+      reply = await this.redis.requestRefresh(
+        ...keys,
+        0,
+        windowMs,
+        `${this.prefix}:job:`,
+        jobId,
+        stored,
+        beeJobData(plan, this.queueOptions("plan")),
+        this.lockTtlMs,
+        this.jobTtlS,
+        this.eventsPrefix(),
+        this.keys.allEvents(),
+        published,
+      );
+    }
     if (Number(reply[0]) === -1) {
       return { limited: { retryAfterS: Math.max(1, Math.ceil(Number(reply[1]) / 1000)) } };
     }

@@ -85,6 +85,18 @@ describe("job store", () => {
     expect(stored.status).toBe("created");
   });
 
+  test("simultaneous first requests for a user create one job: the others join it", async () => {
+    // Both steps of every request interleave (each peek finds nothing; the first
+    // create wins, the others' create step finds the lock and joins).
+    const s = new JobStore(redis, { prefix: "t4" });
+    const all = await Promise.all(Array.from({ length: 8 }, () => s.requestRefresh({ username: "race-user" })));
+    expect(all.filter((r) => r.created).length).toBe(1);
+    expect(new Set(all.map((r) => r.jobId)).size).toBe(1);
+    expect(all.every((r) => r.job.job_id === all[0].jobId && r.job.state === "queued")).toBe(true);
+    expect(await redis.llen(queueKey("t4", "plan", "waiting"))).toBe(1);
+    expect(await redis.keys("t4:job:*")).toHaveLength(1);
+  });
+
   test("a final state releases the lock so the next request creates a new job", async () => {
     const a = await store.requestRefresh({ username: "final-user" });
     await store.setState(a.job.job_id, "final-user", "planning");
