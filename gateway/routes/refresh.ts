@@ -51,7 +51,8 @@ export function refreshRoutes(app: RouteApp, ctx: AppContext) {
     const username = requireUsername(c.req.param("username"));
     const body = await parseJsonBody(c, RefreshBody, { optional: true });
     // The rate limit is checked inside the same Lua script that takes the
-    // lock and enqueues: one Redis round trip per refresh.
+    // lock and enqueues (its peek step: one small round trip for a request
+    // that joins a refresh in flight, a second one to create a job).
     const client = clientId(c, key);
     const res = await ctx.jobs.requestRefresh(
       { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
