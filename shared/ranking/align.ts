@@ -42,9 +42,14 @@ export interface AlignOptions {
  * ±2 points.
  */
 export function salientText(r: RankableRepo): string {
+  return salientParts(r).text;
+}
+
+/** The salient text and, apart, the gloss it ends with ("" when none). */
+export function salientParts(r: RankableRepo): { text: string; gloss: string } {
   const base = salientBase(r);
   const gloss = repoGloss(r, base);
-  return gloss ? base + ". " + gloss : base;
+  return { text: gloss ? base + ". " + gloss : base, gloss };
 }
 
 /** The salient fields alone, without the gloss. */

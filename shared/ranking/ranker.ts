@@ -9,8 +9,7 @@ import {
   buildAlignIndex,
   contentWordCount,
   lengthNormFor,
-  repoGloss,
-  salientText,
+  salientParts,
 } from "./align.ts";
 import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, minMaxNormalize, rankIndices, zNormalize } from "./fusion.ts";
 import { type RankingModel, scoreRepos } from "./model.ts";
@@ -133,13 +132,14 @@ export class BundleIndex {
 
   constructor(repos: RankableRepo[]) {
     this.names = repos.map((r) => r.name);
-    this.salient = repos.map(salientText);
+    const salient = repos.map(salientParts);
+    this.salient = salient.map((s) => s.text);
     this.fields = repos.map(repoFields);
     this.texts = this.fields.map(repoText);
     const terms = this.texts.map((t) => tokenize(t));
     this.bm25 = new Bm25Index(terms);
     this.fusionBm25 = new Bm25Index(
-      terms.map((ts, i) => ts.length >= SCARCE_TEXT_TERMS ? ts : ts.concat(tokenize(repoGloss(repos[i])))),
+      terms.map((ts, i) => ts.length >= SCARCE_TEXT_TERMS ? ts : ts.concat(tokenize(salient[i].gloss))),
     );
     const ids = repos.map(identityText);
     this.identityBm25 = new Bm25Index(ids.map((t, i) => tokenize(this.fields[i].nameText + ". " + t)));
