@@ -206,8 +206,9 @@ export class JobStore {
       queueKey(this.prefix, "plan", "waiting"),
       this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
     ] as const;
+    const jobKeyPrefix = `${this.prefix}:job:`;
     // Step 1, a peek (see request-refresh-5.lua): the rate and a job in flight, with small arguments.
-    let reply = await this.redis.requestRefresh(...keys, rate?.limit ?? 0, windowMs, `${this.prefix}:job:`);
+    let reply = await this.redis.requestRefresh(...keys, rate?.limit ?? 0, windowMs, jobKeyPrefix);
     let stored = "";
     if (Number(reply[0]) === 2) {
       // Step 2, only when nothing is in flight: the new job (the rate was counted by the peek).
@@ -230,13 +231,12 @@ export class JobStore {
       };
       stored = JSON.stringify(record);
       // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
-      const published = stored.slice(0, -1) +
-        ',"progress":{"total":0,"completed":0,"failed":0,"pending":0,"percentage":0}}';
+      const published = stored.slice(0, -1) + ',"progress":' + JSON.stringify(progressOf(0, 0, 0)) + "}";
       reply = await this.redis.requestRefresh(
         ...keys,
         0,
         windowMs,
-        `${this.prefix}:job:`,
+        jobKeyPrefix,
         jobId,
         stored,
         beeJobData(plan, this.queueOptions("plan")),
