@@ -19,6 +19,7 @@ import type { BlobStore } from "../shared/storage/types.ts";
 import { errorResponse, type GatewayBindings, HttpError } from "./http.ts";
 import type { JobFeed } from "./job-feed.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import { JobCache } from "./job-cache.ts";
 import { PointerCache } from "./pointer-cache.ts";
 import { FINAL_STATES, type JobRecord } from "../shared/schemas/job.ts";
 import { aiRoutes } from "./routes/ai.ts";
@@ -51,6 +52,12 @@ export interface GatewayDeps {
   subscribe?: (jobId: string, onJob: (job: JobRecord) => void) => Promise<() => Promise<void>>;
   /** Every job's changes (job-feed.ts): metrics and bundle-pointer invalidation. Optional. */
   feed?: JobFeed;
+  /**
+   * Longest a job record is kept for status polls between its changes
+   * (job-cache.ts; default 5000 ms). Only with a `feed` (which tells of the
+   * changes); without one, or 0, every poll reads Redis.
+   */
+  jobCacheMs?: number;
   /** How long a user's bundle pointer is cached (default 1000 ms; 0 = read storage every time). */
   pointerCacheMs?: number;
   /** Proxies in front of the gateway whose X-Forwarded-For is trusted (default 0: use the socket peer). */
@@ -71,6 +78,7 @@ export interface GatewayDeps {
 export interface AppContext extends Required<Omit<GatewayDeps, "logError" | "feed">> {
   keys: string[];
   pointers: PointerCache;
+  jobCache: JobCache;
   logError: (err: unknown, where: string) => void;
 }
 
@@ -89,6 +97,11 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
     readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
     pointerCacheMs: deps.pointerCacheMs ?? 1000,
     pointers: new PointerCache(deps.store, deps.pointerCacheMs ?? 1000),
+    jobCacheMs: deps.jobCacheMs ?? 5000,
+    jobCache: new JobCache((jobId) => deps.jobs.get(jobId), {
+      ttlMs: deps.feed ? deps.jobCacheMs ?? 5000 : 0,
+      live: () => deps.feed?.live ?? false,
+    }),
     keys: apiKeys(deps.config),
     logError: deps.logError ?? ((err, where) => console.error(`[gateway] ${where}:`, err)),
   };
@@ -161,6 +174,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     ctx.metrics.observeJob(job);
     if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(job.username);
   });
+  deps.feed?.onChange((jobId) => ctx.jobCache.drop(jobId));
+  deps.feed?.onReset(() => ctx.jobCache.clear());
 
   // Every route is registered through `routes`, which times its handler into
   // the latency histogram under the route's pattern (never the raw path: a

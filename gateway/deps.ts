@@ -55,6 +55,7 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
       metrics,
       feed,
       subscribe: hub.subscribe,
+      jobCacheMs: config.JOB_CACHE_MS,
       trustedProxyHops: opts.trustedProxyHops ?? 0,
     },
     async close() {

@@ -12,6 +12,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { JobStore } from "../shared/jobs/job-store.ts";
+import { RequestHistogram } from "./request-histogram.ts";
 import { queueKey, QUEUES } from "../shared/jobs/queue-names.ts";
 import { FINAL_STATES, type JobRecord } from "../shared/schemas/job.ts";
 
@@ -30,14 +31,12 @@ export interface GatewayMetrics {
 
 export function createMetrics(jobs: JobStore): GatewayMetrics {
   const registry = new Registry();
-  const requests = new Histogram({
-    name: "foliosync_http_request_duration_seconds",
-    help: "Gateway request latency by route",
-    labelNames: ["method", "route", "status"] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
-  const children = new Map<string, { observe(v: number): void }>();
+  // Not on the registry: kept by hand (request-histogram.ts), rendered after it.
+  const requests = new RequestHistogram(
+    "foliosync_http_request_duration_seconds",
+    "Gateway request latency by route",
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
   const queueJobs = new Gauge({
     name: "foliosync_queue_jobs",
     help: "Jobs per bee-queue queue and state (waiting, active, delayed, failed, succeeded)",
@@ -97,16 +96,7 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
   return {
     registry,
     contentType: registry.contentType,
-    observeRequest(method, route, status, seconds) {
-      // One child per label set, looked up by a flat key (prom-client hashes the label object on every observe).
-      const k = `${method} ${status} ${route}`;
-      let child = children.get(k);
-      if (!child) {
-        child = requests.labels(method, route, String(status));
-        if (children.size < 1000) children.set(k, child);
-      }
-      child.observe(seconds);
-    },
+    observeRequest: (method, route, status, seconds) => requests.observe(method, route, status, seconds),
     rateLimited: () => limited.inc(),
     sseOpened: () => sse.inc(),
     sseClosed: () => sse.dec(),
@@ -117,7 +107,7 @@ export function createMetrics(jobs: JobStore): GatewayMetrics {
       } catch {
         up.set(0);
       }
-      return registry.metrics();
+      return (await registry.metrics()) + requests.render();
     },
     observeJob(job) {
       transitions.inc({ state: job.state });

@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   API_KEYS: z.string().optional(),
   /** Refresh requests per client per minute. */
   RATE_LIMIT_PER_MIN: int(60, 1),
+  /** Gateway: longest a job's status is answered from memory between its changes (0 = always read Redis). */
+  JOB_CACHE_MS: int(5000, 0, 60_000),
   /** Secret for GitHub push webhooks and for signing status webhooks. */
   WEBHOOK_SECRET: z.string().optional(),
   TFJS_BACKEND: z.enum(["webgpu", "wasm", "cpu", ""]).default(""),

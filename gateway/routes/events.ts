@@ -99,6 +99,8 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       // The merge swapped the pointer before `completed` was published: drop the cached one
       // before the client can ask for the bundle.
       if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(username);
+      // Likewise the job's cached status: a poll after this event reads Redis.
+      ctx.jobCache.drop(job.job_id);
       write(`id: ${++seq}\ndata: ${JSON.stringify(job)}\n\n`);
       if (stopAt.has(job.state)) cleanup();
     };

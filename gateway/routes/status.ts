@@ -1,7 +1,8 @@
 /**
  * GET /api/bundles/{u}/status?job_id= → 200 job (with progress);
  * 400 without/malformed job_id or bad username; 404 unknown job or a job of
- * another user.
+ * another user. A job that has not changed since it was last read is answered
+ * from memory (job-cache.ts).
  */
 import type { AppContext, RouteApp } from "../app.ts";
 import type { JobRecord } from "../../shared/schemas/job.ts";
@@ -22,8 +23,12 @@ export function statusRoutes(app: RouteApp, ctx: AppContext) {
   app.get("/api/bundles/:username/status", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
-    const job = await loadUserJob(ctx, username, jobId);
+    // Between the job's changes, from memory (job-cache.ts).
+    const hit = await ctx.jobCache.get(jobId);
+    if (!hit || !sameUser(hit.job.username, username)) {
+      throw new HttpError(404, "job_not_found", `no job ${jobId} for ${username}`);
+    }
     // A plain Response (what c.header + c.json build, without Hono's Headers merging).
-    return new Response(JSON.stringify(job), { status: 200, headers: STATUS_HEADERS });
+    return new Response(hit.body, { status: 200, headers: STATUS_HEADERS });
   });
 }

@@ -5,7 +5,7 @@
  * Starts a private redis-server and the real gateway (deno, gateway/main.ts,
  * local storage with published bundles), then drives C concurrent keep-alive
  * clients (Bun fetch loops, default 100) through N requests (default 20,000)
- * of a mix:
+ * of a mix, after a warm-up of 20,000 requests (`--warmup N`):
  *   25% POST /api/bundles/{u}/refresh      (1,000 users; the second request for a
  *                                            user in flight joins its job)
  *   35% GET  /api/bundles/{u}/status?job_id  (jobs seen so far)
@@ -15,11 +15,13 @@
  * (scripts/bench/floor-server.ts) — under the same load. The load generator
  * runs on the same machine as the servers (here: 2 cores shared by all): a
  * small keep-alive HTTP/1.1 client over node:net, one connection per client.
- * Diagnosis flags: `--only <kind>` (one kind of request), `--skip-floor`.
+ * Diagnosis flags: `--only <kind>` (one kind of request), `--skip-floor`,
+ * `--cpu-profile FILE` (the gateway's CPU profile over the measured run:
+ * saved, and its self time summarized by function and module).
  * Prints p50/p99/rps of both; with --json the last line is
  * {"gateway":{"p50_ms","p99_ms","rps"},"floor":{"p50_ms","p99_ms","rps"}}.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { publishBundle } from "../../shared/bundle-store.ts";
@@ -30,6 +32,7 @@ import { startGateway } from "../../tests/support/gateway.ts";
 import { denoBin, repoRoot } from "../../tests/support/paths.ts";
 import { startProcess, waitForOutput } from "../../tests/support/process.ts";
 import { startRedis } from "../../tests/support/redis.ts";
+import { attachProfiler, summarize } from "./cpu-profile.ts";
 import { cpuMs, drive, type Req, type Result } from "./http-load.ts";
 
 const args = process.argv.slice(2);
@@ -41,11 +44,19 @@ const opt = (name: string, def: number) => {
 const asJson = flag("--json");
 const REQUESTS = opt("--requests", 20_000);
 const CONCURRENCY = opt("--concurrency", 100);
-const WARMUP = opt("--warmup", 2_000);
+// Both servers are measured warm: V8 optimizes a handler only after thousands
+// of calls, and with 2,000 the measured run still paid for compiling (the
+// gateway, with more code, more so: ~79 vs ~47 µs of CPU per request).
+const WARMUP = opt("--warmup", 20_000);
 const USERS = 1_000;
 /** Diagnosis: only one kind of request (refresh | status | bundle | etag | health). */
 const ONLY = (() => {
   const i = args.indexOf("--only");
+  return i >= 0 ? args[i + 1] : "";
+})();
+/** Diagnosis: a CPU profile of the gateway over the measured run, summarized (and saved to this file). */
+const PROFILE = (() => {
+  const i = args.indexOf("--cpu-profile");
   return i >= 0 ? args[i + 1] : "";
 })();
 /** Diagnosis: skip the floor run (gateway figures only). */
@@ -116,6 +127,7 @@ async function main() {
         LOG_LEVEL: "warn",
         ...(process.env.BENCH_GATEWAY_V8_FLAGS ? { DENO_V8_FLAGS: process.env.BENCH_GATEWAY_V8_FLAGS } : {}),
       },
+      denoArgs: PROFILE ? ["--inspect=127.0.0.1:0"] : [],
     });
     cleanup.unshift(() => gw.stop());
     const etags = new Map<string, string>();
@@ -157,8 +169,16 @@ async function main() {
     log(`gateway: warm-up ${WARMUP} requests…`);
     await drive(gw.url, WARMUP, CONCURRENCY, mixed);
     log(`gateway: ${REQUESTS} mixed requests, ${CONCURRENCY} concurrent clients…`);
+    const profiler = PROFILE ? await attachProfiler(gw.process.output()) : null;
+    await profiler?.start();
     const gwCpu0 = cpuMs(gw.process.child.pid);
     const gateway = await drive(gw.url, REQUESTS, CONCURRENCY, mixed);
+    if (profiler) {
+      const profile = await profiler.stop();
+      profiler.close();
+      writeFileSync(PROFILE, JSON.stringify(profile));
+      log(summarize(profile));
+    }
     gateway.cpu_us = Math.round(((cpuMs(gw.process.child.pid) - gwCpu0) * 1000) / REQUESTS);
     log(
       `gateway: p50 ${gateway.p50_ms} ms  p99 ${gateway.p99_ms} ms  ${gateway.rps} req/s  server CPU ${gateway.cpu_us} µs/req  client CPU ${gateway.client_cpu_us} µs/req  statuses ${

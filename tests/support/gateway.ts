@@ -24,13 +24,13 @@ export interface StartedGateway {
 export const gatewayMain = join(repoRoot, "gateway", "main.ts");
 
 export async function startGateway(
-  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; timeoutMs?: number; denoArgs?: string[] } = {},
 ): Promise<StartedGateway> {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};
   const env = { ...baseEnv, PORT: "0", HOST: "127.0.0.1", NO_COLOR: "1", ...opts.env };
-  const proc = startProcess(denoBin, ["run", "-A", gatewayMain], { cwd: repoRoot, env });
+  const proc = startProcess(denoBin, ["run", "-A", ...(opts.denoArgs ?? []), gatewayMain], { cwd: repoRoot, env });
   let url: string;
   try {
     const m = await waitForOutput(proc, /gateway listening on (http:\/\/\S+)/, opts.timeoutMs ?? 30_000);
