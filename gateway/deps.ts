@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import type { Config } from "../shared/config.ts";
 import { JobStore } from "../shared/jobs/job-store.ts";
 import { createAiService } from "../shared/ranking/ai-service.ts";
+import { loadInstalledSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
 import { createStore } from "../shared/storage/index.ts";
 import type { GatewayDeps } from "./app.ts";
 import { JobEventsHub } from "./job-events-hub.ts";
@@ -41,6 +42,10 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
   const ai = createAiService({
     store,
     llm: config.LLM_API_URL ? { url: config.LLM_API_URL, apiKey: config.LLM_API_KEY } : null,
+    // Question vectors for models trained with sentence vectors: TF.js is loaded on the first such question.
+    queryEncoder: () =>
+      loadInstalledSentenceEncoder({ forced: config.TFJS_BACKEND, log: (m) => console.error(`[gateway] ${m}`) }),
+    log: (m) => console.error(`[gateway] ai: ${m}`),
   });
   const metrics = createMetrics(jobs);
   const feed = opts.watchJobs === false ? undefined : await startJobFeed(redis, jobs).catch(() => undefined);

@@ -19,7 +19,8 @@ import { loadFixtureBundle, loadQueries } from "../shared/ranking/fixture-bundle
 import { type MetricSummary, ndcgAt, summarize } from "../shared/ranking/metrics.ts";
 import type { RankingModel } from "../shared/ranking/model.ts";
 import type { RankMode } from "../shared/ranking/ranker.ts";
-import { selectBackend } from "../workers/train/select-backend.ts";
+import { loadSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
+import { selectBackend } from "../shared/ranking/select-backend.ts";
 import { buildUserModel, type BuiltModel, heldOutQuality } from "../workers/train/train.ts";
 
 function parseArgs(argv: string[]) {
@@ -64,14 +65,19 @@ for (const seed of seeds) {
   const sets: Record<string, Record<RankMode, MetricSummary>> = {};
   for (const file of args.queries) {
     const queries = loadQueries(file);
+    // The questions' sentence vectors, as /api/ai computes them (when the model has the repos').
+    const qv = await queryVectors(model, queries.map((q) => q.query));
     const res = {} as Record<RankMode, MetricSummary>;
     for (const mode of modes) {
       res[mode] = summarize(
-        queries.map((q) => ({ ranked: index.rankNames(q.query, mode, model), relevant: q.relevant })),
+        queries.map((q, i) => ({
+          ranked: index.rankNames(q.query, mode, model, undefined, undefined, undefined, qv?.[i]),
+          relevant: q.relevant,
+        })),
       );
     }
     sets[basename(file)] = res;
-    if (args.verbose) verbose(file, index, model);
+    if (args.verbose) verbose(file, index, model, qv);
   }
   perSeed.push(sets);
   heldOuts.push({
@@ -80,10 +86,16 @@ for (const seed of seeds) {
   });
 }
 
-function verbose(file: string, index: BuiltModel["index"], model: RankingModel) {
+async function queryVectors(model: RankingModel, texts: string[]): Promise<Float32Array[] | null> {
+  if (!model.sentenceVectors) return null;
+  const enc = await loadSentenceEncoder(tf);
+  return enc.id === model.meta.sentence_encoder ? await enc.embed(texts) : null;
+}
+
+function verbose(file: string, index: BuiltModel["index"], model: RankingModel, qv: Float32Array[] | null) {
   say(`\n${basename(file)}, per query (bm25 → fusion nDCG@5)`);
-  for (const q of loadQueries(file)) {
-    const f = index.rankNames(q.query, "fusion", model);
+  for (const [i, q] of loadQueries(file).entries()) {
+    const f = index.rankNames(q.query, "fusion", model, undefined, undefined, undefined, qv?.[i]);
     const b = index.rankNames(q.query, "bm25", model);
     say(`  ${ndcgAt(b, q.relevant).toFixed(2)} → ${ndcgAt(f, q.relevant).toFixed(2)}  ${q.query}`);
     say(`      fusion: ${f.slice(0, 5).join(", ")}`);

@@ -9,7 +9,12 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (n) => join(root, "node_modules", ".bin", n);
 const extra = process.argv.slice(2);
-const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || "/tmp/foliosync-xdg" };
+const env = {
+  ...process.env,
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+  XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || "/tmp/foliosync-xdg",
+};
 // deno-lint-ignore no-control-regex -- ANSI colour codes are what is stripped
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
@@ -46,7 +51,9 @@ const b = {
 if (bun.code !== 0 && b.failed === 0) b.failed = 1;
 
 const deno = await runner(bin("deno"), ["test", "-A", "--no-check", ...extra]);
-const summary = deno.out.match(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/g);
+const summary = deno.out.match(
+  /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/g,
+);
 const d = { passed: 0, failed: 0, skipped: 0 };
 if (summary) {
   const m = summary[summary.length - 1].match(/(\d+) passed.*?\| (\d+) failed(?:.*?\| (\d+) ignored)?/);

@@ -21,7 +21,9 @@ function has(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
 function debInstalled(pkg) {
-  return spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" }).stdout?.includes("install ok installed");
+  return spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" }).stdout?.includes(
+    "install ok installed",
+  );
 }
 
 // 1. npm packages, incl. deno and bun: installed when missing or when
@@ -39,7 +41,11 @@ const manifestHash = () =>
 const stampOk = () => existsSync(stampFile) && readFileSync(stampFile, "utf8") === manifestHash();
 if (!runtimeWorks("deno") || !runtimeWorks("bun") || !stampOk()) {
   log("installing npm packages (incl. the deno and bun runtimes)…");
-  if (!run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], { stdio: ["ignore", process.stderr, "inherit"] })) {
+  if (
+    !run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
+      stdio: ["ignore", process.stderr, "inherit"],
+    })
+  ) {
     console.error("[setup] npm install failed");
     process.exit(1);
   }
@@ -66,7 +72,12 @@ if (wanted.length) {
     log(`installing Debian packages: ${wanted.join(" ")}…`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     run("apt-get", ["update", "-qq"], { env, stdio: ["ignore", "ignore", "inherit"] });
-    if (!run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...wanted], { env, stdio: ["ignore", "ignore", "inherit"] })) {
+    if (
+      !run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...wanted], {
+        env,
+        stdio: ["ignore", "ignore", "inherit"],
+      })
+    ) {
       log("apt-get install failed");
     }
   }

@@ -14,7 +14,7 @@ import { publishBundle } from "../../shared/bundle-store.ts";
 import { loadFixtureBundle } from "../../shared/ranking/fixture-bundle.ts";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { githubFixturesDir } from "../../tests/support/paths.ts";
-import { selectBackend } from "../../workers/train/select-backend.ts";
+import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { buildUserModel, trainUserModel } from "../../workers/train/train.ts";
 import { defaultWordVectors } from "../../shared/ranking/word-vectors-source.ts";
 

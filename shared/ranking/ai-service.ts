@@ -11,7 +11,13 @@
  * per `revalidateMs` (in the background once warm), so a warm answer does no
  * storage I/O; a new bundle or a newly promoted model is picked up on the
  * next check. Before any model exists it ranks with BM25 (model: "bm25").
- * Runs in Deno (gateway) and Bun; TF.js is not needed for inference.
+ *
+ * A model trained with sentence vectors (ranker.ts SENTENCE_WEIGHT) needs the
+ * question's vector from the same pretrained encoder: `queryEncoder` loads it
+ * on first use (TF.js; the gateway passes one); question vectors are cached
+ * (LRU). Without an encoder, or while it cannot be loaded (retried after
+ * ENCODER_RETRY_MS), the question is ranked without that signal and the
+ * answer's `model` says so (no "+sentence").
  */
 import { readCurrentBundle, readPointer } from "../bundle-store.ts";
 import { NonRetriableError } from "../errors.ts";
@@ -19,7 +25,8 @@ import { AiBody, type AiResponse } from "../schemas/api.ts";
 import type { BlobStore } from "../storage/types.ts";
 import type { RankingModel } from "./model.ts";
 import { loadModel, readModelPointer } from "./model-store.ts";
-import { BundleIndex } from "./ranker.ts";
+import { BundleIndex, sentenceWeight } from "./ranker.ts";
+import type { SentenceEncoder } from "./sentence-encoder.ts";
 import { type RepoFields, repoSummary } from "./text-fields.ts";
 
 export interface LlmOptions {
@@ -39,6 +46,10 @@ export interface AiServiceOptions {
   revalidateMs?: number;
   /** Users kept in the cache (default 200). */
   maxUsers?: number;
+  /** Loads the pretrained sentence encoder for question vectors (once; see the header). */
+  queryEncoder?: (() => Promise<SentenceEncoder>) | null;
+  /** Question vectors kept (default 2000). */
+  maxQueryVectors?: number;
   log?: (msg: string) => void;
 }
 
@@ -60,14 +71,21 @@ interface Entry {
   modelVersion: string | null;
   model: RankingModel | null;
   modelLabel: string;
+  /** The label when the question's sentence vector took part. */
+  sentenceLabel: string;
   checkedAt: number;
   revalidating?: Promise<void>;
 }
 
-export function modelLabel(model: RankingModel | null): string {
+/** What ranked an answer: "bm25", or the model's kind, content fingerprint and training backend. */
+export function modelLabel(model: RankingModel | null, sentence = false): string {
   if (!model) return "bm25";
-  return `dual-encoder+bm25:${model.meta.content_fingerprint.slice(0, 12)}:${model.meta.backend}`;
+  const kind = sentence ? "dual-encoder+sentence+bm25" : "dual-encoder+bm25";
+  return `${kind}:${model.meta.content_fingerprint.slice(0, 12)}:${model.meta.backend}`;
 }
+
+/** After a failed load of the sentence encoder, how long before it is tried again. */
+export const ENCODER_RETRY_MS = 60_000;
 
 export function createAiService(opts: AiServiceOptions): AiService {
   const { store } = opts;
@@ -76,6 +94,43 @@ export function createAiService(opts: AiServiceOptions): AiService {
   const log = opts.log ?? (() => {});
   const cache = new Map<string, Entry>();
   const loading = new Map<string, Promise<Entry | null>>();
+  const maxQueryVectors = opts.maxQueryVectors ?? 2000;
+  const queryVectors = new Map<string, Float32Array>();
+  let encoder: Promise<SentenceEncoder> | null = null;
+  let encoderFailedAt = -Infinity;
+
+  /** The question's sentence vector for this model, or null (no vectors, no encoder, or it failed). */
+  async function queryVectorFor(model: RankingModel | null, query: string): Promise<Float32Array | null> {
+    if (!model?.sentenceVectors || !opts.queryEncoder || !(sentenceWeight(query) > 0)) return null;
+    const hit = queryVectors.get(query);
+    if (hit) {
+      queryVectors.delete(query);
+      queryVectors.set(query, hit);
+      return hit;
+    }
+    if (!encoder) {
+      if (Date.now() - encoderFailedAt < ENCODER_RETRY_MS) return null;
+      encoder = opts.queryEncoder();
+    }
+    const pending = encoder;
+    let enc: SentenceEncoder;
+    try {
+      enc = await pending;
+    } catch (err) {
+      // Once per failed load (concurrent questions share it).
+      if (encoder === pending) {
+        log(`sentence encoder unavailable (${(err as Error).message}); ranking without it`);
+        encoder = null;
+        encoderFailedAt = Date.now();
+      }
+      return null;
+    }
+    if (enc.id !== model.meta.sentence_encoder) return null;
+    const [v] = await enc.embed([query]);
+    queryVectors.set(query, v);
+    while (queryVectors.size > maxQueryVectors) queryVectors.delete(queryVectors.keys().next().value!);
+    return v;
+  }
 
   async function load(user: string, prev?: Entry): Promise<Entry | null> {
     const bp = await readPointer(store, user);
@@ -109,6 +164,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
       model,
       modelVersion,
       modelLabel: modelLabel(model),
+      sentenceLabel: modelLabel(model, true),
       checkedAt: Date.now(),
     };
   }
@@ -167,7 +223,8 @@ export function createAiService(opts: AiServiceOptions): AiService {
       const entry = await entryFor(user);
       if (!entry) return null;
       const { index, model } = entry;
-      const ranked = index.rank(body.query, model ? "fusion" : "bm25", model);
+      const qv = await queryVectorFor(model, body.query);
+      const ranked = index.rank(body.query, model ? "fusion" : "bm25", model, undefined, undefined, undefined, qv);
       const top = ranked.order
         .filter((i) => ranked.scores[i] > 0)
         .slice(0, body.limit)
@@ -186,7 +243,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
         repositories_used: top.map(({ name, relevance_score }) => ({ name, relevance_score })),
         total_repositories: index.size,
         query: body.query,
-        model: entry.modelLabel,
+        model: qv ? entry.sentenceLabel : entry.modelLabel,
       };
     },
   };

@@ -88,6 +88,8 @@ export interface ModelMeta {
    * models trained before it existed: no correction.
    */
   align_hubness?: Record<string, number>;
+  /** The pretrained sentence encoder of `sentenceVectors` (SENTENCE_ENCODER_ID), when the model has them. */
+  sentence_encoder?: string;
 }
 
 export interface RankingModel {
@@ -103,6 +105,13 @@ export interface RankingModel {
   /** Pretrained word vectors (restricted) and their learned projection (wordVectors.dim × dim). */
   wordVectors?: WordVectors | null;
   projection?: Float32Array | null;
+  /**
+   * Pretrained sentence vectors of the repos (repoNames.length × sentenceDim,
+   * unit length; sentence-encoder.ts), computed at training time; the query's
+   * is computed per question by the same encoder (meta.sentence_encoder).
+   */
+  sentenceVectors?: Float32Array | null;
+  sentenceDim?: number;
 }
 
 export function buildIndex(vocab: string[]): Map<string, number> {
@@ -190,6 +199,19 @@ function repoPositions(model: RankingModel): Map<string, number> {
 
 // ---- artifacts (TF.js ModelArtifacts shape) ----
 
+/** Values in [-1, 1] → uint8 (TF.js quantisation min -1, scale 1/127). */
+export function quantizeUnit(v: Float32Array): Uint8Array {
+  const q = new Uint8Array(v.length);
+  for (let i = 0; i < q.length; i++) q[i] = Math.max(0, Math.min(254, Math.round(v[i] * 127) + 127));
+  return q;
+}
+
+export function dequantizeUnit(q: Uint8Array): Float32Array {
+  const v = new Float32Array(q.length);
+  for (let i = 0; i < v.length; i++) v[i] = (q[i] - 127) / 127;
+  return v;
+}
+
 export interface WeightSpec {
   name: string;
   shape: number[];
@@ -233,6 +255,18 @@ export function modelToArtifacts(model: RankingModel): Artifacts {
     specs.push({
       name: "word_vectors",
       shape: [wv.words.length, wv.dim],
+      dtype: "float32",
+      quantization: { dtype: "uint8", min: -1, scale: 1 / 127 },
+    });
+    parts.push(q);
+  }
+  const sv = model.sentenceVectors;
+  if (sv && model.sentenceDim) {
+    // Unit vectors, so every value is in [-1, 1]: uint8 like the word vectors (cosines change by < 0.01).
+    const q = quantizeUnit(sv);
+    specs.push({
+      name: "sentence_vectors",
+      shape: [model.repoNames.length, model.sentenceDim],
       dtype: "float32",
       quantization: { dtype: "uint8", min: -1, scale: 1 / 127 },
     });
@@ -314,6 +348,13 @@ export function modelFromArtifacts(a: Artifacts): RankingModel {
     for (let i = 0; i < n; i++) data[i] = raw[i] - 127;
     model.wordVectors = makeWordVectors(topo.words, data, wdim, f32("word_weights", topo.words.length));
     model.projection = f32("word_projection", wdim * d);
+  }
+  const svEntry = got.get("sentence_vectors");
+  if (svEntry) {
+    const [rows, sdim] = svEntry.spec.shape;
+    if (rows !== topo.repos.length) throw new Error(`sentence_vectors has ${rows} rows, expected ${topo.repos.length}`);
+    model.sentenceVectors = dequantizeUnit(bytes.subarray(svEntry.off, svEntry.off + rows * sdim));
+    model.sentenceDim = sdim;
   }
   return model;
 }

@@ -182,3 +182,15 @@ export function identityText(r: RankableRepo): string {
   }
   return parts.filter(Boolean).join(". ");
 }
+
+/** Characters of the README start that the sentence encoder reads. */
+export const SENTENCE_README_CHARS = 600;
+
+/**
+ * What the pretrained sentence encoder reads of a repository
+ * (sentence-encoder.ts): the name's words, the description and the start of
+ * the README — what a person would read to decide what the repository is for.
+ */
+export function sentenceText(f: RepoFields): string {
+  return [f.nameText, f.description, f.readme.slice(0, SENTENCE_README_CHARS)].join(". ");
+}

@@ -13,7 +13,7 @@ import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import type { BlobStore } from "../../shared/storage/types.ts";
 import { fitModel } from "../../workers/train/fit.ts";
 import { loadModel, saveModel, storageIOHandler } from "../../workers/train/model-io.ts";
-import { selectBackend } from "../../workers/train/select-backend.ts";
+import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { startGcsTestServer } from "../support/gcs-test-server.ts";
 import { smallBundle, tinyWordVectors } from "./helpers.ts";

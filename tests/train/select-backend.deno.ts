@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { BACKEND_ORDER, selectBackend } from "../../workers/train/select-backend.ts";
+import { BACKEND_ORDER, selectBackend } from "../../shared/ranking/select-backend.ts";
 
 Deno.test("backend order is webgpu, wasm, cpu", () => {
   assert.deepEqual(BACKEND_ORDER, ["webgpu", "wasm", "cpu"]);

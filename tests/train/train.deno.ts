@@ -9,7 +9,7 @@ import { generatePairs } from "../../shared/ranking/pairs.ts";
 import { readModelPointer } from "../../shared/ranking/model-store.ts";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { fitModel } from "../../workers/train/fit.ts";
-import { selectBackend } from "../../workers/train/select-backend.ts";
+import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { trainUserModel } from "../../workers/train/train.ts";
 import { editedBundle, FAST_FIT, smallBundle, tinyWordVectors } from "./helpers.ts";
 

@@ -11,7 +11,7 @@ import { readModelPointer } from "../../shared/ranking/model-store.ts";
 import type { TrainMessage } from "../../shared/schemas/job.ts";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { handleTrainMessage, type Publish, trainLockKey } from "../../workers/train/handler.ts";
-import { selectBackend } from "../../workers/train/select-backend.ts";
+import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { startRedis } from "../support/redis.ts";
 import { editedBundle, FAST_FIT, smallBundle } from "./helpers.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";

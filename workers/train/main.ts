@@ -16,7 +16,7 @@ import { createStore } from "../../shared/storage/index.ts";
 import { createLogger } from "../log.ts";
 import { createQueue } from "../queues.ts";
 import { handleTrainMessage, type Publish } from "./handler.ts";
-import { selectBackend } from "./select-backend.ts";
+import { selectBackend } from "../../shared/ranking/select-backend.ts";
 
 /** The one place job states are written (JobStore.setState publishes the job). */
 export function jobStatePublisher(jobs: JobStore): Publish {

@@ -6,7 +6,9 @@
  * model and with the current one, and with each model alone; the new model
  * is promoted only when the mean of its fused and model-alone MRR (then
  * nDCG@5) is at least the current one's (see gateQuality). A user's first
- * model must keep at least FIRST_MODEL_FLOOR of BM25's held-out MRR. A failure anywhere
+ * model must keep at least FIRST_MODEL_FLOOR of BM25's held-out MRR. The
+ * gate leaves the sentence signal out (no query vectors): it is pretrained,
+ * the same for every model of a user, so it cannot tell two models apart. A failure anywhere
  * leaves the bundle and the current model untouched: the pointer is the
  * last thing written.
  */
@@ -16,14 +18,16 @@ import type { BlobStore } from "../../shared/storage/types.ts";
 import { DEFAULT_ALPHA, DEFAULT_GAMMA } from "../../shared/ranking/fusion.ts";
 import { defaultWordVectors } from "../../shared/ranking/word-vectors-source.ts";
 import { type MetricSummary, summarize } from "../../shared/ranking/metrics.ts";
-import type { RankingModel } from "../../shared/ranking/model.ts";
+import { dequantizeUnit, quantizeUnit, type RankingModel } from "../../shared/ranking/model.ts";
+import { loadSentenceEncoder, type SentenceEncoder } from "../../shared/ranking/sentence-encoder.ts";
+import { sentenceText } from "../../shared/ranking/text-fields.ts";
 import { generatePairs, type Pair, type PairOptions, type PairSet } from "../../shared/ranking/pairs.ts";
 import { BundleIndex } from "../../shared/ranking/ranker.ts";
 import { words } from "../../shared/ranking/tokenizer.ts";
 import { restrictWordVectors, type WordVectors } from "../../shared/ranking/word-vectors.ts";
 import { loadModel, type ModelPointer, promoteModel, readModelPointer, saveModel } from "./model-io.ts";
 import { DEFAULT_FIT, fitModel, type FitOptions } from "./fit.ts";
-import { type BackendName, selectBackend } from "./select-backend.ts";
+import { type BackendName, selectBackend } from "../../shared/ranking/select-backend.ts";
 
 export const DEFAULT_SEED = 42;
 /** First model of a user: its fused held-out MRR must reach this share of BM25's. */
@@ -39,6 +43,8 @@ export interface BuildOptions {
    *  undefined: the installed package's (see word-vectors-source.ts); null: none. */
   wordVectors?: WordVectors | null;
   gamma?: number;
+  /** The pretrained sentence encoder (sentence-encoder.ts). undefined: the installed one; null: none. */
+  sentenceEncoder?: SentenceEncoder | null;
   log?: (msg: string) => void;
 }
 
@@ -87,11 +93,30 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   };
   // Hubness of each repo under the new model's alignment, from the training questions only;
   // part of training, so counted in its time.
-  if (wordVectors) {
-    model.meta.align_hubness = index.alignHubness(model, pairs.train);
-    model.meta.train_ms = Math.round(performance.now() - t0);
+  if (wordVectors) model.meta.align_hubness = index.alignHubness(model, pairs.train);
+  // The repos' sentence vectors, stored with the model (as stored: quantised), also counted.
+  const encoder = opts.sentenceEncoder === undefined ? await installedSentenceEncoder(opts.log) : opts.sentenceEncoder;
+  if (encoder) {
+    const at = new Map(index.names.map((n, i) => [n, i]));
+    const vecs = await encoder.embed(model.repoNames.map((n) => sentenceText(index.fields[at.get(n)!])));
+    const flat = new Float32Array(vecs.length * encoder.dim);
+    vecs.forEach((v, i) => flat.set(v, i * encoder.dim));
+    model.sentenceVectors = dequantizeUnit(quantizeUnit(flat));
+    model.sentenceDim = encoder.dim;
+    model.meta.sentence_encoder = encoder.id;
   }
+  model.meta.train_ms = Math.round(performance.now() - t0);
   return { model, pairs, index, train_ms: model.meta.train_ms };
+}
+
+/** The installed sentence encoder on the active backend, or null (logged) when it cannot be loaded. */
+async function installedSentenceEncoder(log?: (msg: string) => void): Promise<SentenceEncoder | null> {
+  try {
+    return await loadSentenceEncoder(tf);
+  } catch (err) {
+    log?.(`sentence encoder unavailable (${(err as Error).message}); training without sentence vectors`);
+    return null;
+  }
 }
 
 /** Fused ranking quality on held-out pairs (model null: BM25 alone; mode "model": the model without BM25). */
@@ -147,6 +172,8 @@ export interface TrainUserModelInput {
   fit?: FitOptions;
   /** Word vectors (undefined: the installed package's; null: none). */
   wordVectors?: WordVectors | null;
+  /** Sentence encoder (undefined: the installed one; null: none). */
+  sentenceEncoder?: SentenceEncoder | null;
   log?: (msg: string) => void;
   /** Test hook: replaces the trained model before the gate (e.g. a deliberately worse one). */
   transformModel?: (m: RankingModel) => RankingModel;
@@ -204,6 +231,7 @@ export async function trainUserModel(input: TrainUserModelInput): Promise<TrainO
     fit: input.fit,
     log,
     ...(input.wordVectors !== undefined ? { wordVectors: input.wordVectors } : {}),
+    ...(input.sentenceEncoder !== undefined ? { sentenceEncoder: input.sentenceEncoder } : {}),
   });
   const model = input.transformModel ? input.transformModel(built.model) : built.model;
   const candidate = heldOutQuality(built.index, built.pairs.heldOut, model);
