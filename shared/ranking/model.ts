@@ -199,6 +199,17 @@ function repoPositions(model: RankingModel): Map<string, number> {
 
 // ---- artifacts (TF.js ModelArtifacts shape) ----
 
+/** The parts one after another in one buffer. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
 /** Values in [-1, 1] → uint8 (TF.js quantisation min -1, scale 1/127). */
 export function quantizeUnit(v: Float32Array): Uint8Array {
   const q = new Uint8Array(v.length);
@@ -243,6 +254,11 @@ export function modelToArtifacts(model: RankingModel): Artifacts {
     specs.push({ name, shape, dtype: "float32" });
     parts.push(new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)));
   };
+  /** Values in [-1, 1] stored as uint8 (TF.js quantisation: value = -1 + q / 127). */
+  const addUnit8 = (name: string, shape: number[], q: Uint8Array) => {
+    specs.push({ name, shape, dtype: "float32", quantization: { dtype: "uint8", min: -1, scale: 1 / 127 } });
+    parts.push(q);
+  };
   addF32("feature_embeddings", [model.vocab.length, d], model.embeddings);
   addF32("repo_vectors", [model.repoNames.length, d], model.repoVectors);
   const wv = model.wordVectors;
@@ -252,33 +268,14 @@ export function modelToArtifacts(model: RankingModel): Artifacts {
     // int8 → uint8 with TF.js quantisation (min -127/127, scale 1/127)
     const q = new Uint8Array(wv.data.length);
     for (let i = 0; i < q.length; i++) q[i] = wv.data[i] + 127;
-    specs.push({
-      name: "word_vectors",
-      shape: [wv.words.length, wv.dim],
-      dtype: "float32",
-      quantization: { dtype: "uint8", min: -1, scale: 1 / 127 },
-    });
-    parts.push(q);
+    addUnit8("word_vectors", [wv.words.length, wv.dim], q);
   }
   const sv = model.sentenceVectors;
   if (sv && model.sentenceDim) {
     // Unit vectors, so every value is in [-1, 1]: uint8 like the word vectors (cosines change by < 0.01).
-    const q = quantizeUnit(sv);
-    specs.push({
-      name: "sentence_vectors",
-      shape: [model.repoNames.length, model.sentenceDim],
-      dtype: "float32",
-      quantization: { dtype: "uint8", min: -1, scale: 1 / 127 },
-    });
-    parts.push(q);
+    addUnit8("sentence_vectors", [model.repoNames.length, model.sentenceDim], quantizeUnit(sv));
   }
-  const total = parts.reduce((a, p) => a + p.byteLength, 0);
-  const buf = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    buf.set(p, off);
-    off += p.byteLength;
-  }
+  const buf = concatBytes(parts);
   return {
     modelTopology: {
       format: MODEL_FORMAT,

@@ -14,6 +14,7 @@
 import type * as tfTypes from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { concatBytes } from "./model.ts";
 
 type Tf = typeof tfTypes;
 
@@ -114,13 +115,7 @@ async function load(tf: Tf): Promise<SentenceEncoder> {
     specs.push(...group.weights);
     for (const p of group.paths) buffers.push(readFileSync(dir + p));
   }
-  const total = buffers.reduce((a, b) => a + b.byteLength, 0);
-  const weightData = new Uint8Array(total);
-  let off = 0;
-  for (const b of buffers) {
-    weightData.set(b, off);
-    off += b.byteLength;
-  }
+  const weightData = concatBytes(buffers);
   const model = await tf.loadGraphModel(
     tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData: weightData.buffer }),
   );
