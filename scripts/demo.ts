@@ -155,9 +155,7 @@ try {
       }),
     );
     say(
-      `\nPOST /api/ai "${question}" → ${(performance.now() - tAi).toFixed(1)} ms${
-        notes[i]
-      }, model ${ai.model}`,
+      `\nPOST /api/ai "${question}" → ${(performance.now() - tAi).toFixed(1)} ms${notes[i]}, model ${ai.model}`,
     );
     for (const r of ai.repositories_used) say(`  ${r.relevance_score.toFixed(3)}  ${r.name}`);
     say(`  answer: ${ai.response.split("\n")[0].slice(0, 200)}`);
