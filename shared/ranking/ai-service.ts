@@ -126,7 +126,14 @@ export function createAiService(opts: AiServiceOptions): AiService {
       return null;
     }
     if (enc.id !== model.meta.sentence_encoder) return null;
-    const [v] = await enc.embed([query]);
+    let v: Float32Array;
+    try {
+      [v] = await enc.embed([query]);
+    } catch (err) {
+      // A question the encoder fails on is still answered, by the other signals.
+      log(`sentence encoder failed on a question (${(err as Error).message}); ranked without it`);
+      return null;
+    }
     queryVectors.set(query, v);
     while (queryVectors.size > maxQueryVectors) queryVectors.delete(queryVectors.keys().next().value!);
     return v;

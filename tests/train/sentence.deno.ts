@@ -138,6 +138,21 @@ Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no 
     assert.deepEqual(b2!.repositories_used.length > 0, true);
     assert.equal(tries, 1);
     assert.equal(logs.filter((l) => l.includes("no model files")).length, 1);
+
+    // An encoder that loads but fails on a question: that question is answered without it.
+    const failing = createAiService({
+      store,
+      revalidateMs: 0,
+      queryEncoder: async () => ({
+        ...(await loadSentenceEncoder(tf)),
+        embed: () => Promise.reject(new Error("boom")),
+      }),
+      log: (m) => logs.push(m),
+    });
+    const f = await failing.answer({ query: long, username: "yungryce" });
+    assert.match(f!.model, /^dual-encoder\+bm25:/);
+    assert.ok(f!.repositories_used.length > 0);
+    assert.ok(logs.some((l) => l.includes("boom")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
