@@ -86,6 +86,19 @@ Deno.test("training stores the repos' sentence vectors; they survive the artifac
   });
   assert.equal(plain.model.sentenceVectors, undefined);
   assert.equal(modelFromArtifacts(modelToArtifacts(plain.model)).sentenceVectors, undefined);
+  // An encoder that fails while embedding: the model is trained without sentence vectors, and says why.
+  const logs: string[] = [];
+  const enc = await loadSentenceEncoder(tf);
+  const broken = await buildUserModel(bundle, {
+    backend: "wasm",
+    fit: FAST_FIT,
+    wordVectors: null,
+    sentenceEncoder: { ...enc, embed: () => Promise.reject(new Error("out of memory")) },
+    log: (m) => logs.push(m),
+  });
+  assert.equal(broken.model.sentenceVectors, undefined);
+  assert.equal(broken.model.meta.sentence_encoder, undefined);
+  assert.ok(logs.some((l) => l.includes("out of memory")));
 });
 
 Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no encoder or a broken one still answers", async () => {

@@ -96,9 +96,15 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   if (wordVectors) model.meta.align_hubness = index.alignHubness(model, pairs.train);
   // The repos' sentence vectors, stored with the model (as stored: quantised), also counted.
   const encoder = opts.sentenceEncoder === undefined ? await installedSentenceEncoder(opts.log) : opts.sentenceEncoder;
-  if (encoder) {
-    const at = new Map(index.names.map((n, i) => [n, i]));
-    const vecs = await encoder.embed(model.repoNames.map((n) => sentenceText(index.fields[at.get(n)!])));
+  const at = new Map(index.names.map((n, i) => [n, i]));
+  const vecs = encoder
+    ? await encoder.embed(model.repoNames.map((n) => sentenceText(index.fields[at.get(n)!]))).catch((err) => {
+      // The model is still good without them (the sentence signal is then off for this user).
+      opts.log?.(`sentence vectors failed (${(err as Error).message}); model trained without them`);
+      return null;
+    })
+    : null;
+  if (encoder && vecs) {
     const flat = new Float32Array(vecs.length * encoder.dim);
     vecs.forEach((v, i) => flat.set(v, i * encoder.dim));
     model.sentenceVectors = dequantizeUnit(quantizeUnit(flat));
