@@ -75,7 +75,7 @@ export interface GatewayDeps {
 }
 
 /** Deps after defaults: what every route module receives. */
-export interface AppContext extends Required<Omit<GatewayDeps, "logError" | "feed">> {
+export interface AppContext extends Required<Omit<GatewayDeps, "logError" | "feed" | "jobCacheMs">> {
   keys: string[];
   pointers: PointerCache;
   jobCache: JobCache;
@@ -97,9 +97,9 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
     readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
     pointerCacheMs: deps.pointerCacheMs ?? 1000,
     pointers: new PointerCache(deps.store, deps.pointerCacheMs ?? 1000),
-    jobCacheMs: deps.jobCacheMs ?? 5000,
+    // Only a feed tells of changes: without one every poll reads (undefined: JobCache's default).
     jobCache: new JobCache((jobId) => deps.jobs.get(jobId), {
-      ttlMs: deps.feed ? deps.jobCacheMs ?? 5000 : 0,
+      ttlMs: deps.feed ? deps.jobCacheMs : 0,
       live: () => deps.feed?.live ?? false,
     }),
     keys: apiKeys(deps.config),

@@ -133,6 +133,18 @@ export function sentenceWeight(query: string): number {
   return lengthNormFor(contentWordCount(query), SENTENCE_WEIGHT);
 }
 
+/**
+ * Mixes one more signal into fused scores, both as standard scores:
+ * (1 − weight) · fused + weight · signal, rescaled to [0, 1] (the identity
+ * and the sentence signals).
+ */
+function mixIn(fused: Float64Array, signal: Float64Array, weight: number): Float64Array {
+  const z = zNormalize(fused);
+  const s = zNormalize(signal);
+  for (let i = 0; i < z.length; i++) z[i] = (1 - weight) * z[i] + weight * s[i];
+  return minMaxNormalize(z);
+}
+
 export type RankMode = "bm25" | "model" | "fusion";
 
 export interface RankResult {
@@ -334,11 +346,7 @@ export class BundleIndex {
   }
 
   private withSentence(fused: Float64Array, sent: { weight: number; scores: Float64Array } | null): Float64Array {
-    if (!sent) return fused;
-    const z = zNormalize(fused);
-    const s = zNormalize(sent.scores);
-    for (let i = 0; i < z.length; i++) z[i] = (1 - sent.weight) * z[i] + sent.weight * s[i];
-    return minMaxNormalize(z);
+    return sent ? mixIn(fused, sent.scores, sent.weight) : fused;
   }
 
   /**
@@ -377,11 +385,7 @@ export class BundleIndex {
 
   private withIdentity(fused: Float64Array, q: Map<string, number>): Float64Array {
     const w = this.identityWeight;
-    if (!(w > 0)) return fused;
-    const z = zNormalize(fused);
-    const id = zNormalize(this.identityScores(q));
-    for (let i = 0; i < z.length; i++) z[i] = (1 - w) * z[i] + w * id[i];
-    return minMaxNormalize(z);
+    return w > 0 ? mixIn(fused, this.identityScores(q), w) : fused;
   }
 
   /** queryVector: the question's sentence vector (by model.meta.sentence_encoder), for the fusion's sentence signal. */

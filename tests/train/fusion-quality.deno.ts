@@ -15,16 +15,29 @@ import { summarize } from "../../shared/ranking/metrics.ts";
 import type { RankMode } from "../../shared/ranking/ranker.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { loadSentenceEncoder } from "../../shared/ranking/sentence-encoder.ts";
-import { buildUserModel } from "../../workers/train/train.ts";
+import { buildUserModel, type BuiltModel } from "../../workers/train/train.ts";
 import { githubFixturesDir, queriesDir } from "../support/paths.ts";
 
 await selectBackend(tf, { forced: "wasm" });
 
 const MARGIN = 0.01;
 
+/** nDCG@5 of BM25 and of the fusion on a query file, ranked as /api/ai does (with each question's sentence vector). */
+async function bm25AndFusion({ model, index }: BuiltModel, file: string): Promise<{ bm25: number; fused: number }> {
+  const qs = loadQueries(file);
+  const qv = await (await loadSentenceEncoder(tf)).embed(qs.map((q) => q.query));
+  const ndcg = (mode: RankMode) =>
+    summarize(qs.map((q, i) => ({
+      ranked: index.rankNames(q.query, mode, model, undefined, undefined, undefined, qv[i]),
+      relevant: q.relevant,
+    })))["ndcg@5"];
+  return { bm25: ndcg("bm25"), fused: ndcg("fusion") };
+}
+
 Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async () => {
   const bundle = loadFixtureBundle(join(githubFixturesDir, "yungryce"));
-  const { model, index } = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
+  const built = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
+  const { model, index } = built;
   // Every repo's hubness is measured at training time and travels with the model; so do the sentence vectors.
   assert.deepEqual(Object.keys(model.meta.align_hubness ?? {}).sort(), index.names.slice().sort());
   const encoder = await loadSentenceEncoder(tf);
@@ -38,19 +51,7 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
     new URL("../fixtures/queries/yungryce-heldout6.jsonl", import.meta.url).pathname,
   ];
   for (const file of files) {
-    const qs = loadQueries(file);
-    const qv = await encoder.embed(qs.map((q) => q.query));
-    const ndcg = (mode: RankMode) =>
-      summarize(
-        qs.map((q, i) => ({
-          ranked: index.rankNames(q.query, mode, model, undefined, undefined, undefined, qv[i]),
-          relevant: q.relevant,
-        })),
-      )[
-        "ndcg@5"
-      ];
-    const bm25 = ndcg("bm25");
-    const fused = ndcg("fusion");
+    const { bm25, fused } = await bm25AndFusion(built, file);
     assert.ok(fused >= bm25 - MARGIN, `${file}: fusion nDCG@5 ${fused} < BM25 ${bm25}`);
     if (file.includes("paraphrased") || file.includes("heldout2")) {
       // Where BM25 is weakest the fusion must gain clearly (seed 42 cuts BM25's error by 27 % and 14 %;
@@ -74,19 +75,11 @@ Deno.test("fusion on sindresorhus: above BM25 where BM25 is strong, well above o
   // heldout7 (BM25 .69; seed 42 was 0.027 below BM25 with the identity signal at 0.6) and
   // heldout8 (seed 42 cuts BM25's error by 66 %; 29 % at identity 0.6, −6 % before the sentence signal).
   const bundle = loadFixtureBundle(join(githubFixturesDir, "sindresorhus"));
-  const { model, index } = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
-  assert.ok(index.identityWeight > 0);
-  const encoder = await loadSentenceEncoder(tf);
+  const built = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
+  assert.ok(built.index.identityWeight > 0);
   for (const [set, minCut] of [["heldout7", 0], ["heldout8", 0.5]] as const) {
-    const qs = loadQueries(new URL(`../fixtures/queries/sindresorhus-${set}.jsonl`, import.meta.url).pathname);
-    const qv = await encoder.embed(qs.map((q) => q.query));
-    const ndcg = (mode: RankMode) =>
-      summarize(qs.map((q, i) => ({
-        ranked: index.rankNames(q.query, mode, model, undefined, undefined, undefined, qv[i]),
-        relevant: q.relevant,
-      })))["ndcg@5"];
-    const bm25 = ndcg("bm25");
-    const fused = ndcg("fusion");
+    const file = new URL(`../fixtures/queries/sindresorhus-${set}.jsonl`, import.meta.url).pathname;
+    const { bm25, fused } = await bm25AndFusion(built, file);
     assert.ok((fused - bm25) / (1 - bm25) > minCut, `sindresorhus-${set}: fusion ${fused} vs BM25 ${bm25}`);
   }
 });
