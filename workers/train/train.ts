@@ -96,23 +96,36 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   if (wordVectors) model.meta.align_hubness = index.alignHubness(model, pairs.train);
   // The repos' sentence vectors, stored with the model (as stored: quantised), also counted.
   const encoder = opts.sentenceEncoder === undefined ? await installedSentenceEncoder(opts.log) : opts.sentenceEncoder;
-  const at = new Map(index.names.map((n, i) => [n, i]));
-  const vecs = encoder
-    ? await encoder.embed(model.repoNames.map((n) => sentenceText(index.fields[at.get(n)!]))).catch((err) => {
-      // The model is still good without them (the sentence signal is then off for this user).
-      opts.log?.(`sentence vectors failed (${(err as Error).message}); model trained without them`);
-      return null;
-    })
-    : null;
+  // model.repoNames is index.names (fitModel keeps the order it was given).
+  const vecs = encoder ? await sentenceVectors(encoder, index.fields.map(sentenceText), opts.log) : null;
   if (encoder && vecs) {
-    const flat = new Float32Array(vecs.length * encoder.dim);
-    vecs.forEach((v, i) => flat.set(v, i * encoder.dim));
-    model.sentenceVectors = dequantizeUnit(quantizeUnit(flat));
+    model.sentenceVectors = dequantizeUnit(quantizeUnit(vecs));
     model.sentenceDim = encoder.dim;
     model.meta.sentence_encoder = encoder.id;
   }
   model.meta.train_ms = Math.round(performance.now() - t0);
   return { model, pairs, index, train_ms: model.meta.train_ms };
+}
+
+/**
+ * The texts' sentence vectors, row after row; null (logged) when the encoder
+ * fails — the model is still good without them (the sentence signal is then
+ * off for this user).
+ */
+async function sentenceVectors(
+  encoder: SentenceEncoder,
+  texts: string[],
+  log?: (msg: string) => void,
+): Promise<Float32Array | null> {
+  try {
+    const vecs = await encoder.embed(texts);
+    const flat = new Float32Array(vecs.length * encoder.dim);
+    vecs.forEach((v, i) => flat.set(v, i * encoder.dim));
+    return flat;
+  } catch (err) {
+    log?.(`sentence vectors failed (${(err as Error).message}); model trained without them`);
+    return null;
+  }
 }
 
 /** The installed sentence encoder on the active backend, or null (logged) when it cannot be loaded. */
