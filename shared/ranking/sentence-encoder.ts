@@ -52,7 +52,6 @@ export class PieceTokenizer {
     for (let i = 0; i < n; i++) {
       if (best[i] === -Infinity) continue;
       let s = "";
-      let matched = false;
       for (let j = i; j < Math.min(n, i + this.maxLen); j++) {
         s += chars[j];
         const p = this.pieces.get(s);
@@ -60,11 +59,11 @@ export class PieceTokenizer {
           best[j + 1] = best[i] + p.score;
           from[j + 1] = i;
           ids[j + 1] = p.id;
-          matched = true;
         }
       }
-      // No piece starts here: the character is unknown (a heavy penalty keeps known pieces preferred).
-      if (!matched || this.pieces.get(chars[i]) === undefined) {
+      // A character that is no piece of its own can also be read as the unknown id (the only way on
+      // when no piece starts here; a heavy penalty keeps known pieces preferred otherwise).
+      if (!this.pieces.has(chars[i])) {
         const sc = best[i] - 20;
         if (sc > best[i + 1]) {
           best[i + 1] = sc;
