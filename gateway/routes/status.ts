@@ -8,13 +8,18 @@ import type { AppContext, RouteApp } from "../app.ts";
 import type { JobRecord } from "../../shared/schemas/job.ts";
 import { HttpError, requireJobId, requireUsername, sameUser } from "../http.ts";
 
-/** The job, checked to belong to the user; 404 otherwise. */
-export async function loadUserJob(ctx: AppContext, username: string, jobId: string): Promise<JobRecord> {
-  const job = await ctx.jobs.get(jobId);
-  if (!job || !sameUser(job.username, username)) {
+/** 404 unless the job exists (`owner` is its username) and belongs to the user. */
+function requireOwner(owner: string | undefined, username: string, jobId: string): void {
+  if (owner === undefined || !sameUser(owner, username)) {
     throw new HttpError(404, "job_not_found", `no job ${jobId} for ${username}`);
   }
-  return job;
+}
+
+/** The job read from Redis, checked to belong to the user; 404 otherwise. */
+export async function loadUserJob(ctx: AppContext, username: string, jobId: string): Promise<JobRecord> {
+  const job = await ctx.jobs.get(jobId);
+  requireOwner(job?.username, username, jobId);
+  return job!;
 }
 
 const STATUS_HEADERS = { "cache-control": "no-store", "content-type": "application/json" };
@@ -25,10 +30,8 @@ export function statusRoutes(app: RouteApp, ctx: AppContext) {
     const jobId = requireJobId(c);
     // Between the job's changes, from memory (job-cache.ts).
     const hit = await ctx.jobCache.get(jobId);
-    if (!hit || !sameUser(hit.job.username, username)) {
-      throw new HttpError(404, "job_not_found", `no job ${jobId} for ${username}`);
-    }
+    requireOwner(hit?.job.username, username, jobId);
     // A plain Response (what c.header + c.json build, without Hono's Headers merging).
-    return new Response(hit.body, { status: 200, headers: STATUS_HEADERS });
+    return new Response(hit!.body, { status: 200, headers: STATUS_HEADERS });
   });
 }
