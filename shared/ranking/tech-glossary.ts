@@ -297,7 +297,10 @@ export function techGloss(
   return out.join(". ");
 }
 
-/** A linguist language name as a LANGUAGE_GLOSS key ("C#" → "csharp", "Objective-C" → "objective c"). */
+/**
+ * A linguist language name as a LANGUAGE_GLOSS key ("C#" → "csharp", "Objective-C" → "objective c",
+ * "JavaScript" → "javascript": lower-cased first, so a camel-case name stays one word).
+ */
 export function languageKey(name: string): string {
-  return words(name).join(" ");
+  return words(name.toLowerCase()).join(" ");
 }

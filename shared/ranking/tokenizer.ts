@@ -134,8 +134,19 @@ function cachedStem(w: string): string {
   return s;
 }
 
-/** Raw lower-cased words (identifiers split), before stop words and stemming. */
+/**
+ * Raw lower-cased words (identifiers split), before stop words and stemming:
+ * what the word-level knowledge reads (the pretrained word vectors, the tech
+ * glossary). A camel-case word is also kept whole — "JavaScript" must meet
+ * "javascript" (a repo name, a topic, a question typed in lower case), which
+ * the word vectors know as one word, while "java" and "script" are an island
+ * and a screenplay. Index terms (tokenize) keep only the parts.
+ */
 export function words(text: string): string[] {
+  return splitWords(text, true);
+}
+
+function splitWords(text: string, keepWhole: boolean): string[] {
   if (!text) return [];
   const out: string[] = [];
   const norm = text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
@@ -149,6 +160,7 @@ export function words(text: string): string[] {
     if (!raw) continue;
     const parts = splitIdentifier(raw);
     if (parts.length > 1) {
+      if (keepWhole && /^[A-Za-z]+$/.test(raw)) out.push(raw.toLowerCase());
       for (const p of parts) out.push(p.toLowerCase());
     } else out.push(raw.toLowerCase());
   }
@@ -159,7 +171,7 @@ export function words(text: string): string[] {
 export function tokenize(text: string, opts: TokenizeOptions = {}): string[] {
   const doStem = opts.stem ?? true;
   const out: string[] = [];
-  for (const w of words(text)) {
+  for (const w of splitWords(text, false)) {
     if (w.length > 40) continue;
     if (!opts.keepStopWords && STOP.has(w)) continue;
     if (w.length === 1 && !KEEP_SHORT.has(w)) continue;

@@ -11,7 +11,7 @@ import {
   repoFields,
   repoText,
 } from "../../shared/ranking/text-fields.ts";
-import { splitIdentifier, stem, tokenize } from "../../shared/ranking/tokenizer.ts";
+import { splitIdentifier, stem, tokenize, words } from "../../shared/ranking/tokenizer.ts";
 import { loadFixtureBundle, loadQueries } from "../../shared/ranking/fixture-bundle.ts";
 import { BundleIndex, IDENTITY_WEIGHT } from "../../shared/ranking/ranker.ts";
 import { githubFixturesDir, queriesDir } from "../support/paths.ts";
@@ -29,6 +29,12 @@ describe("tokenizer", () => {
     expect(stem("apps")).toBe("app");
     expect(stem("libraries")).toBe(stem("library"));
     expect(tokenize("C++ and C# on .NET")).toEqual(["cpp", "csharp", "dotnet"]);
+  });
+
+  test("words() keeps a camel-case word whole beside its parts (the word vectors know 'javascript'); index terms keep the parts", () => {
+    expect(words("JavaScript and imageProcessor")).toEqual(["javascript", "java", "script", "and", "imageprocessor", "image", "processor"]);
+    expect(words("javascript AirBnB_clone_v2")).toEqual(["javascript", "airbnb", "air", "bn", "b", "clone", "v2"]);
+    expect(tokenize("JavaScript")).toEqual(["java", "script"]);
   });
 });
 

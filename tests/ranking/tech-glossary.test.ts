@@ -16,6 +16,11 @@ describe("tech glossary", () => {
     expect(languageKey("C++")).toBe("cpp");
     expect(languageKey("Objective-C")).toBe("objective c");
     expect(languageKey("Jupyter Notebook")).toBe("jupyter notebook");
+    // Camel-case names stay one word (their glosses were never found while they split into "java script").
+    expect(languageKey("JavaScript")).toBe("javascript");
+    expect(languageKey("TypeScript")).toBe("typescript");
+    expect(languageKey("PowerShell")).toBe("powershell");
+    expect(techGloss("", { JavaScript: 10 }, "JavaScript")).toBe(LANGUAGE_GLOSS.javascript);
     for (const k of ["csharp", "cpp", "objective c", "jupyter notebook", "dockerfile", "hcl", "shell"]) {
       expect(LANGUAGE_GLOSS[k]).toBeTruthy();
     }
