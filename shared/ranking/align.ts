@@ -120,7 +120,8 @@ export const LONG_QUERY_SPAN = 3;
 /** A question's content words (what the length ramp counts): words of 2+ letters that are not stop words. */
 export function contentWordCount(query: string): number {
   let n = 0;
-  for (const w of words(query)) if (isContentWord(w)) n++;
+  // Words as typed: a camel-case word counts as its parts, not again whole (see words()).
+  for (const w of words(query, false)) if (isContentWord(w)) n++;
   return n;
 }
 

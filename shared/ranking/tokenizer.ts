@@ -140,10 +140,11 @@ function cachedStem(w: string): string {
  * glossary). A camel-case word is also kept whole — "JavaScript" must meet
  * "javascript" (a repo name, a topic, a question typed in lower case), which
  * the word vectors know as one word, while "java" and "script" are an island
- * and a screenplay. Index terms (tokenize) keep only the parts.
+ * and a screenplay. Index terms (tokenize) keep only the parts, as does
+ * `keepWhole` false (counting the words of a question).
  */
-export function words(text: string): string[] {
-  return splitWords(text, true);
+export function words(text: string, keepWhole = true): string[] {
+  return splitWords(text, keepWhole);
 }
 
 function splitWords(text: string, keepWhole: boolean): string[] {

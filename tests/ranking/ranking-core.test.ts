@@ -10,6 +10,7 @@ import {
   nameToText,
   repoFields,
   repoText,
+  sentenceText,
 } from "../../shared/ranking/text-fields.ts";
 import { splitIdentifier, stem, tokenize, words } from "../../shared/ranking/tokenizer.ts";
 import { loadFixtureBundle, loadQueries } from "../../shared/ranking/fixture-bundle.ts";
@@ -114,6 +115,13 @@ describe("text fields", () => {
     expect(all).toContain("token checker");
     expect(all).not.toContain("app.py");
     expect(flattenContext(null)).toEqual([]);
+  });
+  test("the sentence encoder reads name, description and README start; a repo with neither, its languages too", () => {
+    const bare = { name: "blog", metadata: { description: null, language: "Python" }, languages: { Python: 9, HTML: 3 } };
+    expect(sentenceText(repoFields(bare))).toBe("blog. written in Python, HTML");
+    const described = { ...bare, metadata: { description: "Posts, comments and tags for a small Django site with a markdown editor" } };
+    expect(sentenceText(repoFields(described))).toBe("blog. Posts, comments and tags for a small Django site with a markdown editor");
+    expect(sentenceText(repoFields({ name: "x", readme: "" }))).toBe("x");
   });
   test("a record's text has name words, description, topics, languages", () => {
     const f = repoFields({
