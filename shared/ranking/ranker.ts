@@ -125,8 +125,11 @@ export const SCARCE_TEXT_TERMS = 100;
  * and 0.4 tried) mean 30.4 → 35.2 %, the worst 9.2 → 15.5 %; it lowered
  * yungryce-heldout (34.3 → 30.4 %) and sindresorhus dev (28.6 → 27.0 %).
  * Without the ramp, weight 0.15–0.3 cost the yungryce dev set 15–65 points.
+ * Raised to 0.5 with the encoder and alignment weights (DEFAULT_ALPHA in
+ * fusion.ts: chosen together by leave-one-set-out on 23 sets); alone, 0.4 or
+ * 0.5 had lowered the weakest sets.
  */
-export const SENTENCE_WEIGHT = 0.3;
+export const SENTENCE_WEIGHT = 0.5;
 
 /** The sentence signal's weight for a question (0 for keyword questions: no vector needed). */
 export function sentenceWeight(query: string): number {

@@ -58,6 +58,11 @@ Deno.test("fusion is at least as good as BM25 on the yungryce query sets", async
       // without the alignment's length normalisation on long questions heldout2 was at 2 %).
       assert.ok((fused - bm25) / (1 - bm25) >= 0.1, `${file}: fusion ${fused} barely beats BM25 ${bm25}`);
     }
+    if (file.includes("heldout2")) {
+      // The fusion weights chosen by leave-one-set-out (fusion.ts): seed 42 cuts BM25's error by 46 %;
+      // with the earlier encoder / alignment / sentence weights 0.25 / 0.25 / 0.3 it was 36 %.
+      assert.ok((fused - bm25) / (1 - bm25) >= 0.42, `${file}: fusion ${fused} vs BM25 ${bm25}`);
+    }
     if (file.includes("heldout5")) {
       // Mostly repositories that are a name and a language: seed 42 cuts BM25's error by 36 %;
       // without the tech glossary (salient text and the fusion's BM25) it was 14 %.
@@ -77,7 +82,8 @@ Deno.test("fusion on sindresorhus: above BM25 where BM25 is strong, well above o
   const bundle = loadFixtureBundle(join(githubFixturesDir, "sindresorhus"));
   const built = await buildUserModel(bundle, { backend: "wasm", seed: 42 });
   assert.ok(built.index.identityWeight > 0);
-  for (const [set, minCut] of [["heldout7", 0], ["heldout8", 0.5]] as const) {
+  // heldout2: seed 42 cuts BM25's error by 72 % with the fusion weights of fusion.ts, 51 % with the earlier ones.
+  for (const [set, minCut] of [["heldout7", 0], ["heldout8", 0.5], ["heldout2", 0.65]] as const) {
     const file = new URL(`../fixtures/queries/sindresorhus-${set}.jsonl`, import.meta.url).pathname;
     const { bm25, fused } = await bm25AndFusion(built, file);
     assert.ok((fused - bm25) / (1 - bm25) > minCut, `sindresorhus-${set}: fusion ${fused} vs BM25 ${bm25}`);
