@@ -21,6 +21,8 @@ import { DEFAULT_FEEDBACK, type FeedbackOptions, feedbackQuery } from "./feedbac
 export interface FusionConfig {
   /** Relevance feedback from the first fused pass (weight 0: off). */
   feedback: FeedbackOptions & { source: "salient" | "full" };
+  /** The sentence signal's largest weight (default SENTENCE_WEIGHT; scripts/tune-fusion.ts varies it). */
+  sentenceWeight?: number;
 }
 
 export const DEFAULT_FUSION: FusionConfig = {
@@ -132,8 +134,8 @@ export const SCARCE_TEXT_TERMS = 100;
 export const SENTENCE_WEIGHT = 0.5;
 
 /** The sentence signal's weight for a question (0 for keyword questions: no vector needed). */
-export function sentenceWeight(query: string): number {
-  return lengthNormFor(contentWordCount(query), SENTENCE_WEIGHT);
+export function sentenceWeight(query: string, max = SENTENCE_WEIGHT): number {
+  return lengthNormFor(contentWordCount(query), max);
 }
 
 /**
@@ -293,7 +295,7 @@ export class BundleIndex {
     for (const t of tokenize(query)) q.set(t, (q.get(t) ?? 0) + 1);
     const m = this.modelScores(model, query);
     const al = this.correctHubness(model, query, this.alignScores(model, query));
-    const sent = this.sentenceSignal(model, query, queryVector);
+    const sent = this.sentenceSignal(model, query, queryVector, cfg.sentenceWeight);
     const first = this.withSentence(
       this.withName(this.withIdentity(fuse3(this.fusionBm25.score(q), m, al, a, c), q), q),
       sent,
@@ -317,11 +319,12 @@ export class BundleIndex {
     model: RankingModel,
     query: string,
     queryVector?: Float32Array | null,
+    maxWeight = SENTENCE_WEIGHT,
   ): { weight: number; scores: Float64Array } | null {
     const sv = model.sentenceVectors;
     const dim = model.sentenceDim ?? 0;
     if (!sv || !queryVector || queryVector.length !== dim) return null;
-    const weight = sentenceWeight(query);
+    const weight = sentenceWeight(query, maxWeight);
     if (!(weight > 0)) return null;
     let rows = this.sentenceRows.get(model);
     if (!rows) {

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { publishBundle } from "../../shared/bundle-store.ts";
 import { createAiService } from "../../shared/ranking/ai-service.ts";
 import { modelFromArtifacts, modelToArtifacts } from "../../shared/ranking/model.ts";
-import { sentenceWeight } from "../../shared/ranking/ranker.ts";
+import { DEFAULT_FUSION, SENTENCE_WEIGHT, sentenceWeight } from "../../shared/ranking/ranker.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import {
   loadSentenceEncoder,
@@ -77,6 +77,17 @@ Deno.test("training stores the repos' sentence vectors; they survive the artifac
   const back = modelFromArtifacts(modelToArtifacts(model));
   assert.equal(back.meta.sentence_encoder, SENTENCE_ENCODER_ID);
   assert.deepEqual([...back.sentenceVectors!], [...model.sentenceVectors!], "stored as trained (already quantised)");
+  // The signal's weight: SENTENCE_WEIGHT unless the fusion config says otherwise (scripts/tune-fusion.ts);
+  // weight 0 ranks as if the question had no vector.
+  const question = "a place to keep the code of the rental listings website I cloned while learning";
+  const [qv] = await (await loadSentenceEncoder(tf)).embed([question]);
+  assert.equal(index.sentenceSignal(model, question, qv)?.weight, SENTENCE_WEIGHT);
+  assert.equal(index.sentenceSignal(model, question, qv, 0.2)?.weight, 0.2);
+  const off = index.rank(question, "fusion", model, undefined, undefined, { ...DEFAULT_FUSION, sentenceWeight: 0 }, qv);
+  const none = index.rank(question, "fusion", model, undefined, undefined, undefined, null);
+  const on = index.rank(question, "fusion", model, undefined, undefined, undefined, qv);
+  assert.deepEqual([...off.scores], [...none.scores]);
+  assert.notDeepEqual([...on.scores], [...none.scores]);
   // Without an encoder the model has none, and its artifacts carry none.
   const plain = await buildUserModel(bundle, {
     backend: "wasm",

@@ -1,0 +1,151 @@
+/**
+ * Fusion weights by leave-one-set-out: how the encoder, alignment and
+ * sentence weights of the fusion (DEFAULT_ALPHA, DEFAULT_GAMMA in
+ * shared/ranking/fusion.ts, SENTENCE_WEIGHT in ranker.ts) were chosen.
+ *
+ *   deno run -A scripts/tune-fusion.ts \
+ *     --fixtures ../shared/fixtures/github/yungryce --queries A.jsonl [--queries B.jsonl…] \
+ *     [--fixtures ../shared/fixtures/github/sindresorhus --queries C.jsonl…] \
+ *     [--seeds 42,7,1234] [--alpha 0.1,0.15,0.2,0.25] [--gamma 0.25,0.3,0.35,0.4] [--sentence 0.3,0.4,0.5,0.6] [--json]
+ *
+ * Each --queries belongs to the --fixtures before it. Models are trained
+ * exactly as the worker does (one per user and seed); every weight
+ * combination then ranks every question as /api/ai would (the question's
+ * sentence vector included). Per combination: mean nDCG@5 over the sets
+ * (each set the mean of the seeds), the sets below a 25 % cut of BM25's
+ * error, the lowest cut. Leave-one-set-out: for each set, the combination
+ * best on all the other sets, scored on that set — the estimate of how a
+ * choice made this way fares on a set it did not see. With --json the last
+ * line is one JSON object {configs, loso, loso_mean, current}.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { basename } from "node:path";
+import { loadFixtureBundle, loadQueries } from "../shared/ranking/fixture-bundle.ts";
+import { DEFAULT_ALPHA, DEFAULT_GAMMA } from "../shared/ranking/fusion.ts";
+import { ndcgAt } from "../shared/ranking/metrics.ts";
+import { DEFAULT_FUSION, SENTENCE_WEIGHT } from "../shared/ranking/ranker.ts";
+import { loadSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
+import { selectBackend } from "../shared/ranking/select-backend.ts";
+import { buildUserModel } from "../workers/train/train.ts";
+
+interface Weights {
+  alpha: number;
+  gamma: number;
+  sentence: number;
+}
+
+function parseArgs(argv: string[]) {
+  const users: Array<{ fixtures: string; queries: string[] }> = [];
+  const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
+  const out = {
+    users,
+    seeds: [42, 7, 1234],
+    alpha: [0.1, 0.15, 0.2, 0.25],
+    gamma: [0.25, 0.3, 0.35, 0.4],
+    sentence: [0.3, 0.4, 0.5, 0.6],
+    json: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--fixtures") users.push({ fixtures: argv[++i], queries: [] });
+    else if (a === "--queries") {
+      if (!users.length) throw new Error("--queries must follow a --fixtures");
+      users[users.length - 1].queries.push(argv[++i]);
+    } else if (a === "--seeds") out.seeds = list(argv[++i]);
+    else if (a === "--alpha") out.alpha = list(argv[++i]);
+    else if (a === "--gamma") out.gamma = list(argv[++i]);
+    else if (a === "--sentence") out.sentence = list(argv[++i]);
+    else if (a === "--json") out.json = true;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!users.length || users.some((u) => !u.queries.length)) {
+    throw new Error("usage: tune-fusion.ts --fixtures DIR --queries FILE [--queries FILE…] [--fixtures DIR …] [--seeds …]");
+  }
+  for (const xs of [out.seeds, out.alpha, out.gamma, out.sentence]) {
+    if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw new Error("lists are comma-separated numbers");
+  }
+  return out;
+}
+
+const args = parseArgs(Deno.args);
+const say = (s: string) => (args.json ? console.error(s) : console.log(s));
+await selectBackend(tf, { forced: (Deno.env.get("TFJS_BACKEND") ?? "") as "", log: (m) => console.error(m) });
+const encoder = await loadSentenceEncoder(tf);
+
+const grid: Weights[] = [];
+for (const alpha of args.alpha) {
+  for (const gamma of args.gamma) {
+    if (alpha + gamma >= 1) continue;
+    for (const sentence of args.sentence) grid.push({ alpha, gamma, sentence });
+  }
+}
+const current: Weights = { alpha: DEFAULT_ALPHA, gamma: DEFAULT_GAMMA, sentence: SENTENCE_WEIGHT };
+if (!grid.some((w) => sameWeights(w, current))) grid.push(current);
+
+function sameWeights(a: Weights, b: Weights): boolean {
+  return a.alpha === b.alpha && a.gamma === b.gamma && a.sentence === b.sentence;
+}
+
+// ndcg[config][set] summed over seeds; bm25[set].
+const setNames: string[] = [];
+const bm25: Record<string, number> = {};
+const sums: Array<Record<string, number>> = grid.map(() => ({}));
+for (const user of args.users) {
+  const bundle = loadFixtureBundle(user.fixtures);
+  const sets = user.queries.map((file) => ({ name: `${bundle.username}/${basename(file)}`, queries: loadQueries(file) }));
+  for (const s of sets) setNames.push(s.name);
+  for (const seed of args.seeds) {
+    const { model, index } = await buildUserModel(bundle, { seed });
+    say(`${bundle.username}: seed ${seed} trained in ${model.meta.train_ms} ms`);
+    for (const s of sets) {
+      const texts = s.queries.map((q) => q.query);
+      const qv = model.meta.sentence_encoder === encoder.id ? await encoder.embed(texts) : null;
+      bm25[s.name] = mean(s.queries.map((q) => ndcgAt(index.rankNames(q.query, "bm25", model), q.relevant)));
+      grid.forEach((w, ci) => {
+        const cfg = { ...DEFAULT_FUSION, sentenceWeight: w.sentence };
+        const n = mean(
+          s.queries.map((q, i) =>
+            ndcgAt(index.rankNames(q.query, "fusion", model, w.alpha, w.gamma, cfg, qv?.[i]), q.relevant)
+          ),
+        );
+        sums[ci][s.name] = (sums[ci][s.name] ?? 0) + n / args.seeds.length;
+      });
+    }
+  }
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+const cut = (set: string, n: number) => (1 - bm25[set] > 0 ? (n - bm25[set]) / (1 - bm25[set]) : 0);
+const round = (x: number) => Math.round(x * 10000) / 10000;
+const summary = (w: Weights, per: Record<string, number>) => ({
+  ...w,
+  mean_ndcg: round(mean(setNames.map((s) => per[s]))),
+  below_25: setNames.filter((s) => cut(s, per[s]) < 0.25).length,
+  min_cut: round(Math.min(...setNames.map((s) => cut(s, per[s])))),
+});
+const configs = grid.map((w, i) => summary(w, sums[i])).sort((a, b) => b.mean_ndcg - a.mean_ndcg);
+
+const loso: Record<string, { chosen: Weights; ndcg: number; cut: number }> = {};
+for (const s of setNames) {
+  let best = 0, bestScore = -Infinity;
+  grid.forEach((_, ci) => {
+    const score = mean(setNames.filter((o) => o !== s).map((o) => sums[ci][o]));
+    if (score > bestScore) (best = ci), (bestScore = score);
+  });
+  loso[s] = { chosen: grid[best], ndcg: round(sums[best][s]), cut: round(cut(s, sums[best][s])) };
+}
+const losoMean = round(mean(setNames.map((s) => loso[s].ndcg)));
+const cur = summary(current, sums[grid.findIndex((w) => sameWeights(w, current))]);
+const fmt = (w: Weights) => `${w.alpha} / ${w.gamma} / ${w.sentence}`;
+
+say(`\n${grid.length} weight combinations (encoder / alignment / sentence), ${setNames.length} sets, seeds ${args.seeds}`);
+for (const c of configs.slice(0, 10)) {
+  say(`  ${fmt(c).padEnd(20)} nDCG@5 ${c.mean_ndcg.toFixed(4)}  below 25 %: ${c.below_25}  lowest cut ${(100 * c.min_cut).toFixed(1)} %`);
+}
+say(`current (${fmt(current)}): nDCG@5 ${cur.mean_ndcg.toFixed(4)}, below 25 %: ${cur.below_25}`);
+say(`\nleave-one-set-out (weights best on the other sets, scored on the left-out one):`);
+for (const s of setNames) say(`  ${s.padEnd(44)} ${fmt(loso[s].chosen).padEnd(20)} ${loso[s].ndcg.toFixed(4)}`);
+say(`left-out mean nDCG@5 ${losoMean.toFixed(4)} (current weights on all sets: ${cur.mean_ndcg.toFixed(4)})`);
+if (args.json) console.log(JSON.stringify({ configs, loso, loso_mean: losoMean, current: cur }));
