@@ -59,7 +59,9 @@ function parseArgs(argv: string[]) {
     else throw new Error(`unknown argument ${a}`);
   }
   if (!users.length || users.some((u) => !u.queries.length)) {
-    throw new Error("usage: tune-fusion.ts --fixtures DIR --queries FILE [--queries FILE…] [--fixtures DIR …] [--seeds …]");
+    throw new Error(
+      "usage: tune-fusion.ts --fixtures DIR --queries FILE [--queries FILE…] [--fixtures DIR …] [--seeds …]",
+    );
   }
   for (const xs of [out.seeds, out.alpha, out.gamma, out.sentence]) {
     if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw new Error("lists are comma-separated numbers");
@@ -92,7 +94,10 @@ const bm25: Record<string, number> = {};
 const sums: Array<Record<string, number>> = grid.map(() => ({}));
 for (const user of args.users) {
   const bundle = loadFixtureBundle(user.fixtures);
-  const sets = user.queries.map((file) => ({ name: `${bundle.username}/${basename(file)}`, queries: loadQueries(file) }));
+  const sets = user.queries.map((file) => ({
+    name: `${bundle.username}/${basename(file)}`,
+    queries: loadQueries(file),
+  }));
   for (const s of sets) setNames.push(s.name);
   for (const seed of args.seeds) {
     const { model, index } = await buildUserModel(bundle, { seed });
@@ -140,9 +145,15 @@ const losoMean = round(mean(setNames.map((s) => loso[s].ndcg)));
 const cur = summary(current, sums[grid.findIndex((w) => sameWeights(w, current))]);
 const fmt = (w: Weights) => `${w.alpha} / ${w.gamma} / ${w.sentence}`;
 
-say(`\n${grid.length} weight combinations (encoder / alignment / sentence), ${setNames.length} sets, seeds ${args.seeds}`);
+say(
+  `\n${grid.length} weight combinations (encoder / alignment / sentence), ${setNames.length} sets, seeds ${args.seeds}`,
+);
 for (const c of configs.slice(0, 10)) {
-  say(`  ${fmt(c).padEnd(20)} nDCG@5 ${c.mean_ndcg.toFixed(4)}  below 25 %: ${c.below_25}  lowest cut ${(100 * c.min_cut).toFixed(1)} %`);
+  say(
+    `  ${fmt(c).padEnd(20)} nDCG@5 ${c.mean_ndcg.toFixed(4)}  below 25 %: ${c.below_25}  lowest cut ${
+      (100 * c.min_cut).toFixed(1)
+    } %`,
+  );
 }
 say(`current (${fmt(current)}): nDCG@5 ${cur.mean_ndcg.toFixed(4)}, below 25 %: ${cur.below_25}`);
 say(`\nleave-one-set-out (weights best on the other sets, scored on the left-out one):`);

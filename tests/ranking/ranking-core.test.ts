@@ -33,7 +33,15 @@ describe("tokenizer", () => {
   });
 
   test("words() keeps a camel-case word whole beside its parts (the word vectors know 'javascript'); index terms keep the parts", () => {
-    expect(words("JavaScript and imageProcessor")).toEqual(["javascript", "java", "script", "and", "imageprocessor", "image", "processor"]);
+    expect(words("JavaScript and imageProcessor")).toEqual([
+      "javascript",
+      "java",
+      "script",
+      "and",
+      "imageprocessor",
+      "image",
+      "processor",
+    ]);
     expect(words("javascript AirBnB_clone_v2")).toEqual(["javascript", "airbnb", "air", "bn", "b", "clone", "v2"]);
     expect(tokenize("JavaScript")).toEqual(["java", "script"]);
   });
@@ -117,10 +125,19 @@ describe("text fields", () => {
     expect(flattenContext(null)).toEqual([]);
   });
   test("the sentence encoder reads name, description and README start; a repo with neither, its languages too", () => {
-    const bare = { name: "blog", metadata: { description: null, language: "Python" }, languages: { Python: 9, HTML: 3 } };
+    const bare = {
+      name: "blog",
+      metadata: { description: null, language: "Python" },
+      languages: { Python: 9, HTML: 3 },
+    };
     expect(sentenceText(repoFields(bare))).toBe("blog. written in Python, HTML");
-    const described = { ...bare, metadata: { description: "Posts, comments and tags for a small Django site with a markdown editor" } };
-    expect(sentenceText(repoFields(described))).toBe("blog. Posts, comments and tags for a small Django site with a markdown editor");
+    const described = {
+      ...bare,
+      metadata: { description: "Posts, comments and tags for a small Django site with a markdown editor" },
+    };
+    expect(sentenceText(repoFields(described))).toBe(
+      "blog. Posts, comments and tags for a small Django site with a markdown editor",
+    );
     expect(sentenceText(repoFields({ name: "x", readme: "" }))).toBe("x");
   });
   test("a record's text has name words, description, topics, languages", () => {
