@@ -112,7 +112,8 @@ export function stem(w: string): string {
   if (s.endsWith("er") && s.length >= 6) s = s.slice(0, -2);
   // final e: validate/validat, generate/generat
   if (s.endsWith("e") && s.length > 4) s = s.slice(0, -1);
-  if (s.endsWith("y") && s.length > 4) s = s.slice(0, -1) + "i";
+  // y → i from four letters, so that "copy" meets "copied" and "copies", "easy" meets "easier".
+  if (s.endsWith("y") && s.length > 3) s = s.slice(0, -1) + "i";
   return s;
 }
 

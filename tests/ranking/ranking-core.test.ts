@@ -29,6 +29,11 @@ describe("tokenizer", () => {
     expect(stem("validation")).toBe(stem("validate"));
     expect(stem("apps")).toBe("app");
     expect(stem("libraries")).toBe(stem("library"));
+    // Four-letter words ending in y meet their inflections ("copy" stayed "copy" while "copied" became "copi").
+    expect(stem("copy")).toBe(stem("copied"));
+    expect(stem("copies")).toBe(stem("copy"));
+    expect(stem("easy")).toBe(stem("easier"));
+    expect(stem("key")).toBe("key");
     expect(tokenize("C++ and C# on .NET")).toEqual(["cpp", "csharp", "dotnet"]);
   });
 
