@@ -19,7 +19,7 @@ import { loadFixtureBundle, loadQueries } from "../shared/ranking/fixture-bundle
 import { type MetricSummary, ndcgAt, summarize } from "../shared/ranking/metrics.ts";
 import type { RankingModel } from "../shared/ranking/model.ts";
 import type { RankMode } from "../shared/ranking/ranker.ts";
-import { loadSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
+import { questionVectors } from "../shared/ranking/sentence-encoder.ts";
 import { selectBackend } from "../shared/ranking/select-backend.ts";
 import { buildUserModel, type BuiltModel, heldOutQuality } from "../workers/train/train.ts";
 
@@ -66,7 +66,7 @@ for (const seed of seeds) {
   for (const file of args.queries) {
     const queries = loadQueries(file);
     // The questions' sentence vectors, as /api/ai computes them (when the model has the repos').
-    const qv = await queryVectors(model, queries.map((q) => q.query));
+    const qv = await questionVectors(tf, model, queries.map((q) => q.query));
     const res = {} as Record<RankMode, MetricSummary>;
     for (const mode of modes) {
       res[mode] = summarize(
@@ -84,12 +84,6 @@ for (const seed of seeds) {
     bm25: heldOutQuality(index, built.pairs.heldOut, null),
     fusion: heldOutQuality(index, built.pairs.heldOut, model),
   });
-}
-
-async function queryVectors(model: RankingModel, texts: string[]): Promise<Float32Array[] | null> {
-  if (!model.sentenceVectors) return null;
-  const enc = await loadSentenceEncoder(tf);
-  return enc.id === model.meta.sentence_encoder ? await enc.embed(texts) : null;
 }
 
 function verbose(file: string, index: BuiltModel["index"], model: RankingModel, qv: Float32Array[] | null) {

@@ -24,7 +24,7 @@ import { loadFixtureBundle, loadQueries } from "../shared/ranking/fixture-bundle
 import { DEFAULT_ALPHA, DEFAULT_GAMMA } from "../shared/ranking/fusion.ts";
 import { ndcgAt } from "../shared/ranking/metrics.ts";
 import { DEFAULT_FUSION, SENTENCE_WEIGHT } from "../shared/ranking/ranker.ts";
-import { loadSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
+import { questionVectors } from "../shared/ranking/sentence-encoder.ts";
 import { selectBackend } from "../shared/ranking/select-backend.ts";
 import { buildUserModel } from "../workers/train/train.ts";
 
@@ -72,7 +72,6 @@ function parseArgs(argv: string[]) {
 const args = parseArgs(Deno.args);
 const say = (s: string) => (args.json ? console.error(s) : console.log(s));
 await selectBackend(tf, { forced: (Deno.env.get("TFJS_BACKEND") ?? "") as "", log: (m) => console.error(m) });
-const encoder = await loadSentenceEncoder(tf);
 
 const grid: Weights[] = [];
 for (const alpha of args.alpha) {
@@ -103,9 +102,9 @@ for (const user of args.users) {
     const { model, index } = await buildUserModel(bundle, { seed });
     say(`${bundle.username}: seed ${seed} trained in ${model.meta.train_ms} ms`);
     for (const s of sets) {
-      const texts = s.queries.map((q) => q.query);
-      const qv = model.meta.sentence_encoder === encoder.id ? await encoder.embed(texts) : null;
-      bm25[s.name] = mean(s.queries.map((q) => ndcgAt(index.rankNames(q.query, "bm25", model), q.relevant)));
+      const qv = await questionVectors(tf, model, s.queries.map((q) => q.query));
+      // BM25 does not depend on the seed: once per set.
+      bm25[s.name] ??= mean(s.queries.map((q) => ndcgAt(index.rankNames(q.query, "bm25", model), q.relevant)));
       grid.forEach((w, ci) => {
         const cfg = { ...DEFAULT_FUSION, sentenceWeight: w.sentence };
         const n = mean(

@@ -14,7 +14,7 @@
 import type * as tfTypes from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { concatBytes } from "./model.ts";
+import { concatBytes, type RankingModel } from "./model.ts";
 
 type Tf = typeof tfTypes;
 
@@ -154,6 +154,19 @@ async function load(tf: Tf): Promise<SentenceEncoder> {
       return out;
     },
   };
+}
+
+/**
+ * Questions' sentence vectors for ranking against `model`, as /api/ai makes
+ * them: by the encoder the model's repo vectors came from; null when the
+ * model has none or another encoder made them (the fusion then leaves the
+ * sentence signal out). For the evaluation scripts (the gateway caches per
+ * question, ai-service.ts).
+ */
+export async function questionVectors(tf: Tf, model: RankingModel, texts: string[]): Promise<Float32Array[] | null> {
+  if (!model.sentenceVectors) return null;
+  const enc = await loadSentenceEncoder(tf);
+  return enc.id === model.meta.sentence_encoder ? await enc.embed(texts) : null;
 }
 
 /**

@@ -145,10 +145,6 @@ function cachedStem(w: string): string {
  * `keepWhole` false (counting the words of a question).
  */
 export function words(text: string, keepWhole = true): string[] {
-  return splitWords(text, keepWhole);
-}
-
-function splitWords(text: string, keepWhole: boolean): string[] {
   if (!text) return [];
   const out: string[] = [];
   const norm = text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
@@ -173,7 +169,7 @@ function splitWords(text: string, keepWhole: boolean): string[] {
 export function tokenize(text: string, opts: TokenizeOptions = {}): string[] {
   const doStem = opts.stem ?? true;
   const out: string[] = [];
-  for (const w of splitWords(text, false)) {
+  for (const w of words(text, false)) {
     if (w.length > 40) continue;
     if (!opts.keepStopWords && STOP.has(w)) continue;
     if (w.length === 1 && !KEEP_SHORT.has(w)) continue;
