@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { publishBundle } from "../../shared/bundle-store.ts";
 import { contentFingerprint } from "../../shared/fingerprint.ts";
 import { loadFixtureBundle } from "../../shared/ranking/fixture-bundle.ts";
 import { makeWordVectors, type WordVectors } from "../../shared/ranking/word-vectors.ts";
 import { rng } from "../../shared/ranking/hash.ts";
-import type { Bundle } from "../../shared/schemas/bundle.ts";
+import type { Bundle, BundlePointer } from "../../shared/schemas/bundle.ts";
+import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { githubFixturesDir } from "../support/paths.ts";
 
 /** A small real bundle: the first `n` yungryce repos (fast to train). */
@@ -19,6 +23,25 @@ export function editedBundle(b: Bundle, extra: string): Bundle {
   const fp = contentFingerprint(repos);
   // A README change on GitHub also moves the repo's GitHub fingerprint: a new bundle version.
   return { ...b, repos, fingerprint: fp, content_fingerprint: fp, generated_at: new Date().toISOString() };
+}
+
+/**
+ * Runs `fn` against a local store in a fresh temp dir with `bundle` already
+ * published (as the refresh pipeline leaves it for training); the dir is
+ * removed afterwards, whatever `fn` does.
+ */
+export async function withPublishedBundle<T>(
+  bundle: Bundle,
+  fn: (ctx: { store: LocalStore; pointer: BundlePointer; dir: string }) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "foliosync-train-"));
+  try {
+    const store = await LocalStore.open(dir);
+    const { pointer } = await publishBundle(store, bundle);
+    return await fn({ store, pointer, dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A tiny synthetic word-vector table (no package needed). */

@@ -6,11 +6,9 @@
  * the encoder, without one, and when it cannot be loaded.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { publishBundle } from "../../shared/bundle-store.ts";
 import { createAiService } from "../../shared/ranking/ai-service.ts";
 import { modelFromArtifacts, modelToArtifacts } from "../../shared/ranking/model.ts";
 import { DEFAULT_FUSION, SENTENCE_WEIGHT, sentenceWeight } from "../../shared/ranking/ranker.ts";
@@ -21,10 +19,9 @@ import {
   SENTENCE_DIM,
   SENTENCE_ENCODER_ID,
 } from "../../shared/ranking/sentence-encoder.ts";
-import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { buildUserModel, trainUserModel } from "../../workers/train/train.ts";
 import { repoRoot } from "../support/paths.ts";
-import { FAST_FIT, smallBundle } from "./helpers.ts";
+import { FAST_FIT, smallBundle, withPublishedBundle } from "./helpers.ts";
 
 await selectBackend(tf, { forced: "wasm" });
 
@@ -113,11 +110,8 @@ Deno.test("training stores the repos' sentence vectors; they survive the artifac
 });
 
 Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no encoder or a broken one still answers", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "foliosync-sentence-"));
-  try {
-    const store = await LocalStore.open(dir);
-    const bundle = smallBundle(10);
-    await publishBundle(store, bundle);
+  const bundle = smallBundle(10);
+  await withPublishedBundle(bundle, async ({ store }) => {
     const trained = await trainUserModel({ bundle, store, backend: "wasm", fit: FAST_FIT, wordVectors: null });
     assert.equal(trained.status, "trained");
     const long = "a place to keep the code of the rental listings website I cloned while learning";
@@ -177,7 +171,5 @@ Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no 
     assert.match(f!.model, /^dual-encoder\+bm25:/);
     assert.ok(f!.repositories_used.length > 0);
     assert.ok(logs.some((l) => l.includes("boom")));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { publishBundle } from "../../shared/bundle-store.ts";
 import { createAiService } from "../../shared/ranking/ai-service.ts";
 import { generatePairs } from "../../shared/ranking/pairs.ts";
 import { readModelPointer } from "../../shared/ranking/model-store.ts";
-import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { fitModel } from "../../workers/train/fit.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { trainUserModel } from "../../workers/train/train.ts";
-import { editedBundle, FAST_FIT, smallBundle, tinyWordVectors } from "./helpers.ts";
+import { editedBundle, FAST_FIT, smallBundle, tinyWordVectors, withPublishedBundle } from "./helpers.ts";
 
 await selectBackend(tf, { forced: "wasm" });
 
@@ -40,11 +36,8 @@ Deno.test("training learns: the loss falls with more epochs", async () => {
 });
 
 Deno.test("first model promoted, same content skipped, worse model gated, failure keeps the old model", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "foliosync-train-"));
-  try {
-    const store = await LocalStore.open(dir);
-    const bundle = smallBundle(12);
-    await publishBundle(store, bundle);
+  const bundle = smallBundle(12);
+  await withPublishedBundle(bundle, async ({ store }) => {
     const common = { store, backend: "wasm", fit: FAST_FIT, wordVectors: null } as const;
 
     const first = await trainUserModel({ ...common, bundle });
@@ -110,7 +103,5 @@ Deno.test("first model promoted, same content skipped, worse model gated, failur
     const good = await trainUserModel({ ...common, bundle: next });
     assert.equal(good.status, "trained", good.status === "training_skipped" ? good.reason : "");
     assert.equal((await readModelPointer(store, "yungryce"))!.pointer.content_fingerprint, next.content_fingerprint);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
