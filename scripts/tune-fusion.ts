@@ -6,7 +6,7 @@
  *   deno run -A scripts/tune-fusion.ts \
  *     --fixtures ../shared/fixtures/github/yungryce --queries A.jsonl [--queries B.jsonl…] \
  *     [--fixtures ../shared/fixtures/github/sindresorhus --queries C.jsonl…] \
- *     [--seeds 42,7,1234] [--alpha 0.1,0.15,0.2,0.25] [--gamma 0.25,0.3,0.35,0.4] [--sentence 0.3,0.4,0.5,0.6] [--json]
+ *     [--seeds 42,7,1234] [--alpha 0.05,0.1,0.15,0.2] [--gamma 0.3,0.35,0.4,0.45] [--sentence 0.3,0.4,0.5] [--json]
  *
  * Each --queries belongs to the --fixtures before it. Models are trained
  * exactly as the worker does (one per user and seed); every weight
@@ -40,9 +40,9 @@ function parseArgs(argv: string[]) {
   const out = {
     users,
     seeds: [42, 7, 1234],
-    alpha: [0.1, 0.15, 0.2, 0.25],
-    gamma: [0.25, 0.3, 0.35, 0.4],
-    sentence: [0.3, 0.4, 0.5, 0.6],
+    alpha: [0.05, 0.1, 0.15, 0.2],
+    gamma: [0.3, 0.35, 0.4, 0.45],
+    sentence: [0.3, 0.4, 0.5],
     json: false,
   };
   for (let i = 0; i < argv.length; i++) {

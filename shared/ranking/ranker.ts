@@ -129,9 +129,10 @@ export const SCARCE_TEXT_TERMS = 100;
  * Without the ramp, weight 0.15–0.3 cost the yungryce dev set 15–65 points.
  * Raised to 0.5 with the encoder and alignment weights (DEFAULT_ALPHA in
  * fusion.ts: chosen together by leave-one-set-out on 23 sets); alone, 0.4 or
- * 0.5 had lowered the weakest sets.
+ * 0.5 had lowered the weakest sets. Back to 0.4 with the concept glossary's
+ * stronger alignment (DEFAULT_ALPHA).
  */
-export const SENTENCE_WEIGHT = 0.5;
+export const SENTENCE_WEIGHT = 0.4;
 
 /** The sentence signal's weight for a question (0 for keyword questions: no vector needed). */
 export function sentenceWeight(query: string, max = SENTENCE_WEIGHT): number {

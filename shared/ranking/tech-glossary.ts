@@ -16,6 +16,7 @@
  * out, since its gloss would be wrong as often as right.
  */
 import { words } from "./tokenizer.ts";
+import { CONCEPT_GLOSS } from "./concept-glossary.ts";
 
 /** GitHub linguist language names (lower case) → gloss. */
 export const LANGUAGE_GLOSS: Record<string, string> = {
@@ -272,7 +273,8 @@ export const LANGUAGE_MIN_SHARE = 0.1;
 /**
  * The gloss text for a repository: the glosses of the languages it is
  * written in (by share of bytes, at least LANGUAGE_MIN_SHARE; the primary
- * language always) and of the technology words in `text` (its salient text).
+ * language always) and of the technology words in `text` (its salient text),
+ * else of its programming-concept words (concept-glossary.ts).
  * Each gloss once; "" when nothing is known.
  */
 export function techGloss(
@@ -293,7 +295,10 @@ export function techGloss(
   const names = langs.filter(([, n]) => total > 0 && n / total >= LANGUAGE_MIN_SHARE).map(([l]) => l);
   if (primary) names.unshift(primary);
   for (const l of names) add(LANGUAGE_GLOSS[languageKey(l)]);
-  for (const w of new Set(words(text))) if (Object.hasOwn(TERM_GLOSS, w)) add(TERM_GLOSS[w]);
+  for (const w of new Set(words(text))) {
+    if (Object.hasOwn(TERM_GLOSS, w)) add(TERM_GLOSS[w]);
+    else if (Object.hasOwn(CONCEPT_GLOSS, w)) add(CONCEPT_GLOSS[w]);
+  }
   return out.join(". ");
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { repoGloss, salientBase, salientText } from "../../shared/ranking/align.ts";
 import { BundleIndex, SCARCE_TEXT_TERMS } from "../../shared/ranking/ranker.ts";
+import { CONCEPT_GLOSS } from "../../shared/ranking/concept-glossary.ts";
 import { LANGUAGE_GLOSS, languageKey, techGloss, TERM_GLOSS } from "../../shared/ranking/tech-glossary.ts";
 import { tokenize } from "../../shared/ranking/tokenizer.ts";
 
@@ -38,7 +39,7 @@ describe("tech glossary", () => {
     expect(techGloss("docker docker docker", null).split(TERM_GLOSS.docker).length).toBe(2);
     expect(techGloss("a plain sentence about gardening", {})).toBe("");
     // Not a prototype property lookup.
-    expect(techGloss("constructor tostring", {})).toBe("");
+    expect(techGloss("valueof hasOwnProperty isPrototypeOf", {})).toBe("");
   });
 
   test("the gloss joins a repository's salient text", () => {
@@ -47,6 +48,32 @@ describe("tech glossary", () => {
     expect(salientText(repo)).toContain("microsoft");
     const plain = { name: "gardening-notes", readme: "Notes on roses." };
     expect(salientText(plain)).toBe(salientBase(plain));
+  });
+});
+
+describe("concept glossary", () => {
+  test("a programming concept in the salient text brings its everyday words", () => {
+    const repo = { name: "crypto-hash", description: "Hash a string", readme: "" };
+    expect(repoGloss(repo)).toContain(CONCEPT_GLOSS.hash);
+    expect(salientText(repo)).toContain("digest");
+    expect(techGloss("Copy to the clipboard", {})).toContain(CONCEPT_GLOSS.clipboard);
+    // The technology glossary answers first; a word is glossed once.
+    expect(techGloss("docker", {})).toBe(TERM_GLOSS.docker);
+    // Words as likely everyday as technical have no entry ("node" is a tree's node as often as Node.js).
+    for (const w of ["node", "map", "stack", "fork", "token", "tiny", "user"]) {
+      expect(Object.hasOwn(CONCEPT_GLOSS, w)).toBe(false);
+    }
+  });
+
+  test("entries are plain lower-case words that do not repeat their key, and no key is a technology term", () => {
+    const keys = Object.keys(CONCEPT_GLOSS);
+    expect(keys.length).toBeGreaterThan(300);
+    for (const [k, g] of Object.entries(CONCEPT_GLOSS)) {
+      expect(k).toMatch(/^[a-z]+$/);
+      expect(g).toMatch(/^[a-z]+( [a-z]+){1,11}$/);
+      expect(g.split(" ")).not.toContain(k);
+      expect(Object.hasOwn(TERM_GLOSS, k)).toBe(false);
+    }
   });
 });
 

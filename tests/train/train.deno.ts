@@ -6,7 +6,7 @@ import { generatePairs } from "../../shared/ranking/pairs.ts";
 import { readModelPointer } from "../../shared/ranking/model-store.ts";
 import { fitModel } from "../../workers/train/fit.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
-import { trainUserModel } from "../../workers/train/train.ts";
+import { buildUserModel, trainUserModel, WORD_VECTOR_TOP_K } from "../../workers/train/train.ts";
 import { editedBundle, FAST_FIT, smallBundle, tinyWordVectors, withPublishedBundle } from "./helpers.ts";
 
 await selectBackend(tf, { forced: "wasm" });
@@ -104,4 +104,26 @@ Deno.test("first model promoted, same content skipped, worse model gated, failur
     assert.equal(good.status, "trained", good.status === "training_skipped" ? good.reason : "");
     assert.equal((await readModelPointer(store, "yungryce"))!.pointer.content_fingerprint, next.content_fingerprint);
   });
+});
+
+Deno.test("the model keeps the word vectors of the glossaries' words, however rare, not of other rare words", async () => {
+  const b = smallBundle(6);
+  const repos = b.repos.map((
+    r,
+    i,
+  ) => (i === 0 ? { ...r, metadata: { ...r.metadata!, description: "Hash a string" } } : r));
+  const bundle = { ...b, repos };
+  // WORD_VECTOR_TOP_K frequent filler words, then rarer ones: the concept gloss of "hash" says "digest".
+  const fillers = Array.from({ length: WORD_VECTOR_TOP_K }, (_, i) => `filler${i}`);
+  const table = tinyWordVectors([...fillers, "digest", "checksum", "gardening"], 4);
+  const { model } = await buildUserModel(bundle, {
+    backend: "wasm",
+    fit: FAST_FIT,
+    wordVectors: table,
+    sentenceEncoder: null,
+  });
+  const kept = new Set(model.wordVectors!.words);
+  assert.ok(kept.has("digest") && kept.has("checksum"), "the gloss words of 'hash' are kept");
+  assert.ok(!kept.has("gardening"), "a rare word neither the bundle nor a gloss uses is not");
+  assert.ok(kept.has("filler0"));
 });

@@ -69,7 +69,9 @@ export async function buildUserModel(bundle: Bundle, opts: BuildOptions = {}): P
   const source = opts.wordVectors === undefined ? defaultWordVectors(opts.log) : opts.wordVectors;
   if (source) {
     const own = new Set<string>();
-    for (const t of index.texts) for (const w of words(t)) own.add(w);
+    // The salient texts too: they end with the glossaries' plain words, which the bundle's own text may not
+    // use and which are often rarer than the top-K kept anyway ("clipboard", "orchestration", "concurrency").
+    for (const t of [...index.texts, ...index.salient]) for (const w of words(t)) own.add(w);
     wordVectors = restrictWordVectors(source, own, WORD_VECTOR_TOP_K);
   }
   const fit = await fitModel(tf, index.names, pairs.train, { seed, wordVectors, ...(opts.fit ?? {}), log: opts.log });
