@@ -7,7 +7,7 @@
  * training: it reads the bundle and the word vectors the model carries.
  */
 import { markdownSections, type RankableRepo, repoFields } from "./text-fields.ts";
-import { techGloss } from "./tech-glossary.ts";
+import { conceptGloss, techGloss } from "./tech-glossary.ts";
 import { isContentWord, words } from "./tokenizer.ts";
 import type { WordVectors } from "./word-vectors.ts";
 
@@ -45,11 +45,14 @@ export function salientText(r: RankableRepo): string {
   return salientParts(r).text;
 }
 
-/** The salient text and, apart, the gloss it ends with ("" when none). */
-export function salientParts(r: RankableRepo): { text: string; gloss: string } {
+/**
+ * The salient text and, apart, the gloss it ends with ("" when none) and the
+ * part of that gloss that comes from the concept glossary.
+ */
+export function salientParts(r: RankableRepo): { text: string; gloss: string; concepts: string } {
   const base = salientBase(r);
   const gloss = repoGloss(r, base);
-  return { text: gloss ? base + ". " + gloss : base, gloss };
+  return { text: gloss ? base + ". " + gloss : base, gloss, concepts: conceptGloss(base) };
 }
 
 /** The salient fields alone, without the gloss. */

@@ -309,3 +309,12 @@ export function techGloss(
 export function languageKey(name: string): string {
   return words(name.toLowerCase()).join(" ");
 }
+
+/** The concept glossary's words alone for the programming-concept words of `text` (each gloss once). */
+export function conceptGloss(text: string): string {
+  const out = new Set<string>();
+  for (const w of new Set(words(text))) {
+    if (!Object.hasOwn(TERM_GLOSS, w) && Object.hasOwn(CONCEPT_GLOSS, w)) out.add(CONCEPT_GLOSS[w]);
+  }
+  return [...out].join(". ");
+}

@@ -77,19 +77,33 @@ describe("concept glossary", () => {
   });
 });
 
-describe("the fusion's BM25 reads the gloss of repos with scarce text only", () => {
+describe("the fusion's BM25 reads the tech gloss of repos with scarce text only, the concept gloss of every repo", () => {
   const longReadme = "A console program for managing records, saved to a json file and loaded back. ".repeat(12);
   const idx = new BundleIndex([
     { name: "csharp_projects", readme: "first commit", languages: { "C#": 11544 } },
     { name: "records-console", readme: longReadme + " Written in C#.", languages: { "C#": 500 } },
     { name: "printf", readme: "My own printf in C.", languages: { C: 4000 } },
+    {
+      name: "crypto-hash",
+      readme: "Uses the native crypto API of the platform, in the browser and on the server. ".repeat(20),
+      metadata: { description: "Tiny hashing module" },
+    },
   ]);
+
+  test("a repo that says 'hashing' is reached by 'digest' and 'checksum'; the plain BM25 cannot", () => {
+    expect(tokenize(idx.texts[3]).length).toBeGreaterThanOrEqual(SCARCE_TEXT_TERMS);
+    const question = q("make a digest or checksum of some text");
+    expect([...idx.bm25.score(question)]).toEqual([0, 0, 0, 0]);
+    const fused = idx.fusionBm25.score(question);
+    expect(fused[3]).toBeGreaterThan(0);
+    expect(fused[3]).toBeGreaterThan(Math.max(fused[0], fused[1], fused[2]));
+  });
 
   test("a name-only C# repo is reached by what C# is; the plain BM25 cannot", () => {
     expect(tokenize(idx.texts[1]).length).toBeGreaterThanOrEqual(SCARCE_TEXT_TERMS);
     const plain = idx.bm25.score(q("microsoft dotnet"));
     const fused = idx.fusionBm25.score(q("microsoft dotnet"));
-    expect([...plain]).toEqual([0, 0, 0]);
+    expect([...plain]).toEqual([0, 0, 0, 0]);
     expect(fused[0]).toBeGreaterThan(0);
     // The repo with a README of its own is left as it wrote itself.
     expect(fused[1]).toBe(0);
