@@ -142,8 +142,9 @@ async function rawBeeQueue(n: number): Promise<number> {
   let done = 0;
   const t = performance.now();
   await new Promise<void>((resolve) => {
-    q.process(CONC, async () => {
+    q.process(CONC, () => {
       if (++done === n) resolve();
+      return Promise.resolve();
     });
   });
   const rate = n / ((performance.now() - t) / 1000);

@@ -429,7 +429,7 @@ export class JobStore {
   }
 
   async dlqDepth(): Promise<number> {
-    return this.redis.llen(this.keys.dlq());
+    return await this.redis.llen(this.keys.dlq());
   }
 
   /** Puts a dead-lettered job back on its queue (under a new bee-queue id); false if already gone. */

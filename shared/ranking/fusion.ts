@@ -21,7 +21,8 @@ export interface FusionOptions {
  * of 23 left-out sets (left-out mean 0.8460 vs 0.8410 with 0.15 / 0.30 /
  * 0.5); taken 0.10 / 0.40 / 0.4 — mean 0.001 lower on all sets (0.8465 vs
  * 0.8477) with a higher weakest set (21.4 vs 18.8 % error cut), and the
- * encoder keeps a say. The encoder learns from the same generated pairs
+ * encoder keeps a say. Rerun once the concept gloss also joined the fusion's
+ * BM25: the left-out choice scored below these weights — kept. The encoder learns from the same generated pairs
  * BM25 reads; the alignment and the sentence encoder bring knowledge from
  * outside the bundle, which paraphrased questions need. Models store the
  * weights they were trained with (meta.alpha, meta.gamma).

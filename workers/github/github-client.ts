@@ -236,11 +236,16 @@ export class GithubClient {
 
   /** A file's text, or null when absent. With `etag`, {modified:false} means unchanged. */
   async getReadme(owner: string, repo: string, etag?: string): Promise<Conditional<RepoFile> | null> {
-    return this.fileRequest("GET /repos/{owner}/{repo}/readme", { owner, repo }, etag, `README of ${owner}/${repo}`);
+    return await this.fileRequest(
+      "GET /repos/{owner}/{repo}/readme",
+      { owner, repo },
+      etag,
+      `README of ${owner}/${repo}`,
+    );
   }
 
   async getFile(owner: string, repo: string, path: string, etag?: string): Promise<Conditional<RepoFile> | null> {
-    return this.fileRequest(
+    return await this.fileRequest(
       "GET /repos/{owner}/{repo}/contents/{path}",
       { owner, repo, path },
       etag,
@@ -249,7 +254,7 @@ export class GithubClient {
   }
 
   async getLanguages(owner: string, repo: string, etag?: string): Promise<Conditional<Record<string, number>> | null> {
-    return this.request<Record<string, number>>("GET /repos/{owner}/{repo}/languages", { owner, repo }, {
+    return await this.request<Record<string, number>>("GET /repos/{owner}/{repo}/languages", { owner, repo }, {
       etag,
       absentOk: true,
       what: `languages of ${owner}/${repo}`,
