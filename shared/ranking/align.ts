@@ -7,7 +7,7 @@
  * training: it reads the bundle and the word vectors the model carries.
  */
 import { markdownSections, type RankableRepo, repoFields } from "./text-fields.ts";
-import { conceptGloss, techGloss } from "./tech-glossary.ts";
+import { glossParts, techGloss } from "./tech-glossary.ts";
 import { isContentWord, words } from "./tokenizer.ts";
 import type { WordVectors } from "./word-vectors.ts";
 
@@ -51,8 +51,8 @@ export function salientText(r: RankableRepo): string {
  */
 export function salientParts(r: RankableRepo): { text: string; gloss: string; concepts: string } {
   const base = salientBase(r);
-  const gloss = repoGloss(r, base);
-  return { text: gloss ? base + ". " + gloss : base, gloss, concepts: conceptGloss(base) };
+  const { gloss, concepts } = glossParts(base, r.languages, r.metadata?.language);
+  return { text: gloss ? base + ". " + gloss : base, gloss, concepts };
 }
 
 /** The salient fields alone, without the gloss. */
@@ -66,8 +66,8 @@ export function salientBase(r: RankableRepo): string {
 }
 
 /** The glossary's words for a repository's languages and the technology words of its salient fields. */
-export function repoGloss(r: RankableRepo, base = salientBase(r)): string {
-  return techGloss(base, r.languages, r.metadata?.language);
+export function repoGloss(r: RankableRepo): string {
+  return techGloss(salientBase(r), r.languages, r.metadata?.language);
 }
 
 export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {

@@ -22,10 +22,11 @@ export interface FusionOptions {
  * 0.5); taken 0.10 / 0.40 / 0.4 — mean 0.001 lower on all sets (0.8465 vs
  * 0.8477) with a higher weakest set (21.4 vs 18.8 % error cut), and the
  * encoder keeps a say. Rerun once the concept gloss also joined the fusion's
- * BM25: the left-out choice scored below these weights — kept. The encoder learns from the same generated pairs
- * BM25 reads; the alignment and the sentence encoder bring knowledge from
- * outside the bundle, which paraphrased questions need. Models store the
- * weights they were trained with (meta.alpha, meta.gamma).
+ * BM25: the left-out choice scored below these weights — kept. The encoder
+ * learns from the same generated pairs BM25 reads; the alignment and the
+ * sentence encoder bring knowledge from outside the bundle, which
+ * paraphrased questions need. Models store the weights they were trained
+ * with (meta.alpha, meta.gamma).
  */
 export const DEFAULT_ALPHA = 0.1;
 /** Weight of the word-vector alignment in the fusion (BM25 keeps 1 − alpha − gamma). */

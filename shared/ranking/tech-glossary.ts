@@ -282,6 +282,19 @@ export function techGloss(
   languages: Record<string, number> | null | undefined,
   primary?: string | null,
 ): string {
+  return glossParts(text, languages, primary).gloss;
+}
+
+/**
+ * techGloss's text (`gloss`) and, apart, the concept glossary's part of it
+ * (`concepts`: each concept gloss once, in the order its words appear), from
+ * one pass over the text's words.
+ */
+export function glossParts(
+  text: string,
+  languages: Record<string, number> | null | undefined,
+  primary?: string | null,
+): { gloss: string; concepts: string } {
   const out: string[] = [];
   const seen = new Set<string>();
   const add = (g: string | undefined) => {
@@ -290,6 +303,7 @@ export function techGloss(
       out.push(g);
     }
   };
+  const concepts = new Set<string>();
   const langs = Object.entries(languages ?? {});
   const total = langs.reduce((s, [, n]) => s + (n > 0 ? n : 0), 0);
   const names = langs.filter(([, n]) => total > 0 && n / total >= LANGUAGE_MIN_SHARE).map(([l]) => l);
@@ -297,9 +311,12 @@ export function techGloss(
   for (const l of names) add(LANGUAGE_GLOSS[languageKey(l)]);
   for (const w of new Set(words(text))) {
     if (Object.hasOwn(TERM_GLOSS, w)) add(TERM_GLOSS[w]);
-    else if (Object.hasOwn(CONCEPT_GLOSS, w)) add(CONCEPT_GLOSS[w]);
+    else if (Object.hasOwn(CONCEPT_GLOSS, w)) {
+      add(CONCEPT_GLOSS[w]);
+      concepts.add(CONCEPT_GLOSS[w]);
+    }
   }
-  return out.join(". ");
+  return { gloss: out.join(". "), concepts: [...concepts].join(". ") };
 }
 
 /**
@@ -308,13 +325,4 @@ export function techGloss(
  */
 export function languageKey(name: string): string {
   return words(name.toLowerCase()).join(" ");
-}
-
-/** The concept glossary's words alone for the programming-concept words of `text` (each gloss once). */
-export function conceptGloss(text: string): string {
-  const out = new Set<string>();
-  for (const w of new Set(words(text))) {
-    if (!Object.hasOwn(TERM_GLOSS, w) && Object.hasOwn(CONCEPT_GLOSS, w)) out.add(CONCEPT_GLOSS[w]);
-  }
-  return [...out].join(". ");
 }

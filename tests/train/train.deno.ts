@@ -108,10 +108,8 @@ Deno.test("first model promoted, same content skipped, worse model gated, failur
 
 Deno.test("the model keeps the word vectors of the glossaries' words, however rare, not of other rare words", async () => {
   const b = smallBundle(6);
-  const repos = b.repos.map((
-    r,
-    i,
-  ) => (i === 0 ? { ...r, metadata: { ...r.metadata!, description: "Hash a string" } } : r));
+  const hashing = { ...b.repos[0], metadata: { ...b.repos[0].metadata!, description: "Hash a string" } };
+  const repos = [hashing, ...b.repos.slice(1)];
   const bundle = { ...b, repos };
   // WORD_VECTOR_TOP_K frequent filler words, then rarer ones: the concept gloss of "hash" says "digest".
   const fillers = Array.from({ length: WORD_VECTOR_TOP_K }, (_, i) => `filler${i}`);
