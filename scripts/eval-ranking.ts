@@ -54,6 +54,9 @@ const modes: RankMode[] = ["bm25", "model", "fusion"];
 const perSeed: Array<Record<string, Record<RankMode, MetricSummary>>> = [];
 const heldOuts: Array<{ bm25: MetricSummary; fusion: MetricSummary }> = [];
 const trainMs: number[] = [];
+// Per query file, its questions and their sentence vectors, as /api/ai computes them (when the model has the
+// repos'); the same for every seed (the encoder is pretrained), so made once.
+const questionSets = new Map<string, { queries: ReturnType<typeof loadQueries>; qv: Float32Array[] | null }>();
 for (const seed of seeds) {
   const built = await buildUserModel(bundle, { backend: choice.backend, ...(seed !== undefined ? { seed } : {}) });
   const { model, index } = built;
@@ -64,9 +67,11 @@ for (const seed of seeds) {
   );
   const sets: Record<string, Record<RankMode, MetricSummary>> = {};
   for (const file of args.queries) {
-    const queries = loadQueries(file);
-    // The questions' sentence vectors, as /api/ai computes them (when the model has the repos').
-    const qv = await questionVectors(tf, model, queries.map((q) => q.query));
+    if (!questionSets.has(file)) {
+      const queries = loadQueries(file);
+      questionSets.set(file, { queries, qv: await questionVectors(tf, model, queries.map((q) => q.query)) });
+    }
+    const { queries, qv } = questionSets.get(file)!;
     const res = {} as Record<RankMode, MetricSummary>;
     for (const mode of modes) {
       res[mode] = summarize(
@@ -77,7 +82,7 @@ for (const seed of seeds) {
       );
     }
     sets[basename(file)] = res;
-    if (args.verbose) verbose(file, index, model, qv);
+    if (args.verbose) verbose(file, queries, index, model, qv);
   }
   perSeed.push(sets);
   heldOuts.push({
@@ -86,9 +91,15 @@ for (const seed of seeds) {
   });
 }
 
-function verbose(file: string, index: BuiltModel["index"], model: RankingModel, qv: Float32Array[] | null) {
+function verbose(
+  file: string,
+  queries: ReturnType<typeof loadQueries>,
+  index: BuiltModel["index"],
+  model: RankingModel,
+  qv: Float32Array[] | null,
+) {
   say(`\n${basename(file)}, per query (bm25 → fusion nDCG@5)`);
-  for (const [i, q] of loadQueries(file).entries()) {
+  for (const [i, q] of queries.entries()) {
     const f = index.rankNames(q.query, "fusion", model, undefined, undefined, undefined, qv?.[i]);
     const b = index.rankNames(q.query, "bm25", model);
     say(`  ${ndcgAt(b, q.relevant).toFixed(2)} → ${ndcgAt(f, q.relevant).toFixed(2)}  ${q.query}`);

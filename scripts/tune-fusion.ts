@@ -87,9 +87,11 @@ function sameWeights(a: Weights, b: Weights): boolean {
   return a.alpha === b.alpha && a.gamma === b.gamma && a.sentence === b.sentence;
 }
 
-// ndcg[config][set] summed over seeds; bm25[set].
+// ndcg[config][set] summed over seeds; bm25[set]; the questions' sentence vectors per set (as BM25, the same
+// for every seed: the encoder is pretrained).
 const setNames: string[] = [];
 const bm25: Record<string, number> = {};
+const questionVecs = new Map<string, Float32Array[] | null>();
 const sums: Array<Record<string, number>> = grid.map(() => ({}));
 for (const user of args.users) {
   const bundle = loadFixtureBundle(user.fixtures);
@@ -102,8 +104,10 @@ for (const user of args.users) {
     const { model, index } = await buildUserModel(bundle, { seed });
     say(`${bundle.username}: seed ${seed} trained in ${model.meta.train_ms} ms`);
     for (const s of sets) {
-      const qv = await questionVectors(tf, model, s.queries.map((q) => q.query));
-      // BM25 does not depend on the seed: once per set.
+      if (!questionVecs.has(s.name)) {
+        questionVecs.set(s.name, await questionVectors(tf, model, s.queries.map((q) => q.query)));
+      }
+      const qv = questionVecs.get(s.name);
       bm25[s.name] ??= mean(s.queries.map((q) => ndcgAt(index.rankNames(q.query, "bm25", model), q.relevant)));
       grid.forEach((w, ci) => {
         const cfg = { ...DEFAULT_FUSION, sentenceWeight: w.sentence };
