@@ -11,7 +11,13 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { createAiService } from "../../shared/ranking/ai-service.ts";
 import { modelFromArtifacts, modelToArtifacts } from "../../shared/ranking/model.ts";
-import { DEFAULT_FUSION, SENTENCE_WEIGHT, sentenceWeight } from "../../shared/ranking/ranker.ts";
+import {
+  DEFAULT_FUSION,
+  SENTENCE_CONFIDENT_SPAN,
+  SENTENCE_CONFIDENT_Z,
+  SENTENCE_WEIGHT,
+  sentenceWeight,
+} from "../../shared/ranking/ranker.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import {
   loadSentenceEncoder,
@@ -107,6 +113,34 @@ Deno.test("training stores the repos' sentence vectors; they survive the artifac
   assert.equal(broken.model.sentenceVectors, undefined);
   assert.equal(broken.model.meta.sentence_encoder, undefined);
   assert.ok(logs.some((l) => l.includes("out of memory")));
+});
+
+Deno.test("a short question gets the full sentence weight only when one repo stands out", async () => {
+  const bundle = smallBundle(16);
+  const { model, index } = await buildUserModel(bundle, { backend: "wasm", fit: FAST_FIT, wordVectors: null });
+  const question = "work out how much to leave the waiter";
+  const ramp = sentenceWeight(question);
+  assert.ok(ramp > 0 && ramp < SENTENCE_WEIGHT, `a question the length ramp gives part of the weight (${ramp})`);
+  const dim = model.sentenceDim!;
+  const qv = Float32Array.from({ length: dim }, (_, j) => (j === 0 ? 1 : 0));
+  /** The model with repo i's sentence vector at cosine cos(i) to the question's. */
+  const withCosines = (cos: (i: number) => number) => {
+    const sv = new Float32Array(index.size * dim);
+    for (let i = 0; i < index.size; i++) {
+      sv[i * dim] = cos(i);
+      sv[i * dim + 1 + i] = Math.sqrt(1 - cos(i) ** 2);
+    }
+    return { ...model, repoNames: [...index.names], sentenceVectors: sv };
+  };
+  // One repo at cosine 1, 15 at 0: it stands √15 ≈ 3.9 deviations up, past SENTENCE_CONFIDENT_Z + SPAN.
+  assert.ok(Math.sqrt(index.size - 1) > SENTENCE_CONFIDENT_Z + SENTENCE_CONFIDENT_SPAN);
+  const standsOut = withCosines((i) => (i === 3 ? 1 : 0));
+  assert.equal(index.sentenceSignal(standsOut, question, qv)!.weight, SENTENCE_WEIGHT);
+  // Cosines spread evenly: the best is ≈ 1.6 deviations up, so the length ramp's weight stands.
+  const even = withCosines((i) => 0.2 + 0.02 * i);
+  assert.equal(index.sentenceSignal(even, question, qv)!.weight, ramp);
+  // A keyword question gets none, outlier or not (/api/ai does not even embed it).
+  assert.equal(index.sentenceSignal(standsOut, "AirBnB clone", qv), null);
 });
 
 Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no encoder or a broken one still answers", async () => {
