@@ -3,7 +3,8 @@
  * (shared/ranking/use-lite-forward.ts) against the converted graph it is read
  * from: the same vectors for single questions of every length (one id, the
  * clipped tail past 128, unknown characters), for each text of a padded batch,
- * and through the installed encoder's tokenisation.
+ * and through the installed encoder's tokenisation; both ways of running a call
+ * (a padded batch at once, or each text alone from ALONE_FROM ids on, on wasm).
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import { concatBytes } from "../../shared/ranking/model.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { loadSentenceEncoder, PieceTokenizer, SENTENCE_DIM } from "../../shared/ranking/sentence-encoder.ts";
-import { createUseLiteForward } from "../../shared/ranking/use-lite-forward.ts";
+import { ALONE_FROM, createUseLiteForward } from "../../shared/ranking/use-lite-forward.ts";
 import { repoRoot } from "../support/paths.ts";
 
 await selectBackend(tf, { forced: "wasm" });
@@ -124,4 +125,48 @@ Deno.test("the installed encoder runs the direct pass: the graph's unit vectors,
     const [expected] = await graphEmbed([ids.length ? ids : [0]]);
     assertSame(v, expected, JSON.stringify(texts[i]));
   }
+});
+
+Deno.test("long calls run each text alone, short ones as one padded batch: both ways give the graph's vectors", async () => {
+  const short = ["Hi", "How old are you?", "the \u{1F980} repo", QUESTIONS[3], QUESTIONS[5], words(8)].map((t) =>
+    tok.encode(t)
+  );
+  const long = ["Hi", words(30), "AirBnB clone", words(120, 3), QUESTIONS[10]].map((t) => tok.encode(t));
+  const lengths = (lists: number[][]) => lists.map((l) => Math.min(l.length, forward.maxLength));
+  assert.ok(Math.max(...lengths(short)) < ALONE_FROM, `short: ${lengths(short)}`);
+  assert.ok(new Set(lengths(short)).size > 1, `short, padded: ${lengths(short)}`);
+  assert.ok(
+    Math.max(...lengths(long)) >= ALONE_FROM && Math.min(...lengths(long)) < ALONE_FROM,
+    `long: ${lengths(long)}`,
+  );
+  // Which way the default (wasm) ran a call: only the batch's attention products are 4-D ([texts, heads, ·, ·]).
+  const batched = async (lists: number[][]) => {
+    const info = await tf.profile(async () => void (await forward.embed(lists)));
+    return info.kernels.some((k) => k.name === "BatchMatMul" && k.inputShapes[0]?.length === 4);
+  };
+  assert.equal(await batched(short), true, "short: one padded batch");
+  assert.equal(await batched(long), false, "long: each text alone");
+  assert.equal(await batched([long[1]]), false, `a single question of ${long[1].length} ids: alone`);
+  assert.equal(await batched([short[3]]), true, `a single question of ${short[3].length} ids: batched`);
+  // Each way forced, whatever the length.
+  const ways = {
+    default: forward,
+    batched: await createUseLiteForward(tf, graph.weights, { aloneFrom: Infinity }),
+    alone: await createUseLiteForward(tf, graph.weights, { aloneFrom: 0 }),
+  };
+  for (const [what, lists] of Object.entries({ short, long })) {
+    const graphBatch = await graphEmbed(lists);
+    const graphAlone = await Promise.all(lists.map(async (ids) => (await graphEmbed([ids]))[0]));
+    for (const [way, f] of Object.entries(ways)) {
+      const before = tf.memory().numTensors;
+      const batch = await f.embed(lists);
+      assert.equal(tf.memory().numTensors, before, `${way}: no tensor is left behind`);
+      for (const [i, ids] of lists.entries()) {
+        assertSame(batch[i], graphBatch[i], `${way}, ${what} batch: text ${i} (${ids.length} ids)`);
+        assertSame((await f.embed([ids]))[0], graphAlone[i], `${way}, ${what} text ${i} (${ids.length} ids) alone`);
+      }
+    }
+  }
+  ways.batched.dispose();
+  ways.alone.dispose();
 });
