@@ -104,7 +104,7 @@ try {
     owner,
     requests,
     model: first.model,
-    /** Share of the questions long enough for the sentence signal (each embedded: ≈ 10 ms on wasm). */
+    /** Share of the questions the sentence signal took part in (every question is embedded: ≈ 5–15 ms on wasm). */
     sentence_share: r(withSentence / requests),
     p50_ms: r(pct(lat, 50)),
     p95_ms: r(pct(lat, 95)),

@@ -25,7 +25,7 @@ import { AiBody, type AiResponse } from "../schemas/api.ts";
 import type { BlobStore } from "../storage/types.ts";
 import type { RankingModel } from "./model.ts";
 import { loadModel, readModelPointer } from "./model-store.ts";
-import { BundleIndex, sentenceWeight } from "./ranker.ts";
+import { BundleIndex } from "./ranker.ts";
 import type { SentenceEncoder } from "./sentence-encoder.ts";
 import { type RepoFields, repoSummary } from "./text-fields.ts";
 
@@ -101,7 +101,8 @@ export function createAiService(opts: AiServiceOptions): AiService {
 
   /** The question's sentence vector for this model, or null (no vectors, no encoder, or it failed). */
   async function queryVectorFor(model: RankingModel | null, query: string): Promise<Float32Array | null> {
-    if (!model?.sentenceVectors || !opts.queryEncoder || !(sentenceWeight(query) > 0)) return null;
+    // Every question, however short: one repo can stand out even for three words (SENTENCE_CONFIDENT_Z).
+    if (!model?.sentenceVectors || !opts.queryEncoder) return null;
     const hit = queryVectors.get(query);
     if (hit) {
       queryVectors.delete(query);
@@ -250,7 +251,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
         repositories_used: top.map(({ name, relevance_score }) => ({ name, relevance_score })),
         total_repositories: index.size,
         query: body.query,
-        model: qv ? entry.sentenceLabel : entry.modelLabel,
+        model: ranked.sentenceWeight > 0 ? entry.sentenceLabel : entry.modelLabel,
       };
     },
   };

@@ -139,11 +139,19 @@ Deno.test("a short question gets the full sentence weight only when one repo sta
   // Cosines spread evenly: the best is ≈ 1.6 deviations up, so the length ramp's weight stands.
   const even = withCosines((i) => 0.2 + 0.02 * i);
   assert.equal(index.sentenceSignal(even, question, qv)!.weight, ramp);
-  // A keyword question gets none, outlier or not (/api/ai does not even embed it).
-  assert.equal(index.sentenceSignal(standsOut, "AirBnB clone", qv), null);
+  // A keyword question, which the ramp gives no weight: the full weight when one repo stands out, else none.
+  assert.equal(sentenceWeight("AirBnB clone"), 0);
+  assert.equal(index.sentenceSignal(standsOut, "AirBnB clone", qv)!.weight, SENTENCE_WEIGHT);
+  assert.equal(index.sentenceSignal(even, "AirBnB clone", qv), null);
+  // rank() says what weight the signal had: the label of an /api/ai answer follows it.
+  assert.equal(
+    index.rank("AirBnB clone", "fusion", standsOut, undefined, undefined, undefined, qv).sentenceWeight,
+    0.4,
+  );
+  assert.equal(index.rank("AirBnB clone", "fusion", even, undefined, undefined, undefined, qv).sentenceWeight, 0);
 });
 
-Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no encoder or a broken one still answers", async () => {
+Deno.test("/api/ai: the answer says whether the sentence signal took part; no encoder or a broken one still answers", async () => {
   const bundle = smallBundle(10);
   await withPublishedBundle(bundle, async ({ store }) => {
     const trained = await trainUserModel({ bundle, store, backend: "wasm", fit: FAST_FIT, wordVectors: null });
@@ -161,6 +169,7 @@ Deno.test("/api/ai: long questions use the sentence vector, keywords do not; no 
     });
     const a = await ai.answer({ query: long, username: "yungryce" });
     assert.match(a!.model, /^dual-encoder\+sentence\+bm25:/);
+    // Embedded too, but with 10 repos none can stand 3.5 deviations out (at most √9 = 3): no part, and the label says so.
     assert.match((await ai.answer({ query: short, username: "yungryce" }))!.model, /^dual-encoder\+bm25:/);
     await ai.answer({ query: long + " again", username: "yungryce" });
     assert.equal(loads, 1, "the encoder is loaded once");
