@@ -137,14 +137,14 @@ try {
     );
   }
 
-  // The first question loads the model into the gateway's cache; the first long one (a need in a
-  // person's words) also loads the sentence encoder (TF.js); the last is warm.
+  // The first question loads the model into the gateway's cache and the sentence encoder (TF.js: every
+  // question is embedded); the others are warm. The last is a need in a person's words.
   const questions = [
     QUESTION,
     "projects that run on Azure Functions",
     "something that switches my cloud virtual machine off after work to save money",
   ];
-  const notes = [" (cold: loads the model)", " (first long question: loads the sentence encoder)", " (warm)"];
+  const notes = [" (cold: loads the model and the sentence encoder)", " (warm)", " (warm)"];
   for (const [i, question] of questions.entries()) {
     const tAi = performance.now();
     const ai = await json(
