@@ -7,7 +7,7 @@
  * training: it reads the bundle and the word vectors the model carries.
  */
 import { markdownSections, type RankableRepo, repoFields } from "./text-fields.ts";
-import { glossParts, techGloss } from "./tech-glossary.ts";
+import { glossParts } from "./tech-glossary.ts";
 import { isContentWord, words } from "./tokenizer.ts";
 import type { WordVectors } from "./word-vectors.ts";
 
@@ -63,11 +63,6 @@ export function salientBase(r: RankableRepo): string {
   // Repositories with almost no metadata: fall back to the start of the README.
   if (words(text).length < 12) return text + " " + f.readme.split(/\s+/).slice(0, 200).join(" ");
   return text;
-}
-
-/** The glossary's words for a repository's languages and the technology words of its salient fields. */
-export function repoGloss(r: RankableRepo): string {
-  return techGloss(salientBase(r), r.languages, r.metadata?.language);
 }
 
 export function buildAlignIndex(wv: WordVectors, texts: string[]): AlignIndex {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { repoGloss, salientBase, salientText } from "../../shared/ranking/align.ts";
+import { salientBase, salientParts, salientText } from "../../shared/ranking/align.ts";
 import { BundleIndex, SCARCE_TEXT_TERMS } from "../../shared/ranking/ranker.ts";
 import { CONCEPT_GLOSS } from "../../shared/ranking/concept-glossary.ts";
 import { LANGUAGE_GLOSS, languageKey, techGloss, TERM_GLOSS } from "../../shared/ranking/tech-glossary.ts";
@@ -44,7 +44,7 @@ describe("tech glossary", () => {
 
   test("the gloss joins a repository's salient text", () => {
     const repo = { name: "csharp_projects", readme: "first commit", languages: { "C#": 11544 } };
-    expect(repoGloss(repo)).toContain("microsoft");
+    expect(salientParts(repo).gloss).toContain("microsoft");
     expect(salientText(repo)).toContain("microsoft");
     const plain = { name: "gardening-notes", readme: "Notes on roses." };
     expect(salientText(plain)).toBe(salientBase(plain));
@@ -54,7 +54,8 @@ describe("tech glossary", () => {
 describe("concept glossary", () => {
   test("a programming concept in the salient text brings its everyday words", () => {
     const repo = { name: "crypto-hash", description: "Hash a string", readme: "" };
-    expect(repoGloss(repo)).toContain(CONCEPT_GLOSS.hash);
+    expect(salientParts(repo).gloss).toContain(CONCEPT_GLOSS.hash);
+    expect(salientParts(repo).concepts).toContain(CONCEPT_GLOSS.hash);
     expect(salientText(repo)).toContain("digest");
     expect(techGloss("Copy to the clipboard", {})).toContain(CONCEPT_GLOSS.clipboard);
     // The technology glossary answers first; a word is glossed once.
