@@ -27,8 +27,45 @@ interface RoleSpec<S extends z.ZodTypeAny> {
   lockOf?: (msg: z.infer<S>) => { username: string; job_id: string };
 }
 
-const specs: { [R in Role]: RoleSpec<z.ZodTypeAny> } = {
-  plan: {
+/** One role's message, validated and bound to the role's steps: what `handle` runs. */
+interface BoundMessage {
+  run(): Promise<unknown>;
+  onFinalFailure(reason: string): Promise<void>;
+  lock?: { username: string; job_id: string };
+  jobId?: string;
+}
+
+/** A role with its message type erased: the schema's parse binds the message to the steps. */
+interface RoleRunner {
+  queue: QueueName;
+  concurrency: (ctx: WorkerContext) => number;
+  bind(ctx: WorkerContext, data: unknown): { ok: true; message: BoundMessage } | { ok: false; error: string };
+}
+
+/** Keeps each role's message type between its schema and its steps, then erases it for the table. */
+function defineRole<S extends z.ZodTypeAny>(spec: RoleSpec<S>): RoleRunner {
+  return {
+    queue: spec.queue,
+    concurrency: spec.concurrency,
+    bind(ctx, data) {
+      const parsed = spec.schema.safeParse(data);
+      if (!parsed.success) return { ok: false, error: parsed.error.message };
+      const msg: z.infer<S> = parsed.data;
+      return {
+        ok: true,
+        message: {
+          run: () => spec.run(ctx, msg),
+          onFinalFailure: (reason) => spec.onFinalFailure(ctx, msg, reason),
+          lock: spec.lockOf?.(msg),
+          jobId: (msg as { job_id?: string }).job_id,
+        },
+      };
+    },
+  };
+}
+
+const specs: { [R in Role]: RoleRunner } = {
+  plan: defineRole({
     queue: "plan",
     schema: PlanMessage,
     concurrency: (c) => c.cfg.PLAN_CONCURRENCY,
@@ -37,8 +74,8 @@ const specs: { [R in Role]: RoleSpec<z.ZodTypeAny> } = {
       await c.jobs.setState(m.job_id, m.username, "failed", { error: reason });
     },
     lockOf: (m) => m,
-  },
-  sync: {
+  }),
+  sync: defineRole({
     queue: "sync",
     schema: SyncMessage,
     concurrency: (c) => c.cfg.SYNC_CONCURRENCY,
@@ -52,8 +89,8 @@ const specs: { [R in Role]: RoleSpec<z.ZodTypeAny> } = {
       await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "failed");
     },
     lockOf: (m) => m,
-  },
-  merge: {
+  }),
+  merge: defineRole({
     queue: "merge",
     schema: MergeMessage,
     concurrency: (c) => c.cfg.MERGE_CONCURRENCY,
@@ -62,14 +99,14 @@ const specs: { [R in Role]: RoleSpec<z.ZodTypeAny> } = {
       await c.jobs.setState(m.job_id, m.username, "failed", { error: `merge failed: ${reason}` });
     },
     lockOf: (m) => m,
-  },
-  notify: {
+  }),
+  notify: defineRole({
     queue: "notify",
     schema: NotifyMessage,
     concurrency: (c) => c.cfg.NOTIFY_CONCURRENCY,
     run: (c, m) => deliverStatusWebhook(c, m),
     onFinalFailure: async () => {},
-  },
+  }),
 };
 
 export function describeError(err: unknown): string {
@@ -85,18 +122,18 @@ export function describeError(err: unknown): string {
  */
 export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
-  const parsed = spec.schema.safeParse(job.data);
-  if (!parsed.success) {
+  const bound = spec.bind(ctx, job.data);
+  if (!bound.ok) {
     await ctx.jobs.deadLetter({
       queue: spec.queue,
       bee_job_id: String(job.id),
       data: job.data,
-      error: `malformed message: ${parsed.error.message}`,
+      error: `malformed message: ${bound.error}`,
     });
     return;
   }
-  const msg = parsed.data;
-  const lock = spec.lockOf?.(msg);
+  const msg = bound.message;
+  const lock = msg.lock;
   const beat = lock
     ? setInterval(
       () => ctx.jobs.heartbeat(lock.username, lock.job_id).catch(() => {}),
@@ -104,7 +141,7 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     )
     : undefined;
   try {
-    return await spec.run(ctx, msg);
+    return await msg.run();
   } catch (err) {
     const reason = describeError(err);
     const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
@@ -115,9 +152,9 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
         bee_job_id: String(job.id),
         data: job.data,
         error: reason,
-        job_id: (msg as { job_id?: string }).job_id,
+        job_id: msg.jobId,
       });
-      await spec.onFinalFailure(ctx, msg, reason);
+      await msg.onFinalFailure(reason);
       return;
     }
     ctx.log.info(`${role} attempt failed, will retry: ${reason}`, { bee_job_id: job.id });
