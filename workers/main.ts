@@ -6,10 +6,12 @@
  */
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
+import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { loadConfig, processEnv } from "../shared/config.ts";
 import { createContext } from "./context.ts";
 import { type Role, ROLES, startRoles } from "./roles.ts";
+import { announceWorker } from "../shared/worker-presence.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -53,12 +55,19 @@ if (import.meta.main) {
   const ctx = await createContext(cfg);
   const running = startRoles(ctx, parsed.roles);
   const trainer = parsed.train ? startTrainWorker() : undefined;
+  // Listed by `foliosync workers`; gone within seconds of the process.
+  const presence = announceWorker(ctx.redis, cfg.QUEUE_PREFIX, {
+    roles: [...parsed.roles, ...(parsed.train ? ["train"] : [])],
+    host: hostname(),
+    pid: process.pid,
+  });
   console.log(`worker ready: roles ${[...parsed.roles, ...(parsed.train ? ["train"] : [])].join(",")}`);
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     trainer?.kill("SIGTERM");
+    await presence.stop();
     await running.stop();
     ctx.redis.disconnect();
     process.exit(0);
