@@ -85,7 +85,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Reads the process environment in either runtime. */
 export function processEnv(): Record<string, string | undefined> {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
   return g.process?.env ?? {};
