@@ -22,6 +22,8 @@ export interface GithubClientOptions {
    */
   secondaryWaitMs?: number;
   log?: (msg: string) => void;
+  /** Each answer (status 0: none came) with its x-ratelimit-remaining header: for metrics. */
+  onResponse?: (route: string, status: number, rateLimitRemaining: string | undefined) => void;
 }
 
 /** A per-refresh allowance of GitHub requests; `charge` throws once it is spent. */
@@ -113,7 +115,9 @@ export class GithubClient {
   private pausedUntil = 0;
   /** Secondary rate limits in a row (reset by any answer that is not one). */
   private secondaryStreak = 0;
-  private readonly opts: Required<Omit<GithubClientOptions, "token" | "redis" | "log">> & GithubClientOptions;
+  private readonly opts:
+    & Required<Omit<GithubClientOptions, "token" | "redis" | "log" | "onResponse">>
+    & GithubClientOptions;
   requests = 0;
 
   constructor(opts: GithubClientOptions) {
@@ -218,11 +222,13 @@ export class GithubClient {
           headers: opts.etag ? { "if-none-match": opts.etag } : {},
         });
         this.secondaryStreak = 0;
+        this.opts.onResponse?.(route, res.status, res.headers["x-ratelimit-remaining"]);
         return { modified: true, etag: res.headers.etag, data: res.data as T, link: res.headers.link };
       } catch (err) {
         error = err;
         status = statusOf(err);
         headers = headersOf(err);
+        this.opts.onResponse?.(route, hasResponse(err) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
       } finally {
         this.gate.release();
       }
