@@ -166,7 +166,10 @@ export async function* sseData(body: ReadableStream<Uint8Array>, maxEvent = 4 * 
   let buf = "";
   let data: string[] = [];
   let size = 0;
-  for await (const chunk of body) {
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value: chunk } = await reader.read();
+    if (done) break;
     buf += dec.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = buf.indexOf("\n")) >= 0) {

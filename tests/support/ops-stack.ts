@@ -77,6 +77,8 @@ export async function startOpsStack(
     STORAGE_BACKEND: "local",
     STORAGE_DIR: storageDir,
     LOG_LEVEL: "error",
+    // Several worker processes run side by side: no fixed health/metrics port.
+    WORKER_METRICS_PORT: "0",
     ...opts.env,
   };
   let gateway: StartedGateway;
