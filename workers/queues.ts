@@ -71,9 +71,9 @@ export function createQueue(cfg: Config, name: QueueName, isWorker: boolean): Be
     removeOnFailure: false,
     activateDelayedJobs: isWorker,
     stallInterval: STALL_INTERVAL_MS,
-    // deno-lint-ignore no-explicit-any
+    // deno-lint-ignore no-explicit-any -- bee-queue's typings omit its custom backoff strategies
   } as any);
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- bee-queue's typings omit its custom backoff strategies
   (q as any).backoffStrategies.set(JITTER_BACKOFF, (job: any) => {
     const attempt = job.options.stacktraces?.length ?? 1;
     return jitteredDelay(job.options.backoff?.delay ?? 500, attempt);

@@ -7,6 +7,7 @@ import type { WorkerContext } from "./context.ts";
 import { runMerge } from "./merge.ts";
 import { deliverStatusWebhook } from "./notify.ts";
 import { runPlan } from "./plan.ts";
+import type { JobOutcome } from "./metrics.ts";
 import { createQueue, guardDelivery, STALL_INTERVAL_MS, watchStalls } from "./queues.ts";
 import { syncRepo } from "./sync.ts";
 
@@ -121,8 +122,12 @@ export function describeError(err: unknown): string {
  */
 export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
+  const started = performance.now();
+  const observe = (outcome: JobOutcome) => ctx.metrics.job(role, outcome, (performance.now() - started) / 1000);
+  ctx.metrics.queueWaited(role, (job.options as { timestamp?: number }).timestamp);
   const bound = spec.bind(ctx, job.data);
   if (!bound.ok) {
+    observe("malformed");
     await ctx.jobs.deadLetter({
       queue: spec.queue,
       bee_job_id: String(job.id),
@@ -144,8 +149,9 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
       ctx.log.warn(`${role} dead-lettered: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
       await msg.onFinalFailure(reason);
+      observe("failed");
     },
-    () => runAttempt(ctx, role, job, msg, deadLetter),
+    () => runAttempt(ctx, role, job, msg, deadLetter, observe),
   );
 }
 
@@ -155,6 +161,7 @@ async function runAttempt(
   job: BeeQueue.Job<unknown>,
   msg: BoundMessage,
   deadLetter: (error: string) => Promise<void>,
+  observe: (outcome: JobOutcome) => void,
 ): Promise<unknown> {
   const lock = msg.lock;
   // A held job is alive: the heartbeat keeps the watchdog off it.
@@ -165,7 +172,9 @@ async function runAttempt(
     )
     : undefined;
   try {
-    return await msg.run();
+    const result = await msg.run();
+    observe("ok");
+    return result;
   } catch (err) {
     const reason = describeError(err);
     const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
@@ -173,9 +182,11 @@ async function runAttempt(
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
       await msg.onFinalFailure(reason);
+      observe("failed");
       return;
     }
     ctx.log.info(`${role} attempt failed, will retry: ${reason}`, { bee_job_id: job.id });
+    observe("retry");
     throw err;
   } finally {
     if (beat) clearInterval(beat);
