@@ -183,6 +183,21 @@ function mixIn(fused: Float64Array, signal: Float64Array, weight: number): Float
 
 export type RankMode = "bm25" | "model" | "fusion";
 
+/** How BundleIndex.rank ranks: the mode, and for "model" and "fusion" the user's model and its settings. */
+export interface RankOptions {
+  mode: RankMode;
+  /** The user's model; without one every mode ranks by BM25. */
+  model?: RankingModel | null;
+  /** The learned encoder's fusion weight (default: the model's meta.alpha, else DEFAULT_ALPHA). */
+  alpha?: number;
+  /** The alignment's fusion weight (default: the model's meta.gamma, else DEFAULT_GAMMA). */
+  gamma?: number;
+  /** How the fusion reads the question (default DEFAULT_FUSION). */
+  fusion?: FusionConfig;
+  /** The question's sentence vector (by model.meta.sentence_encoder), for the fusion's sentence signal. */
+  queryVector?: Float32Array | null;
+}
+
 export interface RankResult {
   /** Repo indices, best first. */
   order: number[];
@@ -437,20 +452,13 @@ export class BundleIndex {
     return w > 0 ? mixIn(fused, this.identityScores(q), w) : fused;
   }
 
-  /** queryVector: the question's sentence vector (by model.meta.sentence_encoder), for the fusion's sentence signal. */
-  rank(
-    query: string,
-    mode: RankMode,
-    model?: RankingModel | null,
-    alpha?: number,
-    gamma?: number,
-    cfg?: FusionConfig,
-    queryVector?: Float32Array | null,
-  ): RankResult {
+  /** The ranking of every repo for `query` (see RankOptions). */
+  rank(query: string, opts: RankOptions): RankResult {
+    const { mode, model } = opts;
     let scores: Float64Array;
     let sentence = 0;
-    const a = alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
-    const c = gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
+    const a = opts.alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
+    const c = opts.gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
     if (mode === "bm25" || !model) scores = fuseScores(this.bm25Scores(query), null);
     else if (mode === "model") {
       // The model alone: learned encoder + alignment, BM25 left out.
@@ -459,20 +467,13 @@ export class BundleIndex {
         ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c))
         : this.modelScores(model, query);
     } else {
-      ({ scores, sentenceWeight: sentence } = this.fusedScores(query, model, a, c, cfg, queryVector));
+      ({ scores, sentenceWeight: sentence } = this.fusedScores(query, model, a, c, opts.fusion, opts.queryVector));
     }
     return { order: rankIndices(scores), scores, sentenceWeight: sentence };
   }
 
-  rankNames(
-    query: string,
-    mode: RankMode,
-    model?: RankingModel | null,
-    alpha?: number,
-    gamma?: number,
-    cfg?: FusionConfig,
-    queryVector?: Float32Array | null,
-  ): string[] {
-    return this.rank(query, mode, model, alpha, gamma, cfg, queryVector).order.map((i) => this.names[i]);
+  /** The repo names in rank() order. */
+  rankNames(query: string, opts: RankOptions): string[] {
+    return this.rank(query, opts).order.map((i) => this.names[i]);
   }
 }
