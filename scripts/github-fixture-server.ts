@@ -59,7 +59,7 @@ const RATE_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-a
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 function envVar(name: string): string | undefined {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   try {
     return g.Deno?.env?.get?.(name) ?? g.process?.env?.[name];
@@ -867,7 +867,7 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
     close: () =>
       new Promise<void>((res) => {
         server.close(() => res());
-        // deno-lint-ignore no-explicit-any
+        // deno-lint-ignore no-explicit-any -- closeAllConnections is Node's and Bun's, absent from Deno's server type
         (server as any).closeAllConnections?.();
       }),
   };
@@ -920,7 +920,7 @@ function parseArgs(argv: string[]): FixtureServerOptions {
           "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +
             "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]",
         );
-        // deno-lint-ignore no-explicit-any
+        // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
         (globalThis as any).process?.exit?.(0);
         break;
       default:
@@ -930,9 +930,9 @@ function parseArgs(argv: string[]): FixtureServerOptions {
   return opts;
 }
 
-// deno-lint-ignore no-explicit-any
+// deno-lint-ignore no-explicit-any -- import.meta.main is Deno's and Bun's, absent from the standard ImportMeta type
 if ((import.meta as any).main) {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const proc = (globalThis as any).process;
   const argv: string[] = proc?.argv?.slice(2) ?? [];
   let opts: FixtureServerOptions;

@@ -11,6 +11,8 @@ const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
 export const ConfigSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
   PORT: int(8787, 0, 65535),
+  /** Worker processes: /health, /ready and Prometheus /metrics on this port (0: not served). */
+  WORKER_METRICS_PORT: int(9464, 0, 65535),
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
   GITHUB_TOKEN: z.string().optional(),
   STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
@@ -83,7 +85,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Reads the process environment in either runtime. */
 export function processEnv(): Record<string, string | undefined> {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
   return g.process?.env ?? {};

@@ -92,7 +92,7 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
   if (opts.latencyMs !== undefined) args.push("--latency-ms", String(opts.latencyMs));
   if (opts.failRate !== undefined) args.push("--fail-rate", String(opts.failRate));
   if (opts.seed !== undefined) args.push("--seed", String(opts.seed));
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};
   const proc = startProcess(bunBin, args, { cwd: repoRoot, env: { ...baseEnv, ...opts.env } });

@@ -17,6 +17,8 @@ export interface GithubClientOptions {
   /** Quick in-request retries of 5xx/network faults before the job's own backoff takes over. */
   transientRetries?: number;
   log?: (msg: string) => void;
+  /** Each answer (status 0: none came) with its x-ratelimit-remaining header: for metrics. */
+  onResponse?: (route: string, status: number, rateLimitRemaining: string | undefined) => void;
 }
 
 export interface Conditional<T> {
@@ -73,7 +75,9 @@ export class GithubClient {
   readonly octokit: Octokit;
   private readonly gate: Semaphore;
   private pausedUntil = 0;
-  private readonly opts: Required<Omit<GithubClientOptions, "token" | "redis" | "log">> & GithubClientOptions;
+  private readonly opts:
+    & Required<Omit<GithubClientOptions, "token" | "redis" | "log" | "onResponse">>
+    & GithubClientOptions;
   requests = 0;
 
   constructor(opts: GithubClientOptions) {
@@ -157,11 +161,13 @@ export class GithubClient {
           ...params,
           headers: opts.etag ? { "if-none-match": opts.etag } : {},
         });
+        this.opts.onResponse?.(route, res.status, res.headers["x-ratelimit-remaining"]);
         return { modified: true, etag: res.headers.etag, data: res.data as T, link: res.headers.link };
       } catch (err) {
         error = err;
         status = statusOf(err);
         headers = headersOf(err);
+        this.opts.onResponse?.(route, hasResponse(err) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
       } finally {
         this.gate.release();
       }
