@@ -15,7 +15,7 @@
  * as likely as its technical one ("map", "stack", "fork", "token") is left
  * out: its gloss would be wrong as often as right. The words of README
  * headings and `.repo-context.json` are not a source of entries: glossing
- * them did not carry over to fresh questions (BENCHMARKS.md).
+ * them does not carry over to fresh questions (BENCHMARKS.md).
  */
 import data from "./glossaries/concept-glossary.json" with { type: "json" };
 import { glossaryMap } from "./glossary-data.ts";
