@@ -44,7 +44,7 @@ for (const aof of FULL ? [true, false] : [true]) {
       const github: FixtureServer = await startFixtureServer({ latencyMs: 40 });
       cleanup.push(() => github.stop());
       const storageDir = mkdtempSync(join(tmpdir(), "foliosync-rc-"));
-      cleanup.push(async () => rmSync(storageDir, { recursive: true, force: true }));
+      cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
       const env = {
         REDIS_URL: redis.url,
         GITHUB_API_URL: github.url,

@@ -39,7 +39,7 @@ test("worker storm: plan/sync/merge SIGKILLed every 200–500 ms during concurre
   const github = await startFixtureServer({ latencyMs: 20 });
   cleanup.push(() => github.stop());
   const storageDir = mkdtempSync(join(tmpdir(), "foliosync-storm-"));
-  cleanup.push(async () => rmSync(storageDir, { recursive: true, force: true }));
+  cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
   const env = {
     REDIS_URL: redis.url,
     GITHUB_API_URL: github.url,
