@@ -207,7 +207,7 @@ export async function assertNothingLost(
       problems.push(`${id}: ${job.username} bundle has ${current.bundle.repos.length} repos, expected ${want}`);
     }
   }
-  const inflight = await t.jobs.redis.zrange(t.jobs.keys.inflight(), 0, -1);
+  const inflight = await t.jobs.redis.zrange(t.jobs.keys.inflight(), "0", "-1");
   const stillWatched = [];
   for (const id of inflight) {
     const j = await t.jobs.get(id);
