@@ -30,6 +30,14 @@ export const ConfigSchema = z.object({
   NOTIFY_CONCURRENCY: int(8, 1, 1000),
   /** Most GitHub requests in flight per worker process (GitHub documents 100 concurrent requests). */
   GITHUB_MAX_INFLIGHT: int(100, 1, 100),
+  /** Most repositories of one account a refresh lists and bundles (the first ones by name); the rest are left out with a reason. */
+  MAX_REPOS_PER_USER: int(5000, 1, 100_000),
+  /** Largest file (README, context files) kept whole; larger ones are cut to this size and flagged in the record. */
+  MAX_FILE_BYTES: int(1_048_576, 1024, 100 * 1_048_576),
+  /** Most GitHub requests (REST and GraphQL) one refresh may spend, so one user cannot spend every tenant's quota. */
+  GITHUB_REQUEST_BUDGET: int(2500, 10, 1_000_000),
+  /** Least wait after a GitHub secondary rate limit without `retry-after` (GitHub asks for at least a minute). */
+  GITHUB_SECONDARY_WAIT_MS: int(60_000, 1, 3_600_000),
   /** Comma-separated API keys; when set, mutating routes need `Authorization: Bearer <key>`. */
   API_KEYS: z.string().optional(),
   /** Refresh requests per client per minute. */

@@ -30,6 +30,7 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       baseUrl: cfg.GITHUB_API_URL,
       token: cfg.GITHUB_TOKEN,
       maxInFlight: cfg.GITHUB_MAX_INFLIGHT,
+      secondaryWaitMs: cfg.GITHUB_SECONDARY_WAIT_MS,
       redis,
       pauseKey: `${cfg.QUEUE_PREFIX}:github:paused-until`,
       log: (m) => log.warn(m),

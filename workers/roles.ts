@@ -4,6 +4,7 @@ import { NonRetriableError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
+import { waitingOutRateLimits } from "./github/rate-wait.ts";
 import { runMerge } from "./merge.ts";
 import { deliverStatusWebhook } from "./notify.ts";
 import { runPlan } from "./plan.ts";
@@ -146,7 +147,7 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     )
     : undefined;
   try {
-    const result = await msg.run();
+    const result = await waitingOutRateLimits(() => msg.run(), { log: (m) => ctx.log.warn(`${role}: ${m}`) });
     observe("ok");
     return result;
   } catch (err) {

@@ -37,6 +37,8 @@ export interface FixtureStats {
   not_found: number;
   not_modified: number;
   rate_limited: number;
+  /** Requests answered with an injected secondary rate limit. */
+  secondary_limited: number;
   failed_injected: number;
   in_flight: number;
   max_in_flight: number;
@@ -50,6 +52,8 @@ export interface FixtureConfig {
   seed?: number;
   rate_limit?: number;
   rate_window_s?: number;
+  /** The next `count` API requests get GitHub's secondary-limit 403 (with `retry-after` when given). */
+  secondary_limit?: { count: number; retry_after?: number | null };
 }
 
 export interface PushChanges {
