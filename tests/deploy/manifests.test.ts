@@ -345,7 +345,9 @@ describe("deploy/k8s", () => {
         for (const d of byKind(objects, "Deployment")) {
           for (const c of podContainers(d)) {
             for (const e of c.env ?? []) {
-              if (SECRET_LIKE.test(e.name)) expect({ name: e.name, value: e.value }).toEqual({ name: e.name, value: undefined });
+              if (SECRET_LIKE.test(e.name)) {
+                expect({ name: e.name, value: e.value }).toEqual({ name: e.name, value: undefined });
+              }
             }
           }
         }
@@ -363,8 +365,13 @@ describe("deploy/k8s", () => {
           const pod = d.spec.template.spec;
           expect(selects(d.spec.selector.matchLabels, d.spec.template.metadata.labels)).toBe(true);
           const [c] = pod.containers;
-          const imageName = Object.keys(IMAGES).find((i) => c.image === i || c.image.match(new RegExp(`/${i}:`)) || c.image.startsWith(`${i}:`));
-          expect({ deployment: d.metadata.name, imageName }).toEqual({ deployment: d.metadata.name, imageName: expect.any(String) });
+          const imageName = Object.keys(IMAGES).find((i) =>
+            c.image === i || c.image.match(new RegExp(`/${i}:`)) || c.image.startsWith(`${i}:`)
+          );
+          expect({ deployment: d.metadata.name, imageName }).toEqual({
+            deployment: d.metadata.name,
+            imageName: expect.any(String),
+          });
           const stage = imageStage(imageName as keyof typeof IMAGES);
           const entry = execForm(lastOf(stage, "ENTRYPOINT"));
           expect(existsSync(join(repoRoot, entryScript(c.command ?? entry)))).toBe(true);
@@ -394,7 +401,9 @@ describe("deploy/k8s", () => {
             expect(named?.containerPort).toBe(port);
           }
           // Every volume mount has its volume; every claim exists.
-          for (const m of c.volumeMounts ?? []) expect(pod.volumes.some((v: K8sObject) => v.name === m.name)).toBe(true);
+          for (const m of c.volumeMounts ?? []) {
+            expect(pod.volumes.some((v: K8sObject) => v.name === m.name)).toBe(true);
+          }
           for (const v of pod.volumes ?? []) {
             if (v.persistentVolumeClaim) named(objects, "PersistentVolumeClaim", v.persistentVolumeClaim.claimName);
           }
@@ -432,13 +441,17 @@ describe("deploy/k8s", () => {
         const prefix = named(objects, "ConfigMap", "foliosync-config").data.QUEUE_PREFIX ?? "fs";
         const want: Record<string, [number, number]> = { sync: [2, 20], merge: [1, 4], notify: [1, 4], train: [0, 1] };
         const scaled = byKind(objects, "ScaledObject");
-        expect(scaled.map((s) => s.metadata.name).sort()).toEqual(Object.keys(want).map((q) => `foliosync-${q}`).sort());
+        expect(scaled.map((s) => s.metadata.name).sort()).toEqual(
+          Object.keys(want).map((q) => `foliosync-${q}`).sort(),
+        );
         for (const [queue, [min, max]] of Object.entries(want)) {
           const so = named(objects, "ScaledObject", `foliosync-${queue}`);
           expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([min, max]);
           named(objects, "Deployment", so.spec.scaleTargetRef.name);
           expect(so.spec.scaleTargetRef.name).toBe(`foliosync-${queue}`);
-          const waiting = so.spec.triggers.find((t: K8sObject) => t.metadata.listName === queueKey(prefix, queue as QueueName, "waiting"));
+          const waiting = so.spec.triggers.find((t: K8sObject) =>
+            t.metadata.listName === queueKey(prefix, queue as QueueName, "waiting")
+          );
           expect(waiting?.type).toBe("redis");
           expect(Number(waiting.metadata.listLength)).toBeGreaterThan(0);
           for (const t of so.spec.triggers) {
