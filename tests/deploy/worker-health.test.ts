@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { startRedis } from "../support/redis.ts";
+import { createServer } from "node:net";
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -208,4 +209,48 @@ test("the Deno training worker serves the same endpoints and times each training
   expect(sample(m, "foliosync_training_duration_seconds_count", { backend: "cpu", state: "training_failed" }))
     .toBe(1);
   expect(sample(m, "foliosync_worker_redis_up")).toBe(1);
+}, 120_000);
+
+/** A free port P whose neighbour P+1 is free too. */
+async function freePortPair(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "0.0.0.0", () => srv.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 20; i++) {
+    const p = await freePort();
+    if (p < 65535 && (await free(p + 1))) return p;
+  }
+  throw new Error("no pair of free ports");
+}
+
+test("--role all: the Bun roles on WORKER_METRICS_PORT, the Deno training worker on the next port", async () => {
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), "foliosync-health-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePortPair();
+  const w = startWorker("all", {
+    REDIS_URL: redis.url,
+    STORAGE_BACKEND: "local",
+    STORAGE_DIR: dir,
+    TFJS_BACKEND: "cpu",
+    FOLIOSYNC_WORD_VECTORS: "off",
+    WORKER_METRICS_PORT: String(port),
+    XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir(),
+  });
+  await waitForOutput(w, /worker ready: roles plan,sync,merge,notify,train/, 30_000);
+  await waitForOutput(w, /train worker ready \(backend cpu\)/, 90_000);
+  const bun = JSON.parse((await get(port, "/ready")).text);
+  expect(bun).toMatchObject({ ready: true, roles: ["plan", "sync", "merge", "notify", "train"] });
+  expect(Object.keys(bun.checks).sort()).toEqual(["queue:merge", "queue:notify", "queue:plan", "queue:sync", "redis"]);
+  const train = await get(port + 1, "/ready");
+  expect(train.status).toBe(200);
+  expect(JSON.parse(train.text)).toMatchObject({
+    ready: true,
+    roles: ["train"],
+    checks: { "queue:train": "attached" },
+  });
 }, 120_000);
