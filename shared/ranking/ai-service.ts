@@ -23,7 +23,7 @@ import { readCurrentBundle, readPointer } from "../bundle-store.ts";
 import { NonRetriableError } from "../errors.ts";
 import { AiBody, type AiResponse } from "../schemas/api.ts";
 import type { BlobStore } from "../storage/types.ts";
-import type { RankingModel } from "./model.ts";
+import { type RankingModel, sentenceVectorsOf } from "./model.ts";
 import { loadModel, readModelPointer } from "./model-store.ts";
 import { BundleIndex } from "./ranker.ts";
 import type { SentenceEncoder } from "./sentence-encoder.ts";
@@ -126,7 +126,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
       }
       return null;
     }
-    if (enc.id !== model.meta.sentence_encoder) return null;
+    if (!sentenceVectorsOf(model, enc.id)) return null;
     let v: Float32Array;
     try {
       [v] = await enc.embed([query]);
