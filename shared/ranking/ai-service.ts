@@ -20,7 +20,7 @@
  * answer's `model` says so (no "+sentence").
  */
 import { readCurrentBundle, readPointer } from "../bundle-store.ts";
-import { NonRetriableError } from "../errors.ts";
+import { InputError } from "../errors.ts";
 import { AiBody, type AiResponse } from "../schemas/api.ts";
 import type { BlobStore } from "../storage/types.ts";
 import { type RankingModel, sentenceVectorsOf } from "./model.ts";
@@ -60,9 +60,8 @@ export interface AiService {
 }
 
 /** Bad input reaching the service directly (the gateway validates first). */
-export class AiInputError extends NonRetriableError {
+export class AiInputError extends InputError {
   override name = "AiInputError";
-  readonly status = 400;
 }
 
 interface Entry {
