@@ -57,6 +57,8 @@ export interface FixtureConfig {
 }
 
 export interface PushChanges {
+  /** The push's time (ISO); default now. Always later than the repo's previous push. */
+  pushed_at?: string;
   readme?: string;
   /** path → content; null deletes the file. */
   files?: Record<string, string | null>;
