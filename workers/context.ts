@@ -22,7 +22,12 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
   const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const log = overrides.log ?? createLogger(cfg.LOG_LEVEL);
   const jobs = overrides.jobs ??
-    new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS, retries: cfg.JOB_RETRIES });
+    new JobStore(redis, {
+      prefix: cfg.QUEUE_PREFIX,
+      lockTtlMs: cfg.LOCK_TTL_MS,
+      jobStuckMs: cfg.JOB_STUCK_MS,
+      retries: cfg.JOB_RETRIES,
+    });
   const metrics = overrides.metrics ?? new WorkerMetrics();
   const store = overrides.store ?? instrumentStore(await createStore(cfg), metrics);
   const github = overrides.github ??
