@@ -860,7 +860,7 @@ class FixtureServer {
       rate_limit: this.rateLimit,
       rate_window_s: this.rateWindowS,
       secondary_limit: { count: this.secondary.count, retry_after: this.secondary.retryAfterS },
-      bad_tokens: this.badTokens.size,
+      bad_token_count: this.badTokens.size,
       graphql: this.graphqlEnabled,
     };
   }
