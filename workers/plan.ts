@@ -196,8 +196,7 @@ async function prefetchFiles(
   userHash: Record<string, string>,
   budget: RefreshBudget,
 ): Promise<void> {
-  const wants: { repo: string; files: SyncFile[] }[] = [];
-  const owner = (syncs[0]?.github.full_name as string | undefined)?.split("/")[0] || msg.username;
+  const wants: SyncFile[] = [];
   for (const s of syncs) {
     const l = listed.get(s.repo.toLowerCase());
     if (!l) continue;
@@ -205,11 +204,15 @@ async function prefetchFiles(
     const need = FILE_LABELS.map((label) => ({ label, f: l.files[label] }))
       .filter(({ label, f }) => f && !f.isBinary && (msg.force_refresh || userHash[oidField(s.repo, label)] !== f.oid))
       .map(({ f }) => f!);
-    if (need.length) wants.push({ repo: s.repo, files: need });
+    wants.push(...need);
   }
   if (!wants.length) return;
   try {
-    const blobs = await fetchBlobs(ctx.github, owner, wants, { maxBytes: ctx.cfg.MAX_FILE_BYTES, budget });
+    const blobs = await fetchBlobs(ctx.github, wants, {
+      maxBytes: ctx.cfg.MAX_FILE_BYTES,
+      budget,
+      what: `file contents of ${msg.username}'s repositories`,
+    });
     if (blobs.size) {
       const multi = ctx.redis.multi();
       for (const [oid, b] of blobs) {

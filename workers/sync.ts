@@ -209,9 +209,10 @@ async function syncFromGraphql(
   if (missing.length) {
     try {
       const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
-      const got = await fetchBlobs(ctx.github, owner, [{ repo: msg.repo, files: missing.map((m) => m.f!) }], {
+      const got = await fetchBlobs(ctx.github, missing.map((m) => m.f!), {
         maxBytes,
         budget,
+        what: `file contents of ${owner}/${msg.repo}`,
       });
       for (const m of missing) {
         const b = got.get(m.f!.oid);

@@ -46,6 +46,9 @@ class TypedError extends Error {
   }
 }
 
+/** Git ids of file contents already hashed (contents are replaced, never mutated, on a push). */
+const shaMemo = new WeakMap<Uint8Array, string>();
+
 let built: { graphql: typeof import("graphql"); schema: GraphQLSchema } | null = null;
 
 /** GitHub's schema, built once on first use (about a second). */
@@ -109,12 +112,17 @@ interface Ctx {
   blobs: number;
 }
 
+/** A blob's global node id: which repository and which object (GitHub's ids are opaque too). */
+function blobId(repo: FixtureRepo, oid: string): string {
+  return toBase64(`Blob:${repo.meta.full_name}:${oid}`);
+}
+
 /** A Blob node over one file's bytes. */
-function blobNode(ctx: Ctx, oid: string, bytes: Uint8Array): Json {
+function blobNode(ctx: Ctx, repo: FixtureRepo, oid: string, bytes: Uint8Array): Json {
   const binary = looksBinary(bytes);
   return {
     __typename: "Blob",
-    id: `B_${oid}`,
+    id: blobId(repo, oid),
     oid,
     abbreviatedOid: oid.slice(0, 7),
     byteSize: bytes.byteLength,
@@ -144,7 +152,7 @@ function treeNode(ctx: Ctx, repo: FixtureRepo, dir: string, blobSha: (b: Uint8Ar
         type: "blob",
         mode: 33188,
         oid,
-        object: blobNode(ctx, oid, bytes),
+        object: blobNode(ctx, repo, oid, bytes),
       });
     } else {
       const d = rest.slice(0, slash);
@@ -227,7 +235,9 @@ function repoNode(ctx: Ctx, repo: FixtureRepo, blobSha: (b: Uint8Array) => strin
     object: (args: { expression?: string; oid?: string }) => {
       const files = repo.files();
       if (args.oid) {
-        for (const bytes of files.values()) if (blobSha(bytes) === args.oid) return blobNode(ctx, args.oid, bytes);
+        for (const bytes of files.values()) {
+          if (blobSha(bytes) === args.oid) return blobNode(ctx, repo, args.oid, bytes);
+        }
         return null;
       }
       const expr = args.expression ?? "";
@@ -238,7 +248,7 @@ function repoNode(ctx: Ctx, repo: FixtureRepo, blobSha: (b: Uint8Array) => strin
       const path = expr.slice(colon + 1).replace(/\/+$/, "");
       if (path === "") return treeNode(ctx, repo, "", blobSha);
       const bytes = files.get(path);
-      if (bytes) return blobNode(ctx, blobSha(bytes), bytes);
+      if (bytes) return blobNode(ctx, repo, blobSha(bytes), bytes);
       for (const p of files.keys()) if (p.startsWith(path + "/")) return treeNode(ctx, repo, path, blobSha);
       return null;
     },
@@ -315,9 +325,14 @@ export async function runFixtureGraphql(
   data: FixtureData,
   request: { query?: unknown; variables?: unknown },
   quota: { remaining: number; limit: number; resetAt: string },
-  blobSha: (b: Uint8Array) => string,
+  gitBlobSha: (b: Uint8Array) => string,
 ): Promise<GraphqlOutcome> {
   const { graphql, schema } = await githubSchema();
+  const blobSha = (b: Uint8Array) => {
+    let sha = shaMemo.get(b);
+    if (!sha) shaMemo.set(b, sha = gitBlobSha(b));
+    return sha;
+  };
   if (typeof request.query !== "string" || request.query.length > 100_000) {
     return {
       body: { errors: [{ message: "A query attribute must be specified and must be a string." }] },
@@ -369,6 +384,25 @@ export async function runFixtureGraphql(
         throw new TypedError("NOT_FOUND", `Could not resolve to a Repository with the name '${a.owner}/${a.name}'.`);
       }
       return repoNode(ctx, r, blobSha);
+    },
+    nodes: (a: { ids: string[] }) => {
+      if (a.ids.length > 100) {
+        throw new TypedError(
+          "EXCESSIVE_PAGINATION",
+          "You may not request more than 100 node IDs; you requested " + a.ids.length + ".",
+        );
+      }
+      // An Error as a list item becomes null there plus an error at its path, as GitHub answers unknown ids.
+      return a.ids.map((id) => {
+        const m = fromBase64(id).match(/^Blob:([^/]+)\/([^:]+):([0-9a-f]{40})$/);
+        const repo = m ? data.repo(m[1], m[2]) : undefined;
+        if (repo) {
+          for (const bytes of repo.files().values()) {
+            if (blobSha(bytes) === m![3]) return blobNode(ctx, repo, m![3], bytes);
+          }
+        }
+        return new TypedError("NOT_FOUND", `Could not resolve to a node with the global id of '${id.slice(0, 200)}'`);
+      });
     },
     rateLimit: () => ({
       cost: ctx.cost,

@@ -86,6 +86,8 @@ export type PlanMessage = z.infer<typeof PlanMessage>;
 /** One file of a repository's root as GraphQL's tree listing names it. */
 export const SyncFile = z.object({
   name: z.string().max(255),
+  /** The blob's global node id (for `nodes(ids:)`). */
+  id: z.string().min(1).max(200),
   oid: z.string().regex(/^[0-9a-f]{40}$/),
   byteSize: z.number().int().nonnegative(),
   isBinary: z.boolean(),

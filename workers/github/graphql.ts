@@ -33,52 +33,28 @@ export const LIST_QUERY = `query FoliosyncRepos($login: String!, $after: String)
         repositoryTopics(first: 20) { nodes { topic { name } } }
         defaultBranchRef { name }
         languages(first: 100, orderBy: {field: SIZE, direction: DESC}) { edges { size node { name } } }
-        object(expression: "HEAD:") { ... on Tree { entries { name type oid object { ... on Blob { byteSize isBinary } } } } }
+        object(expression: "HEAD:") { ... on Tree { entries { name type oid object { ... on Blob { id byteSize isBinary } } } } }
       }
     }
   }
   ${RATE_LIMIT}
 }`;
 
-/** Most file contents per query, and most bytes (as the tree listing gave their sizes). */
+/** Most file contents per query (GitHub's `nodes(ids:)` limit), and most bytes (as the tree listing gave their sizes). */
 export const BLOBS_PER_QUERY = 100;
 export const BLOB_BYTES_PER_QUERY = 4 * 1_048_576;
 
-/** A query for the blobs `wants` (grouped by repository), with its variables. */
-export function blobsQuery(owner: string, wants: { repo: string; oids: string[] }[]): {
-  query: string;
-  variables: Record<string, unknown>;
-} {
-  const vars: string[] = ["$owner: String!"];
-  const variables: Record<string, unknown> = { owner };
-  const parts: string[] = [];
-  wants.forEach((w, i) => {
-    vars.push(`$n${i}: String!`);
-    variables[`n${i}`] = w.repo;
-    const objs = w.oids.map((oid, j) => {
-      vars.push(`$x${i}_${j}: GitObjectID!`);
-      variables[`x${i}_${j}`] = oid;
-      return `f${j}: object(oid: $x${i}_${j}) { ... on Blob { oid byteSize isBinary isTruncated text } }`;
-    });
-    parts.push(`r${i}: repository(owner: $owner, name: $n${i}) { ${objs.join(" ")} }`);
-  });
-  return {
-    query: `query FoliosyncBlobs(${vars.join(", ")}) {\n  ${parts.join("\n  ")}\n  ${RATE_LIMIT}\n}`,
-    variables,
-  };
-}
+/** File contents by their blobs' node ids: one field, however many repositories they come from. */
+export const BLOBS_QUERY = `query FoliosyncBlobs($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on Blob { id oid byteSize isBinary isTruncated text } }
+  ${RATE_LIMIT}
+}`;
 
 /** Every query foliosync sends, with sample variables (the schema test validates each against GitHub's schema). */
 export function sampleQueries(): { name: string; query: string }[] {
   return [
     { name: "list", query: LIST_QUERY },
-    {
-      name: "blobs",
-      query: blobsQuery("octocat", [{ repo: "hello", oids: ["a".repeat(40), "b".repeat(40)] }, {
-        repo: "world",
-        oids: ["c".repeat(40)],
-      }]).query,
-    },
+    { name: "blobs", query: BLOBS_QUERY },
   ];
 }
 
@@ -159,9 +135,12 @@ export function rootFiles(n: RepoNode): RootFiles {
   for (const e of n.object?.entries ?? []) {
     const name = str(e?.name), oid = str(e?.oid);
     if (!name || !oid || e?.type !== "blob" || !/^[0-9a-f]{40}$/.test(oid)) continue;
-    const o = (e.object ?? {}) as { byteSize?: unknown; isBinary?: unknown };
+    const o = (e.object ?? {}) as { id?: unknown; byteSize?: unknown; isBinary?: unknown };
+    const id = str(o.id);
+    if (!id || id.length > 200) continue;
     blobs.set(name, {
       name: name.slice(0, 255),
+      id,
       oid,
       byteSize: Math.max(0, Math.floor(num(o.byteSize))),
       isBinary: o.isBinary === true,
@@ -261,29 +240,28 @@ export interface BlobText {
 }
 
 /**
- * The contents of `wants` (file ids per repository of `owner`), in as few
- * queries as BLOBS_PER_QUERY / BLOB_BYTES_PER_QUERY allow; each text cut to
- * `maxBytes`. A repository that is gone meanwhile (NOT_FOUND) has no entries.
+ * The contents of `files` (by their blobs' node ids), in as few `nodes(ids:)`
+ * queries as BLOBS_PER_QUERY / BLOB_BYTES_PER_QUERY allow, run in parallel;
+ * each text cut to `maxBytes`. A blob that is gone meanwhile (NOT_FOUND: its
+ * repository deleted) has no entry.
  */
 export async function fetchBlobs(
   github: GithubClient,
-  owner: string,
-  wants: { repo: string; files: SyncFile[] }[],
-  opts: { maxBytes: number; budget?: RequestBudget },
+  files: SyncFile[],
+  opts: { maxBytes: number; budget?: RequestBudget; what: string },
 ): Promise<Map<string, BlobText>> {
-  // Pack repositories into batches (a repository's files stay together).
-  const batches: { repo: string; files: SyncFile[] }[][] = [];
-  let cur: { repo: string; files: SyncFile[] }[] = [];
-  let count = 0, bytes = 0;
-  for (const w of wants) {
-    const n = w.files.length, b = w.files.reduce((s, f) => s + Math.min(f.byteSize, opts.maxBytes), 0);
-    if (cur.length && (count + n > BLOBS_PER_QUERY || bytes + b > BLOB_BYTES_PER_QUERY)) {
+  const unique = [...new Map(files.map((f) => [f.oid, f])).values()];
+  const batches: SyncFile[][] = [];
+  let cur: SyncFile[] = [];
+  let bytes = 0;
+  for (const f of unique) {
+    const b = Math.min(f.byteSize, opts.maxBytes);
+    if (cur.length && (cur.length >= BLOBS_PER_QUERY || bytes + b > BLOB_BYTES_PER_QUERY)) {
       batches.push(cur);
       cur = [];
-      count = bytes = 0;
+      bytes = 0;
     }
-    cur.push(w);
-    count += n;
+    cur.push(f);
     bytes += b;
   }
   if (cur.length) batches.push(cur);
@@ -291,14 +269,10 @@ export async function fetchBlobs(
   const out = new Map<string, BlobText>();
   const enc = new TextEncoder();
   await Promise.all(batches.map(async (batch) => {
-    const { query, variables } = blobsQuery(
-      owner,
-      batch.map((w) => ({ repo: w.repo, oids: w.files.map((f) => f.oid) })),
-    );
     let answer;
     try {
-      answer = await github.graphql<Record<string, Record<string, unknown> | null>>(query, variables, {
-        what: `file contents of ${batch.length} repositories of ${owner}`,
+      answer = await github.graphql<{ nodes?: unknown[] }>(BLOBS_QUERY, { ids: batch.map((f) => f.id) }, {
+        what: opts.what,
         budget: opts.budget,
       });
     } catch (err) {
@@ -307,26 +281,20 @@ export async function fetchBlobs(
     }
     const unexpected = answer.errors.filter((e) => e.type !== "NOT_FOUND");
     if (unexpected.length) throw new GraphqlUnusable(`file contents over GraphQL failed: ${describe(unexpected)}`);
-    batch.forEach((w, i) => {
-      const repo = answer.data?.[`r${i}`];
-      if (!repo) return;
-      w.files.forEach((f, j) => {
-        const blob = repo[`f${j}`] as {
-          oid?: unknown;
-          text?: unknown;
-          byteSize?: unknown;
-          isTruncated?: unknown;
-          isBinary?: unknown;
-        } | null;
-        if (!blob || blob.oid !== f.oid) return;
-        if (blob.isBinary === true || typeof blob.text !== "string") {
-          out.set(f.oid, { text: "", truncated: false });
-          return;
-        }
-        const cut = fileText(enc.encode(blob.text), opts.maxBytes, num(blob.byteSize));
-        out.set(f.oid, { text: cut.text, truncated: cut.truncated || blob.isTruncated === true });
-      });
-    });
+    const wanted = new Set(batch.map((f) => f.oid));
+    for (const node of answer.data?.nodes ?? []) {
+      const blob = node as
+        | { oid?: unknown; text?: unknown; byteSize?: unknown; isTruncated?: unknown; isBinary?: unknown }
+        | null;
+      const oid = str(blob?.oid);
+      if (!blob || !oid || !wanted.has(oid)) continue;
+      if (blob.isBinary === true || typeof blob.text !== "string") {
+        out.set(oid, { text: "", truncated: false });
+        continue;
+      }
+      const cut = fileText(enc.encode(blob.text), opts.maxBytes, num(blob.byteSize));
+      out.set(oid, { text: cut.text, truncated: cut.truncated || blob.isTruncated === true });
+    }
   }));
   return out;
 }
