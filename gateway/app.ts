@@ -12,7 +12,7 @@ import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Redis } from "ioredis";
 import { apiKeys, type Config } from "../shared/config.ts";
-import { InvalidNameError, NonRetriableError } from "../shared/errors.ts";
+import { InputError, InvalidNameError } from "../shared/errors.ts";
 import type { JobStore } from "../shared/jobs/job-store.ts";
 import type { AiBody, AiResponse } from "../shared/schemas/api.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
@@ -149,8 +149,7 @@ export function timedRoutes(
 function errorToResponse(err: unknown, c: Context<GatewayEnv>, ctx: AppContext): Response {
   if (err instanceof HttpError) return errorResponse(err);
   if (err instanceof InvalidNameError) return errorResponse(new HttpError(400, "invalid_name", "invalid name"));
-  // Input errors of a service (e.g. AiInputError) carry status 400.
-  if (err instanceof NonRetriableError && (err as { status?: number }).status === 400) {
+  if (err instanceof InputError) {
     return errorResponse(new HttpError(400, "invalid_input", err.message.slice(0, 300)));
   }
   if (err instanceof HTTPException) {

@@ -1,6 +1,6 @@
 import type BeeQueue from "bee-queue";
 import type { z } from "zod";
-import { NonRetriableError } from "../shared/errors.ts";
+import { decideAfterFailure, describeError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
@@ -110,16 +110,12 @@ const specs: { [R in Role]: RoleRunner } = {
   }),
 };
 
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
 /**
- * Runs one bee-queue job with foliosync's retry policy: a NonRetriableError
- * or the last allowed attempt → dead-letter queue + the role's final-failure
- * step, and the bee-queue job resolves (it is handled); any other error is
- * rethrown so bee-queue retries it with jittered exponential backoff.
+ * Runs one bee-queue job with foliosync's retry policy (decideAfterFailure in
+ * shared/errors.ts): a rate limit is waited out; a NonRetriableError or the
+ * last allowed attempt → dead-letter queue + the role's final-failure step,
+ * and the bee-queue job resolves (it is handled); any other error is rethrown
+ * so bee-queue retries it with the shared full-jitter backoff.
  */
 export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
@@ -177,9 +173,9 @@ async function runAttempt(
     observe("ok");
     return result;
   } catch (err) {
-    const reason = describeError(err);
-    const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
-    if (err instanceof NonRetriableError || lastAttempt) {
+    const retriesLeft = (job.options as { retries?: number }).retries ?? 0;
+    const { action, reason } = decideAfterFailure(err, { retriesLeft, waitsLeft: 0 });
+    if (action === "dead-letter") {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
       await msg.onFinalFailure(reason);
