@@ -171,7 +171,7 @@ test("a refresh through a real worker process moves its Prometheus metrics", asy
   expect(listed.length).toBeGreaterThan(0);
   const total = listed.reduce((n, x) => n + Number(x[3]), 0);
   expect(total).toBeGreaterThanOrEqual(48);
-  expect(listed.every((x) => x[1].startsWith("GET /"))).toBe(true);
+  expect(listed.every((x) => /^(GET|POST) \//.test(x[1]))).toBe(true);
   // Storage errors: none so far, and the series exist only once one happens.
   expect(sample(m, "foliosync_storage_errors_total")).toBeUndefined();
 
