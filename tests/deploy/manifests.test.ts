@@ -267,6 +267,7 @@ const SECRET_STANDINS: Record<string, string> = {
   url: "rediss://default:x@redis.example.internal:6380",
   AZURE_STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=eA==;EndpointSuffix=x",
   GITHUB_TOKEN: "t",
+  GITHUB_TOKENS: "t1,t2",
   API_KEYS: "k",
   WEBHOOK_SECRET: "s",
   LLM_API_KEY: "l",
