@@ -4,8 +4,8 @@
  * server (--latency-ms 100), workers in this process, local storage in a
  * temp dir, a GitHub token (so plan and sync use GraphQL). Measures, in one
  * run: cold yungryce, warm with nothing changed, warm with 2 changed, cold
- * sindresorhus, the same cold sindresorhus over REST, and a cold user of
- * --repos (default 1,000) repositories both ways (wall time; GitHub requests,
+ * sindresorhus, the same cold sindresorhus over REST, and a cold generated
+ * user `gen-<N>` of --repos (default 1,000) repositories both ways (wall time; GitHub requests,
  * REST and GraphQL together; GraphQL points; and the latency floor of the
  * path taken: GraphQL = latency × (listing queries + 1 round of batched file
  * queries), REST = latency × (list rounds + ⌈content requests ÷ 100⌉)); and
@@ -159,29 +159,14 @@ await wipe();
 const restRoles = startRoles(restCtx, ROLES.filter((r) => r !== "notify"));
 const restColdSindre = await coldRefresh("sindresorhus", 2, "cold (REST)");
 
-/** A user of BIG repositories: yungryce's 48 and generated ones with a README and a context file each. */
-async function growYungryce() {
-  for (let i = 48; i < BIG; i++) {
-    const n = String(i).padStart(4, "0");
-    await control("add-repo", {
-      owner: "yungryce",
-      repo: `gen-repo-${n}`,
-      description: `Generated repository ${n}`,
-      language: "TypeScript",
-      languages: { TypeScript: 1000 + i, Shell: 10 },
-      readme: `# gen-repo-${n}\n\nA generated repository for the benchmark: ${"lorem ipsum ".repeat(40)}\n`,
-      files: { ".repo-context.json": JSON.stringify({ project_identity: { name: `gen-repo-${n}` } }) },
-    });
-  }
-}
+/** A generated fixture user of BIG repositories (scripts/fixtures/generated-users.ts). */
+const bigUser = `gen-${BIG}`;
 await wipe();
-await growYungryce();
-const restBig = await coldRefresh("yungryce", Math.ceil(BIG / 100), `cold ${BIG} repos (REST)`);
+const restBig = await coldRefresh(bigUser, Math.ceil(BIG / 100), "cold (REST)");
 await restRoles.stop();
 await wipe();
-await growYungryce();
 const bigRoles = startRoles(ctx, ROLES.filter((r) => r !== "notify"));
-const gqlBig = await coldRefresh("yungryce", Math.ceil(BIG / 100), `cold ${BIG} repos (GraphQL)`);
+const gqlBig = await coldRefresh(bigUser, Math.ceil(BIG / 100), "cold (GraphQL)");
 await bigRoles.stop();
 
 // ---- queue throughput: foliosync pipeline layer vs raw bee-queue ----

@@ -456,6 +456,8 @@ describe("deploy/k8s", () => {
           expect(waiting?.type).toBe("redis");
           expect(Number(waiting.metadata.listLength)).toBeGreaterThan(0);
           for (const t of so.spec.triggers) {
+            // Azure Cache for Redis speaks TLS only.
+            expect(t.metadata.enableTLS).toBe(overlay === "azure" ? "true" : undefined);
             const auth = named(objects, "TriggerAuthentication", t.authenticationRef.name);
             const params = auth.spec.secretTargetRef.map((r: K8sObject) => r.parameter);
             expect(params).toContain("address");

@@ -8,6 +8,7 @@ import { RetryAfterError } from "../../shared/errors.ts";
 import { GithubClient } from "../../workers/github/github-client.ts";
 import { LIST_QUERY } from "../../workers/github/graphql.ts";
 import { readTokenQuotas, tokenFingerprint } from "../../workers/github/token-pool.ts";
+import { WorkerMetrics } from "../../workers/metrics.ts";
 import { type FixtureServer, startFixtureServer } from "../support/fixture-server.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 
@@ -130,6 +131,23 @@ describe("GitHub token pool", () => {
     },
     30_000,
   );
+
+  test("worker metrics show each pooled token's quota by fingerprint (never the token)", async () => {
+    await fx.config({ rate_limit: 50, bad_tokens: ["refused-token"] });
+    const gh = new GithubClient({
+      baseUrl: fx.url,
+      tokens: ["refused-token", "metrics-token"],
+      redis: redis.client(),
+      quotaKey: "fs:github:quota",
+    });
+    for (let i = 0; i < 3; i++) await gh.request("GET /users/{username}", { username: "yungryce" });
+    const text = await new WorkerMetrics().render(redis.client(), "fs");
+    const fp = tokenFingerprint("metrics-token");
+    expect(text).toContain(`foliosync_github_token_quota_remaining{token="${fp}",resource="core"} 47`);
+    expect(text).toContain(`foliosync_github_token_alive{token="${fp}"} 1`);
+    expect(text).toContain(`foliosync_github_token_alive{token="${tokenFingerprint("refused-token")}"} 0`);
+    expect(text).not.toContain("metrics-token");
+  });
 
   test("without a token GraphQL is not offered", () => {
     const gh = new GithubClient({ baseUrl: fx.url });
