@@ -96,6 +96,7 @@ if (import.meta.main) {
               backend: choice.backend,
               log: (m, x) => log.info(m, x),
               deadLetter: (entry) => jobs.deadLetter(entry),
+              lockToken: `train:${job.id}`,
             },
             msg,
           );
