@@ -15,6 +15,10 @@ export const ConfigSchema = z.object({
   WORKER_METRICS_PORT: int(9464, 0, 65535),
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
   GITHUB_TOKEN: z.string().optional(),
+  /** Comma list of GitHub tokens: a pool (each request goes to the token with the most quota left). */
+  GITHUB_TOKENS: z.string().optional(),
+  /** "auto": GraphQL when a token is configured, REST otherwise; "rest": REST always. */
+  GITHUB_API: z.enum(["auto", "rest"]).default("auto"),
   STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
   STORAGE_DIR: z.string().min(1).default("./data"),
   /** Local backend: fsync every write ("always") or only conditional writes (bundles, pointer). */
@@ -103,6 +107,12 @@ export function processEnv(): Record<string, string | undefined> {
   const g = globalThis as any;
   if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
   return g.process?.env ?? {};
+}
+
+/** GITHUB_TOKENS and GITHUB_TOKEN together: the token pool (GITHUB_TOKEN alone is a pool of one). */
+export function githubTokens(cfg: Config): string[] {
+  const all = [...(cfg.GITHUB_TOKENS ?? "").split(","), cfg.GITHUB_TOKEN ?? ""].map((s) => s.trim()).filter(Boolean);
+  return [...new Set(all)];
 }
 
 export function apiKeys(cfg: Config): string[] {
