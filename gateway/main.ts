@@ -7,6 +7,7 @@
 import { loadConfig, processEnv } from "../shared/config.ts";
 import { createApp } from "./app.ts";
 import { createGatewayDeps } from "./deps.ts";
+import { flushTelemetry, initTelemetry } from "../shared/telemetry.ts";
 
 const env = processEnv();
 let config;
@@ -16,6 +17,7 @@ try {
   console.error(err instanceof Error ? err.message : String(err));
   Deno.exit(2);
 }
+initTelemetry("foliosync-gateway", { env });
 const hops = Number(env.TRUSTED_PROXY_HOPS ?? "0");
 const runtime = await createGatewayDeps(config, { trustedProxyHops: Number.isInteger(hops) && hops > 0 ? hops : 0 });
 const app = createApp(runtime.deps);
@@ -43,6 +45,7 @@ const stop = async () => {
   const force = setTimeout(() => Deno.exit(0), 3_000);
   await server.shutdown().catch(() => {});
   await runtime.close();
+  await flushTelemetry();
   clearTimeout(force);
   Deno.exit(0);
 };

@@ -6,6 +6,7 @@ import type { BlobStore } from "../shared/storage/types.ts";
 import { GithubClient } from "./github/github-client.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { instrumentStore, WorkerMetrics } from "./metrics.ts";
+import { tracedStore, traceOctokit } from "../shared/telemetry.ts";
 
 /** What every role needs: built once per process. */
 export interface WorkerContext {
@@ -29,7 +30,7 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       retries: cfg.JOB_RETRIES,
     });
   const metrics = overrides.metrics ?? new WorkerMetrics();
-  const store = overrides.store ?? instrumentStore(await createStore(cfg), metrics);
+  const store = overrides.store ?? tracedStore(instrumentStore(await createStore(cfg), metrics));
   const github = overrides.github ??
     new GithubClient({
       baseUrl: cfg.GITHUB_API_URL,
@@ -42,5 +43,6 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       log: (m) => log.warn(m),
       onResponse: (route, status, remaining) => metrics.githubResponse(route, status, remaining),
     });
+  if (!overrides.github) traceOctokit(github.octokit);
   return { cfg, redis, jobs, store, github, log, metrics };
 }

@@ -22,6 +22,7 @@ import { createLogger } from "./log.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { type Role, ROLES, type RunningRoles, startRoles } from "./roles.ts";
 import { announceWorker, type PresenceHandle } from "../shared/worker-presence.ts";
+import { flushTelemetry, initTelemetry } from "../shared/telemetry.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -84,6 +85,7 @@ if (import.meta.main) {
     console.error(`worker: ${(err as Error).message}`);
     process.exit(2);
   }
+  initTelemetry("foliosync-worker");
   const { roles, train } = parsed;
   const names = [...roles, ...(train ? ["train"] : [])];
   const log = createLogger(cfg.LOG_LEVEL, { roles: names.join(",") });
@@ -121,6 +123,7 @@ if (import.meta.main) {
     await presence?.stop();
     // In-flight jobs get up to 20 s (inside Kubernetes' 30 s grace); any still running are redelivered.
     await running?.stop(20_000);
+    await flushTelemetry();
     ctx?.redis.disconnect();
     await health?.close();
     process.exit(0);

@@ -4,6 +4,7 @@ import { decideAfterFailure, describeError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
+import { inSpan, SpanKind, traceOf } from "../shared/telemetry.ts";
 import { waitingOutRateLimits } from "./github/rate-wait.ts";
 import { runMerge } from "./merge.ts";
 import { deliverStatusWebhook } from "./notify.ts";
@@ -117,7 +118,18 @@ const specs: { [R in Role]: RoleRunner } = {
  * and the bee-queue job resolves (it is handled); any other error is rethrown
  * so bee-queue retries it with the shared full-jitter backoff.
  */
-export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
+export function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
+  // A span continuing the trace the message carries; its job id reaches every log line.
+  const jobId = (job.data as { job_id?: unknown } | null)?.job_id;
+  return inSpan(role, {
+    parent: traceOf(job.data),
+    jobId: typeof jobId === "string" ? jobId : undefined,
+    kind: SpanKind.CONSUMER,
+    attributes: { "messaging.destination.name": specs[role].queue, "messaging.message.id": String(job.id) },
+  }, () => handleJob(ctx, role, job));
+}
+
+async function handleJob(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
   const started = performance.now();
   const observe = (outcome: JobOutcome) => ctx.metrics.job(role, outcome, (performance.now() - started) / 1000);

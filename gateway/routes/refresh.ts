@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import type { AppContext, RouteApp } from "../app.ts";
 import { type RefreshAccepted, RefreshBody } from "../../shared/schemas/api.ts";
+import { inSpan, SpanKind } from "../../shared/telemetry.ts";
 import {
   clientIp,
   HttpError,
@@ -54,9 +55,18 @@ export function refreshRoutes(app: RouteApp, ctx: AppContext) {
     // lock and enqueues (its peek step: one small round trip for a request
     // that joins a refresh in flight, a second one to create a job).
     const client = clientId(c, key);
-    const res = await ctx.jobs.requestRefresh(
-      { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
-      { client: typeof client === "string" ? client : await client, limit, windowMs: ctx.rateWindowMs },
+    // The refresh's trace starts here: the plan message carries this span's context.
+    const res = await inSpan(
+      "POST /api/bundles/{username}/refresh",
+      { kind: SpanKind.SERVER, attributes: { "http.route": "/api/bundles/{username}/refresh" } },
+      async (span) => {
+        const r = await ctx.jobs.requestRefresh(
+          { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
+          { client: typeof client === "string" ? client : await client, limit, windowMs: ctx.rateWindowMs },
+        );
+        if (!r.limited) span?.setAttribute("foliosync.job_id", r.jobId);
+        return r;
+      },
     );
     if (res.limited) {
       ctx.metrics.rateLimited();

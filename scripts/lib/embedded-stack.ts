@@ -13,6 +13,7 @@ import { createContext, type WorkerContext } from "../../workers/context.ts";
 import { createLogger } from "../../workers/log.ts";
 import { ROLES, type RunningRoles, startRoles } from "../../workers/roles.ts";
 import { announceWorker } from "../../shared/worker-presence.ts";
+import { initTelemetry } from "../../shared/telemetry.ts";
 import { startFixtureServer } from "../github-fixture-server.ts";
 import { freePort } from "./free-port.ts";
 import { type Managed, startProcess, waitForOutput } from "./process.ts";
@@ -74,6 +75,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions = {}): Promi
       XDG_RUNTIME_DIR: xdg,
     };
     const cfg = loadConfig(env);
+    initTelemetry("foliosync-worker", { env });
     const ctx = await createContext(cfg, { log: createLogger(cfg.LOG_LEVEL === "info" ? "warn" : cfg.LOG_LEVEL) });
     const roles: RunningRoles = startRoles(ctx, ROLES);
     const presence = announceWorker(ctx.redis, cfg.QUEUE_PREFIX, {

@@ -75,11 +75,22 @@ export const JobRecord = z.object({
 export type JobRecord = z.infer<typeof JobRecord>;
 
 // ---- queue messages (bee-queue job data) ----
+
+/**
+ * W3C trace context of the step that queued a message (shared/telemetry.ts):
+ * the next step's span continues the same trace. Absent when tracing is off.
+ */
+export const TraceCarrier = z.object({
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+  tracestate: z.string().max(512).optional(),
+});
+export type TraceCarrier = z.infer<typeof TraceCarrier>;
 export const PlanMessage = z.object({
   job_id: z.string(),
   username: Username,
   force_refresh: z.boolean().default(false),
   only_repos: z.array(RepoName).optional(),
+  trace: TraceCarrier.optional(),
 });
 export type PlanMessage = z.infer<typeof PlanMessage>;
 
@@ -116,10 +127,11 @@ export const SyncMessage = z.object({
     }),
     languages: z.record(z.string(), z.number()),
   }).optional(),
+  trace: TraceCarrier.optional(),
 });
 export type SyncMessage = z.infer<typeof SyncMessage>;
 
-export const MergeMessage = z.object({ job_id: z.string(), username: Username });
+export const MergeMessage = z.object({ job_id: z.string(), username: Username, trace: TraceCarrier.optional() });
 export type MergeMessage = z.infer<typeof MergeMessage>;
 
 export const TrainMessage = z.object({
@@ -127,6 +139,7 @@ export const TrainMessage = z.object({
   username: Username,
   content_fingerprint: z.string(),
   bundle_key: z.string(),
+  trace: TraceCarrier.optional(),
 });
 export type TrainMessage = z.infer<typeof TrainMessage>;
 
@@ -134,5 +147,6 @@ export const NotifyMessage = z.object({
   job_id: z.string(),
   callback_url: z.string(),
   job: JobRecord,
+  trace: TraceCarrier.optional(),
 });
 export type NotifyMessage = z.infer<typeof NotifyMessage>;

@@ -19,6 +19,7 @@ import { handleTrainMessage, type Publish } from "./handler.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { Readiness, startHealthServer, waitForRedis } from "../health-server.ts";
 import { instrumentStore, WorkerMetrics } from "../metrics.ts";
+import { flushTelemetry, initTelemetry, inSpan, SpanKind, tracedStore, traceOf } from "../../shared/telemetry.ts";
 
 /** The one place job states are written (JobStore.setState publishes the job). */
 export function jobStatePublisher(jobs: JobStore): Publish {
@@ -29,6 +30,7 @@ export function jobStatePublisher(jobs: JobStore): Publish {
 
 if (import.meta.main) {
   const cfg = loadConfig(processEnv());
+  initTelemetry("foliosync-train");
   const log = createLogger(cfg.LOG_LEVEL, { role: "train" });
   const metrics = new WorkerMetrics();
   metrics.collectProcessMetrics();
@@ -47,7 +49,7 @@ if (import.meta.main) {
     adapter: choice.adapter,
     tried: choice.tried,
   });
-  const store = instrumentStore(await createStore(cfg), metrics);
+  const store = tracedStore(instrumentStore(await createStore(cfg), metrics));
   await waitForRedis(cfg.REDIS_URL, log);
   const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
   readiness.setRedis(redis);
@@ -87,19 +89,25 @@ if (import.meta.main) {
         );
         try {
           const t0 = performance.now();
-          const r = await handleTrainMessage(
-            {
-              redis,
-              store,
-              prefix: cfg.QUEUE_PREFIX,
-              publish,
-              backend: choice.backend,
-              log: (m, x) => log.info(m, x),
-              deadLetter: (entry) => jobs.deadLetter(entry),
-              lockToken: `train:${job.id}`,
-            },
-            msg,
-          );
+          const r = await inSpan("train", {
+            parent: traceOf(job.data),
+            jobId: msg.job_id,
+            kind: SpanKind.CONSUMER,
+            attributes: { "messaging.destination.name": "train" },
+          }, () =>
+            handleTrainMessage(
+              {
+                redis,
+                store,
+                prefix: cfg.QUEUE_PREFIX,
+                publish,
+                backend: choice.backend,
+                log: (m, x) => log.info(m, x),
+                deadLetter: (entry) => jobs.deadLetter(entry),
+                lockToken: `train:${job.id}`,
+              },
+              msg,
+            ));
           metrics.training(choice.backend, r.state, (performance.now() - t0) / 1000);
           return { state: r.state };
         } finally {
@@ -122,6 +130,7 @@ if (import.meta.main) {
     redis.disconnect();
     await store.close?.();
     await health?.close();
+    await flushTelemetry();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", stop);

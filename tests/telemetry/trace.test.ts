@@ -1,0 +1,156 @@
+/**
+ * One refresh is one trace across processes: the gateway (Deno), a Bun
+ * worker process and the Deno training worker export spans over OTLP/HTTP
+ * (configured only by OTEL_* variables) to a collector held in memory here;
+ * the spans of gateway → plan → every sync (with GitHub and storage calls) →
+ * merge → train share one trace id and chain by parent ids. Log lines carry
+ * the trace and job ids. With OTEL_* unset nothing is traced.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { beeJobData } from "../../shared/jobs/queue-names.ts";
+import { initTelemetry, telemetryEnabled, tracedStore, withTrace } from "../../shared/telemetry.ts";
+import type { BlobStore } from "../../shared/storage/types.ts";
+import { type OpsStack, runCli, startOpsStack } from "../support/ops-stack.ts";
+import { denoBin, repoRoot } from "../support/paths.ts";
+import { type Managed, startProcess, waitForOutput } from "../support/process.ts";
+
+interface CollectedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  attributes: Record<string, unknown>;
+}
+
+const hex = (v: unknown) => {
+  const s = String(v ?? "");
+  return /^[0-9a-f]*$/.test(s) ? s : Buffer.from(s, "base64").toString("hex");
+};
+
+/** An OTLP/HTTP JSON receiver: every span any process exports lands in `spans`. */
+function startCollector(): Promise<{ url: string; spans: CollectedSpan[]; server: Server }> {
+  const spans: CollectedSpan[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      try {
+        const doc = JSON.parse(body);
+        for (const rs of doc.resourceSpans ?? []) {
+          const attr = (list: { key: string; value: Record<string, unknown> }[] = []) =>
+            Object.fromEntries(list.map((a) => [a.key, Object.values(a.value ?? {})[0]]));
+          const service = String(attr(rs.resource?.attributes)["service.name"]);
+          for (const ss of rs.scopeSpans ?? []) {
+            for (const sp of ss.spans ?? []) {
+              spans.push({
+                service,
+                traceId: hex(sp.traceId),
+                spanId: hex(sp.spanId),
+                parentSpanId: hex(sp.parentSpanId),
+                name: sp.name,
+                kind: sp.kind,
+                attributes: attr(sp.attributes),
+              });
+            }
+          }
+        }
+      } catch { /* not JSON: ignored */ }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      resolve({ url: `http://127.0.0.1:${port}`, spans, server });
+    })
+  );
+}
+
+let s: OpsStack | undefined;
+let trainer: Managed | undefined;
+let collector: Awaited<ReturnType<typeof startCollector>> | undefined;
+afterAll(async () => {
+  await trainer?.stop(5000);
+  await s?.stop();
+  collector?.server.close();
+}, 60_000);
+
+test("tracing off (no OTEL_* set): no spans, no trace field in messages, stores unwrapped", () => {
+  initTelemetry("test", { env: {} });
+  expect(telemetryEnabled()).toBe(false);
+  const msg = { job_id: "j" };
+  expect(withTrace(msg)).toBe(msg);
+  expect(JSON.parse(beeJobData(msg)).data).toEqual({ job_id: "j" });
+  const store = { backend: "local" } as BlobStore;
+  expect(tracedStore(store)).toBe(store);
+});
+
+test("one trace spans a whole refresh across gateway, worker and training processes", async () => {
+  collector = await startCollector();
+  const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: "200", LOG_LEVEL: "info" };
+  s = await startOpsStack({ env: otel });
+  trainer = startProcess(denoBin, ["run", "-A", join(repoRoot, "workers", "train", "main.ts")], {
+    cwd: repoRoot,
+    env: { ...process.env, ...s.env, XDG_RUNTIME_DIR: "/tmp/foliosync-xdg", TFJS_BACKEND: "cpu" },
+  });
+  await waitForOutput(trainer, /train worker ready/, 90_000);
+
+  const r = await runCli(["refresh", "yungryce", "--wait", "--train", "--json", "--timeout", "400"], s.env, 420_000);
+  if (r.code !== 0) throw new Error(`${r.stdout}\n${r.stderr}\n${trainer.output().slice(-3000)}`);
+  const job = JSON.parse(r.stdout);
+  expect(["trained", "training_skipped"]).toContain(job.state);
+
+  const spans = collector.spans;
+  const root = () =>
+    spans.find((x) => x.service === "foliosync-gateway" && x.attributes["foliosync.job_id"] === job.job_id);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const g = root();
+    const t = g && spans.filter((x) => x.traceId === g.traceId);
+    if (t && t.some((x) => x.name === "train") && t.filter((x) => x.name === "sync").length === 48) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  const gw = root()!;
+  expect(gw).toBeDefined();
+  expect(gw.parentSpanId).toBe("");
+  const mine = spans.filter((x) => x.traceId === gw.traceId);
+  const byId = new Map(mine.map((x) => [x.spanId, x]));
+  const named = (n: string) => mine.filter((x) => x.name === n);
+
+  expect(new Set(mine.map((x) => x.service))).toEqual(
+    new Set(["foliosync-gateway", "foliosync-worker", "foliosync-train"]),
+  );
+  const [plan] = named("plan");
+  expect(plan.parentSpanId).toBe(gw.spanId);
+  const syncs = named("sync");
+  expect(syncs.length).toBe(48);
+  for (const sy of syncs) expect(sy.parentSpanId).toBe(plan.spanId);
+  const [merge] = named("merge");
+  expect(syncs.map((x) => x.spanId)).toContain(merge.parentSpanId);
+  const [train] = named("train");
+  expect(train.service).toBe("foliosync-train");
+  expect(byId.get(train.parentSpanId)?.name).toBe("merge");
+  for (const x of [plan, merge, train, ...syncs]) expect(x.attributes["foliosync.job_id"]).toBe(job.job_id);
+
+  // GitHub calls: CLIENT spans under plan and the syncs, named by route template (no user data in names).
+  const github = mine.filter((x) => x.name.startsWith("GitHub "));
+  expect(github.length).toBeGreaterThanOrEqual(48);
+  expect(github.some((x) => x.name === "GET /repos/{owner}/{repo}/readme".replace(/^/, "GitHub "))).toBe(true);
+  for (const x of github) expect(["plan", "sync"]).toContain(byId.get(x.parentSpanId)?.name ?? "");
+  // Storage calls: each sync writes its record; merge and train read and write.
+  const puts = mine.filter((x) => x.name === "storage put");
+  expect(puts.filter((x) => byId.get(x.parentSpanId)?.name === "sync").length).toBe(48);
+  expect(mine.some((x) => x.name.startsWith("storage ") && byId.get(x.parentSpanId)?.name === "merge")).toBe(true);
+  expect(mine.some((x) => x.name.startsWith("storage ") && x.service === "foliosync-train")).toBe(true);
+
+  // Log lines carry the job id and the trace id.
+  const lines = trainer.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const jobLines = lines.filter((l) => l.job_id === job.job_id);
+  expect(jobLines.length).toBeGreaterThan(0);
+  for (const l of jobLines) expect(l.trace_id).toBe(gw.traceId);
+}, 600_000);
