@@ -20,7 +20,13 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
   const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const log = overrides.log ?? createLogger(cfg.LOG_LEVEL);
   const jobs = overrides.jobs ??
-    new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS, retries: cfg.JOB_RETRIES });
+    new JobStore(redis, {
+      prefix: cfg.QUEUE_PREFIX,
+      lockTtlMs: cfg.LOCK_TTL_MS,
+      retries: cfg.JOB_RETRIES,
+      notifyRetries: cfg.NOTIFY_RETRIES,
+      notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
+    });
   const store = overrides.store ?? (await createStore(cfg));
   const github = overrides.github ??
     new GithubClient({

@@ -1,11 +1,12 @@
 import type BeeQueue from "bee-queue";
 import type { z } from "zod";
 import { NonRetriableError } from "../shared/errors.ts";
+import { publicError, redactText } from "../shared/safe-error.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
 import { runMerge } from "./merge.ts";
-import { deliverStatusWebhook } from "./notify.ts";
+import { deliverStatusWebhook, statusWebhookGaveUp } from "./notify.ts";
 import { runPlan } from "./plan.ts";
 import { createQueue } from "./queues.ts";
 import { syncRepo } from "./sync.ts";
@@ -21,7 +22,10 @@ interface RoleSpec<S extends z.ZodTypeAny> {
   schema: S;
   concurrency: (ctx: WorkerContext) => number;
   run: (ctx: WorkerContext, msg: z.infer<S>) => Promise<unknown>;
-  /** Called once when an attempt fails for good (non-retriable or out of retries). */
+  /**
+   * Called once when an attempt fails for good (non-retriable or out of retries).
+   * `reason` is safe to show (publicError: a code plus a safe message).
+   */
   onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, reason: string) => Promise<void>;
   /** The user whose refresh lock to keep alive while working. */
   lockOf?: (msg: z.infer<S>) => { username: string; job_id: string };
@@ -96,7 +100,7 @@ const specs: { [R in Role]: RoleRunner } = {
     concurrency: (c) => c.cfg.MERGE_CONCURRENCY,
     run: (c, m) => runMerge(c, m),
     onFinalFailure: async (c, m, reason) => {
-      await c.jobs.setState(m.job_id, m.username, "failed", { error: `merge failed: ${reason}` });
+      await c.jobs.setState(m.job_id, m.username, "failed", { error: reason });
     },
     lockOf: (m) => m,
   }),
@@ -105,13 +109,13 @@ const specs: { [R in Role]: RoleRunner } = {
     schema: NotifyMessage,
     concurrency: (c) => c.cfg.NOTIFY_CONCURRENCY,
     run: (c, m) => deliverStatusWebhook(c, m),
-    onFinalFailure: async () => {},
+    onFinalFailure: (c, m) => statusWebhookGaveUp(c, m),
   }),
 };
 
+/** An error's message for logs and the DLQ: URLs cut to scheme://host, credential fields blanked. */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 /**
@@ -154,7 +158,7 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
         error: reason,
         job_id: msg.jobId,
       });
-      await msg.onFinalFailure(reason);
+      await msg.onFinalFailure(publicError(err, role === "merge" ? "merge failed" : ""));
       return;
     }
     ctx.log.info(`${role} attempt failed, will retry: ${reason}`, { bee_job_id: job.id });

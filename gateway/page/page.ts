@@ -5,7 +5,7 @@
  * /api/ai. An optional API key (kept in sessionStorage) is sent as a bearer
  * token when the gateway has API_KEYS configured.
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">

@@ -2,7 +2,6 @@ import type { Redis } from "ioredis";
 import { redisKeys } from "../keys.ts";
 import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
-  FINAL_STATES,
   JOB_STATES,
   JobRecord,
   type JobState,
@@ -14,6 +13,7 @@ import {
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { loadScripts, type ScriptedRedis } from "./scripts.ts";
+import { CallbackRegistry } from "../webhooks/callbacks.ts";
 
 export interface JobStoreOptions {
   prefix?: string;
@@ -22,6 +22,9 @@ export interface JobStoreOptions {
   jobTtlS?: number;
   /** Retries for transient faults before the DLQ. */
   retries?: number;
+  /** Status webhook deliveries: retries before the DLQ, and the backoff base (ms). */
+  notifyRetries?: number;
+  notifyBackoffMs?: number;
 }
 
 export interface DlqEntry {
@@ -38,7 +41,6 @@ const now = () => new Date().toISOString();
 export interface RefreshInput {
   username: string;
   force_refresh?: boolean;
-  callback_url?: string;
   only_repos?: string[];
 }
 /** A per-client rate limit, checked atomically in the same script as the lock. */
@@ -138,7 +140,6 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
     if (!raw.only_repos.every(isRepoName)) throw new Error("not a job record");
     job.only_repos = raw.only_repos;
   }
-  if (optStr(raw.callback_url)) job.callback_url = raw.callback_url;
   job.created_at = raw.created_at;
   job.updated_at = raw.updated_at;
   if (optStr(raw.error)) job.error = raw.error;
@@ -160,6 +161,10 @@ export class JobStore {
   readonly lockTtlMs: number;
   readonly jobTtlS: number;
   readonly retries: number;
+  readonly notifyRetries: number;
+  readonly notifyBackoffMs: number;
+  /** Status-webhook receivers of each job (shared/webhooks/callbacks.ts). */
+  readonly callbacks: CallbackRegistry;
 
   constructor(redis: Redis, opts: JobStoreOptions = {}) {
     this.redis = loadScripts(redis);
@@ -168,6 +173,9 @@ export class JobStore {
     this.lockTtlMs = opts.lockTtlMs ?? 120_000;
     this.jobTtlS = opts.jobTtlS ?? 7 * 24 * 3600;
     this.retries = opts.retries ?? 5;
+    this.notifyRetries = opts.notifyRetries ?? 6;
+    this.notifyBackoffMs = opts.notifyBackoffMs ?? 1000;
+    this.callbacks = new CallbackRegistry(redis, this.prefix, this.jobTtlS);
   }
 
   private eventsPrefix() {
@@ -183,7 +191,7 @@ export class JobStore {
       case "train":
         return { retries: 1, backoffMs: 2000 };
       case "notify":
-        return { retries: 6, backoffMs: 1000 };
+        return { retries: this.notifyRetries, backoffMs: this.notifyBackoffMs };
     }
   }
 
@@ -220,7 +228,6 @@ export class JobStore {
         force_refresh: input.force_refresh ?? false,
         created_at: t,
         updated_at: t,
-        ...(input.callback_url ? { callback_url: input.callback_url } : {}),
         ...(input.only_repos?.length ? { only_repos: input.only_repos } : {}),
       };
       const plan: PlanMessage = {
@@ -301,10 +308,8 @@ export class JobStore {
       this.lockTtlMs,
     );
     const job = jobFrom(out);
-    // Frontends that registered a callback hear about every final state (notify worker, signed).
-    if (job?.callback_url && FINAL_STATES.has(job.state)) {
-      await this.enqueue("notify", `${jobId}:${job.state}`, { job_id: jobId, callback_url: job.callback_url, job });
-    }
+    // Every state change reaches the job's status-webhook receivers (signed, by the notify worker).
+    if (job) await this.callbacks.fanOut(jobId);
     return job;
   }
 
@@ -327,6 +332,7 @@ export class JobStore {
       this.lockTtlMs,
       ...pairs,
     );
+    if (out) await this.callbacks.fanOut(jobId);
     return jobFrom(out);
   }
 
@@ -385,6 +391,7 @@ export class JobStore {
     );
     const last = Number(reply[0]) === 1;
     const json = String(reply[1] ?? "");
+    if (reply.slice(2).some((r) => Number(r) === 1)) await this.callbacks.fanOut(jobId);
     let lastGiven = false;
     batch.items.forEach((it, i) => {
       const counted = Number(reply[2 + i]) === 1;
@@ -401,6 +408,20 @@ export class JobStore {
         },
       });
     });
+  }
+
+  /**
+   * Registers a client's status-webhook receiver on a job (its first delivery
+   * is the job's current state; `created`: the job as the caller created it,
+   * then the current state). "full" when the job has the most receivers.
+   */
+  registerCallback(
+    jobId: string,
+    client: string,
+    url: string,
+    created?: JobRecord,
+  ): Promise<"ok" | "full" | "missing"> {
+    return this.callbacks.register(jobId, client, url, this.queueOptions("notify"), created);
   }
 
   /** Enqueues a job with a chosen id unless that id is already queued. */

@@ -48,4 +48,7 @@ export type ScriptedRedis = Redis & {
   heartbeatLock: Cmd<number>;
   dlqReplay: Cmd<number>;
   releaseIfOwner: Cmd<number>;
+  callbackRegister: Cmd<number>;
+  callbackFanout: Cmd<number>;
+  callbackAdvance: Cmd<number>;
 };

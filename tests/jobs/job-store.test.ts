@@ -59,7 +59,6 @@ describe("storedJob (the trusted read path)", () => {
       { ...base, job_id: 5 },
       { ...base, force_refresh: "yes" },
       { ...base, created_at: undefined },
-      { ...base, callback_url: 3 },
       { ...base, only_repos: ["../x"] },
     ];
     for (const b of bad) {
