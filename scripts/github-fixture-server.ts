@@ -59,7 +59,7 @@ const RATE_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-a
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 function envVar(name: string): string | undefined {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   try {
     return g.Deno?.env?.get?.(name) ?? g.process?.env?.[name];
@@ -283,6 +283,7 @@ function freshStats(): Stats {
     not_found: 0,
     not_modified: 0,
     rate_limited: 0,
+    secondary_limited: 0,
     failed_injected: 0,
     in_flight: 0,
     max_in_flight: 0,
@@ -302,6 +303,8 @@ class FixtureServer {
   windowStart = Date.now();
   used = 0;
   cache = new Map<string, Reply>();
+  /** Injected secondary rate limits: the next `count` API requests get GitHub's secondary-limit 403. */
+  secondary = { count: 0, retryAfterS: null as number | null };
 
   constructor(readonly fixturesDir: string, opts: FixtureServerOptions) {
     this.owners = loadOwners(fixturesDir);
@@ -643,6 +646,13 @@ class FixtureServer {
         }
         if (body.rate_limit !== undefined) this.rateLimit = Number(body.rate_limit ?? DEFAULT_RATE_LIMIT);
         if (body.rate_window_s !== undefined) this.rateWindowS = Number(body.rate_window_s);
+        if (body.secondary_limit !== undefined) {
+          const sl = (body.secondary_limit ?? {}) as Json;
+          this.secondary = {
+            count: Math.max(0, Number(sl.count ?? 0) || 0),
+            retryAfterS: sl.retry_after === undefined || sl.retry_after === null ? null : Number(sl.retry_after),
+          };
+        }
         if (body.rate_limit !== undefined || body.rate_window_s !== undefined) {
           this.windowStart = Date.now();
           this.used = 0;
@@ -725,7 +735,20 @@ class FixtureServer {
       seed: this.seed,
       rate_limit: this.rateLimit,
       rate_window_s: this.rateWindowS,
+      secondary_limit: { count: this.secondary.count, retry_after: this.secondary.retryAfterS },
     };
+  }
+
+  /** GitHub's answer to a request over a secondary rate limit: 403, quota left, maybe `retry-after`. */
+  secondaryLimitReply(): Reply {
+    const headers: Record<string, string> = {};
+    if (this.secondary.retryAfterS !== null) headers["retry-after"] = String(this.secondary.retryAfterS);
+    return this.json(403, {
+      message:
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.",
+      documentation_url:
+        "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+    }, headers);
   }
 
   // --- request handling -----------------------------------------------------
@@ -758,6 +781,11 @@ class FixtureServer {
       const kind = this.classify(path);
       s[kind]++;
       if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+      if (this.secondary.count > 0) {
+        this.secondary.count--;
+        s.secondary_limited++;
+        return this.send(res, this.secondaryLimitReply(), this.rateHeaders(), method);
+      }
       if (this.failRate > 0 && this.rand() < this.failRate) {
         s.failed_injected++;
         return this.send(res, this.json(502, { message: "Server Error" }), this.rateHeaders(), method);
@@ -867,7 +895,7 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
     close: () =>
       new Promise<void>((res) => {
         server.close(() => res());
-        // deno-lint-ignore no-explicit-any
+        // deno-lint-ignore no-explicit-any -- closeAllConnections is Node's and Bun's, absent from Deno's server type
         (server as any).closeAllConnections?.();
       }),
   };
@@ -920,7 +948,7 @@ function parseArgs(argv: string[]): FixtureServerOptions {
           "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +
             "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]",
         );
-        // deno-lint-ignore no-explicit-any
+        // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
         (globalThis as any).process?.exit?.(0);
         break;
       default:
@@ -930,9 +958,9 @@ function parseArgs(argv: string[]): FixtureServerOptions {
   return opts;
 }
 
-// deno-lint-ignore no-explicit-any
+// deno-lint-ignore no-explicit-any -- import.meta.main is Deno's and Bun's, absent from the standard ImportMeta type
 if ((import.meta as any).main) {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const proc = (globalThis as any).process;
   const argv: string[] = proc?.argv?.slice(2) ?? [];
   let opts: FixtureServerOptions;

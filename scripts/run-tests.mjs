@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Runs every test: `bun test` then `deno test`, shows their output as it
-// comes, and ends with one line of its own: `N passed, N failed, N skipped`
-// (the sum of both runners). Exits non-zero when anything failed.
+// Runs every test: the static checks (scripts/check.mjs: type-check of both
+// runtimes, lint, format; each one counts as a test), `bun test`, then
+// `deno test`, shows their output as it comes, and ends with one line of its
+// own: `N passed, N failed, N skipped` (the sum of all three). Exits non-zero
+// when anything failed. Arguments (test file filters) skip the static checks.
 import { spawn } from "node:child_process";
+import { report, runChecks } from "./check.mjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -41,6 +44,10 @@ const last = (out, re) => {
 import { mkdirSync } from "node:fs";
 mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
 
+const checks = extra.length ? [] : await runChecks();
+report(checks);
+const c = { passed: checks.filter((r) => r.ok).length, failed: checks.filter((r) => !r.ok).length };
+
 const bun = await runner(bin("bun"), ["test", ...extra]);
 const b = {
   passed: last(bun.out, /^\s*(\d+) pass$/gm),
@@ -63,9 +70,11 @@ if (summary) {
 }
 if (deno.code !== 0 && d.failed === 0) d.failed = 1;
 
-const passed = b.passed + d.passed;
-const failed = b.failed + d.failed;
+const passed = c.passed + b.passed + d.passed;
+const failed = c.failed + b.failed + d.failed;
 const skipped = b.skipped + d.skipped;
-console.log(`\nbun: ${b.passed} passed, ${b.failed} failed; deno: ${d.passed} passed, ${d.failed} failed`);
+console.log(
+  `\nchecks: ${c.passed} passed, ${c.failed} failed; bun: ${b.passed} passed, ${b.failed} failed; deno: ${d.passed} passed, ${d.failed} failed`,
+);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || bun.code !== 0 || deno.code !== 0 ? 1 : 0);

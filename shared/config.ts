@@ -13,6 +13,8 @@ const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
 export const ConfigSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
   PORT: int(8787, 0, 65535),
+  /** Worker processes: /health, /ready and Prometheus /metrics on this port (0: not served). */
+  WORKER_METRICS_PORT: int(9464, 0, 65535),
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
   GITHUB_TOKEN: z.string().optional(),
   STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
@@ -30,6 +32,14 @@ export const ConfigSchema = z.object({
   NOTIFY_CONCURRENCY: int(8, 1, 1000),
   /** Most GitHub requests in flight per worker process (GitHub documents 100 concurrent requests). */
   GITHUB_MAX_INFLIGHT: int(100, 1, 100),
+  /** Most repositories of one account a refresh lists and bundles (the first ones by name); the rest are left out with a reason. */
+  MAX_REPOS_PER_USER: int(5000, 1, 100_000),
+  /** Largest file (README, context files) kept whole; larger ones are cut to this size and flagged in the record. */
+  MAX_FILE_BYTES: int(1_048_576, 1024, 100 * 1_048_576),
+  /** Most GitHub requests (REST and GraphQL) one refresh may spend, so one user cannot spend every tenant's quota. */
+  GITHUB_REQUEST_BUDGET: int(2500, 10, 1_000_000),
+  /** Least wait after a GitHub secondary rate limit without `retry-after` (GitHub asks for at least a minute). */
+  GITHUB_SECONDARY_WAIT_MS: int(60_000, 1, 3_600_000),
   /**
    * Comma list of `KEY:SCOPE`, SCOPE `*` or usernames joined by `|` (shared/auth/api-keys.ts).
    * When any key exists (here or created at run time), a refresh needs an in-scope `Authorization: Bearer <key>`.
@@ -122,7 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Reads the process environment in either runtime. */
 export function processEnv(): Record<string, string | undefined> {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
   return g.process?.env ?? {};

@@ -5,6 +5,7 @@ import { createStore } from "../shared/storage/index.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
 import { GithubClient } from "./github/github-client.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { instrumentStore, WorkerMetrics } from "./metrics.ts";
 
 /** What every role needs: built once per process. */
 export interface WorkerContext {
@@ -14,6 +15,7 @@ export interface WorkerContext {
   store: BlobStore;
   github: GithubClient;
   log: Logger;
+  metrics: WorkerMetrics;
 }
 
 export async function createContext(cfg: Config, overrides: Partial<WorkerContext> = {}): Promise<WorkerContext> {
@@ -27,15 +29,18 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       notifyRetries: cfg.NOTIFY_RETRIES,
       notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
     });
-  const store = overrides.store ?? (await createStore(cfg));
+  const metrics = overrides.metrics ?? new WorkerMetrics();
+  const store = overrides.store ?? instrumentStore(await createStore(cfg), metrics);
   const github = overrides.github ??
     new GithubClient({
       baseUrl: cfg.GITHUB_API_URL,
       token: cfg.GITHUB_TOKEN,
       maxInFlight: cfg.GITHUB_MAX_INFLIGHT,
+      secondaryWaitMs: cfg.GITHUB_SECONDARY_WAIT_MS,
       redis,
       pauseKey: `${cfg.QUEUE_PREFIX}:github:paused-until`,
       log: (m) => log.warn(m),
+      onResponse: (route, status, remaining) => metrics.githubResponse(route, status, remaining),
     });
-  return { cfg, redis, jobs, store, github, log };
+  return { cfg, redis, jobs, store, github, log, metrics };
 }

@@ -6,6 +6,10 @@ import type { GithubRepo } from "../shared/schemas/repo.ts";
 import type { PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
+import { RefreshBudget } from "./github/budget.ts";
+
+/** Most repositories missing from a listing that plan checks one by one before dropping them. */
+const MAX_DELETION_CHECKS = 20;
 
 /** The GitHub fields a sync job carries (keeps queue payloads small). */
 const KEEP = [
@@ -53,10 +57,17 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 
   const etagsKey = jobs.keys.etags(user);
   const cachedPages = await redis.hgetall(etagsKey);
+  const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
+  const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   const listing = await github.listUserRepos(user, {
     etag: (p) => cachedPages[`list:${p}:etag`],
     body: (p) => (cachedPages[`list:${p}:body`] ? JSON.parse(cachedPages[`list:${p}:body`]) : undefined),
-  });
+  }, { maxRepos, budget });
+  if (!listing.complete) {
+    const note = `only the first ${maxRepos} repositories of ${user} are bundled (MAX_REPOS_PER_USER=${maxRepos})`;
+    ctx.log.warn(`plan: ${note}`, { job_id: msg.job_id });
+    await jobs.setState(msg.job_id, user, "planning", { message: note }, ["planning"]);
+  }
   const changedPages = listing.pages.filter((p) => p.modified && p.etag);
   if (changedPages.length) {
     const fields: string[] = [];
@@ -79,7 +90,10 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const current = new Map(repos.map((r) => [r.name, repoFingerprint(r)]));
 
   // Deleted repos drop out: their fingerprints, ETags and records go.
-  const deleted = Object.keys(stored).filter((name) => !current.has(name));
+  const deleted = await confirmDeleted(ctx, user, Object.keys(stored).filter((name) => !current.has(name)), {
+    listedAtOnce: listing.pages.length === 1 || !listing.complete,
+    budget,
+  });
   if (deleted.length) {
     await redis.hdel(fpKey, ...deleted);
     await Promise.all(deleted.map((name) => store.delete(storageKeys.repo(user, name)).catch(() => false)));
@@ -121,4 +135,31 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   }));
   const started = await jobs.startSync(msg.job_id, syncs);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+/**
+ * Which of the repositories a listing lacks are really gone. A listing of one
+ * page is one answer, so what it lacks is gone (as is what lies past
+ * MAX_REPOS_PER_USER). Pages fetched one after another can miss a repository
+ * that moved across a page boundary meanwhile (another one was deleted or
+ * renamed), so each is checked by name; past MAX_DELETION_CHECKS, the rest
+ * count as gone only when every one checked was gone, and wait for the next
+ * refresh otherwise.
+ */
+async function confirmDeleted(
+  ctx: WorkerContext,
+  user: string,
+  missing: string[],
+  opts: { listedAtOnce: boolean; budget: RefreshBudget },
+): Promise<string[]> {
+  if (missing.length === 0 || opts.listedAtOnce) return missing;
+  const checked = missing.slice(0, MAX_DELETION_CHECKS);
+  const exists = await Promise.all(checked.map((name) => ctx.github.repoExists(user, name, opts.budget)));
+  const gone = checked.filter((_, i) => !exists[i]);
+  const kept = checked.filter((_, i) => exists[i]);
+  if (kept.length) {
+    ctx.log.warn(`plan: ${kept.length} repositories missing from the listing still exist; kept`, { user, kept });
+  }
+  const unchecked = missing.slice(MAX_DELETION_CHECKS);
+  return kept.length === 0 ? [...gone, ...unchecked] : gone;
 }

@@ -21,9 +21,9 @@ export function createQueue(cfg: Config, name: QueueName, isWorker: boolean): Be
     removeOnFailure: false,
     activateDelayedJobs: isWorker,
     stallInterval: 5_000, // keep equal to STALL_INTERVAL_MS in roles.ts
-    // deno-lint-ignore no-explicit-any
+    // deno-lint-ignore no-explicit-any -- bee-queue's typings omit its custom backoff strategies
   } as any);
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- bee-queue's typings omit its custom backoff strategies
   (q as any).backoffStrategies.set(JITTER_BACKOFF, (job: any) => {
     const attempt = job.options.stacktraces?.length ?? 1;
     return jitteredDelay(job.options.backoff?.delay ?? 500, attempt);

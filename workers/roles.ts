@@ -5,9 +5,11 @@ import { publicError, redactText } from "../shared/safe-error.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
+import { waitingOutRateLimits } from "./github/rate-wait.ts";
 import { runMerge } from "./merge.ts";
 import { deliverStatusWebhook, statusWebhookGaveUp } from "./notify.ts";
 import { runPlan } from "./plan.ts";
+import type { JobOutcome } from "./metrics.ts";
 import { createQueue } from "./queues.ts";
 import { syncRepo } from "./sync.ts";
 
@@ -126,8 +128,12 @@ export function describeError(err: unknown): string {
  */
 export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
+  const started = performance.now();
+  const observe = (outcome: JobOutcome) => ctx.metrics.job(role, outcome, (performance.now() - started) / 1000);
+  ctx.metrics.queueWaited(role, (job.options as { timestamp?: number }).timestamp);
   const bound = spec.bind(ctx, job.data);
   if (!bound.ok) {
+    observe("malformed");
     await ctx.jobs.deadLetter({
       queue: spec.queue,
       bee_job_id: String(job.id),
@@ -145,7 +151,9 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     )
     : undefined;
   try {
-    return await msg.run();
+    const result = await waitingOutRateLimits(() => msg.run(), { log: (m) => ctx.log.warn(`${role}: ${m}`) });
+    observe("ok");
+    return result;
   } catch (err) {
     const reason = describeError(err);
     const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
@@ -159,9 +167,11 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
         job_id: msg.jobId,
       });
       await msg.onFinalFailure(publicError(err, role === "merge" ? "merge failed" : ""));
+      observe("failed");
       return;
     }
     ctx.log.info(`${role} attempt failed, will retry: ${reason}`, { bee_job_id: job.id });
+    observe("retry");
     throw err;
   } finally {
     if (beat) clearInterval(beat);

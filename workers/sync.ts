@@ -5,6 +5,7 @@ import { GithubRepo, metadataFromGithub, RepoRecord } from "../shared/schemas/re
 import type { SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Conditional, RepoFile } from "./github/github-client.ts";
+import { RefreshBudget } from "./github/budget.ts";
 
 /** Context files read from each repo's root (404 = absent = ""). */
 export const CONTEXT_FILES = {
@@ -12,6 +13,78 @@ export const CONTEXT_FILES = {
   skills_index: "SKILLS-INDEX.md",
   architecture: "ARCHITECTURE.md",
 } as const;
+
+/** How a cut file is named in a record's `truncated_files`. */
+export const TRUNCATION_LABELS = {
+  readme: "README",
+  repoContext: CONTEXT_FILES.repoContext,
+  skills_index: CONTEXT_FILES.skills_index,
+  architecture: CONTEXT_FILES.architecture,
+} as const;
+
+/** One file as a record needs it: its text (null when absent) and whether it was cut to MAX_FILE_BYTES. */
+export interface FileContent {
+  text: string | null;
+  truncated: boolean;
+}
+
+/**
+ * The record for one repository from GitHub's fields and its files. REST and
+ * GraphQL syncs both build records here, so the same data gives the same record.
+ * `repoContext` is either the file (parsed here) or an already parsed value.
+ */
+export function buildRecord(
+  msg: Pick<SyncMessage, "repo" | "fingerprint">,
+  gh: GithubRepo,
+  files: {
+    readme: FileContent;
+    repoContext: FileContent | { parsed: { value: Record<string, unknown>; error?: string }; truncated: boolean };
+    skills_index: FileContent;
+    architecture: FileContent;
+    languages: Record<string, number>;
+  },
+  maxFileBytes: number,
+): RepoRecord {
+  const truncated: string[] = [];
+  const text = (f: FileContent, label: string) => {
+    if (f.truncated) truncated.push(label);
+    return f.text ?? "";
+  };
+  const readme = text(files.readme, TRUNCATION_LABELS.readme);
+  let repoContext: Record<string, unknown>;
+  let repoContextError: string | undefined;
+  if ("parsed" in files.repoContext) {
+    repoContext = files.repoContext.parsed.value;
+    repoContextError = files.repoContext.parsed.error;
+    if (files.repoContext.truncated) truncated.push(TRUNCATION_LABELS.repoContext);
+  } else if (files.repoContext.truncated) {
+    truncated.push(TRUNCATION_LABELS.repoContext);
+    repoContext = {};
+    repoContextError = `.repo-context.json is larger than MAX_FILE_BYTES (${maxFileBytes} bytes)`;
+  } else {
+    const parsed = parseRepoContext(files.repoContext.text ?? "");
+    repoContext = parsed.value;
+    repoContextError = parsed.error;
+  }
+  const skills = text(files.skills_index, TRUNCATION_LABELS.skills_index);
+  const architecture = text(files.architecture, TRUNCATION_LABELS.architecture);
+  truncated.sort();
+  return {
+    name: msg.repo,
+    full_name: gh.full_name,
+    metadata: metadataFromGithub(gh),
+    languages: files.languages,
+    repoContext,
+    ...(repoContextError ? { repoContextError } : {}),
+    readme,
+    ...(truncated.length ? { truncated_files: truncated } : {}),
+    skills_index: skills,
+    architecture,
+    has_documentation: hasDocumentation(repoContext, readme),
+    fingerprint: msg.fingerprint,
+    synced_at: new Date().toISOString(),
+  };
+}
 
 /**
  * sync: fetch one repo's README, context files and languages in parallel,
@@ -34,47 +107,35 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
     : [null, null, null, null, null];
   const e = (i: number) => etags[i] ?? undefined;
 
+  const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
+  const fileOpts = (i: number) => ({ etag: e(i), budget, maxBytes: ctx.cfg.MAX_FILE_BYTES });
   const [readme, ctxFile, skills, arch, langs] = await Promise.all([
-    github.getReadme(owner, msg.repo, e(0)),
-    github.getFile(owner, msg.repo, CONTEXT_FILES.repoContext, e(1)),
-    github.getFile(owner, msg.repo, CONTEXT_FILES.skills_index, e(2)),
-    github.getFile(owner, msg.repo, CONTEXT_FILES.architecture, e(3)),
-    github.getLanguages(owner, msg.repo, e(4)),
+    github.getReadme(owner, msg.repo, fileOpts(0)),
+    github.getFile(owner, msg.repo, CONTEXT_FILES.repoContext, fileOpts(1)),
+    github.getFile(owner, msg.repo, CONTEXT_FILES.skills_index, fileOpts(2)),
+    github.getFile(owner, msg.repo, CONTEXT_FILES.architecture, fileOpts(3)),
+    github.getLanguages(owner, msg.repo, { etag: e(4), budget }),
   ]);
 
-  const text = (r: Conditional<RepoFile> | null, prev: string | undefined) =>
-    r === null ? "" : r.modified ? r.data!.text : prev ?? "";
-  const readmeText = text(readme, previous?.readme);
-  const skillsText = text(skills, previous?.skills_index);
-  const archText = text(arch, previous?.architecture);
-
-  let repoContext: Record<string, unknown>;
-  let repoContextError: string | undefined;
-  if (ctxFile === null) repoContext = {};
-  else if (!ctxFile.modified && previous) {
-    repoContext = previous.repoContext;
-    repoContextError = previous.repoContextError;
-  } else {
-    const parsed = parseRepoContext(ctxFile.data?.text ?? "");
-    repoContext = parsed.value;
-    repoContextError = parsed.error;
-  }
-  const languages = langs === null ? {} : langs.modified ? langs.data ?? {} : previous?.languages ?? {};
-
-  const record: RepoRecord = {
-    name: msg.repo,
-    full_name: gh.full_name,
-    metadata: metadataFromGithub(gh),
-    languages,
-    repoContext,
-    ...(repoContextError ? { repoContextError } : {}),
-    readme: readmeText,
-    skills_index: skillsText,
-    architecture: archText,
-    has_documentation: hasDocumentation(repoContext, readmeText),
-    fingerprint: msg.fingerprint,
-    synced_at: new Date().toISOString(),
-  };
+  /** A file's text and whether it was cut: fresh from GitHub, or (304) as the previous record had it. */
+  const file = (r: Conditional<RepoFile> | null, label: string, prev: string | undefined): FileContent =>
+    r === null
+      ? { text: null, truncated: false }
+      : r.modified
+      ? { text: r.data!.text, truncated: r.data!.truncated }
+      : { text: prev ?? "", truncated: previous?.truncated_files?.includes(label) ?? false };
+  const record = buildRecord(msg, gh, {
+    readme: file(readme, TRUNCATION_LABELS.readme, previous?.readme),
+    repoContext: ctxFile !== null && !ctxFile.modified && previous
+      ? {
+        parsed: { value: previous.repoContext, error: previous.repoContextError },
+        truncated: previous.truncated_files?.includes(TRUNCATION_LABELS.repoContext) ?? false,
+      }
+      : file(ctxFile, TRUNCATION_LABELS.repoContext, undefined),
+    skills_index: file(skills, TRUNCATION_LABELS.skills_index, previous?.skills_index),
+    architecture: file(arch, TRUNCATION_LABELS.architecture, previous?.architecture),
+    languages: langs === null ? {} : langs.modified ? langs.data ?? {} : previous?.languages ?? {},
+  }, ctx.cfg.MAX_FILE_BYTES);
   await putJson(store, key, record);
 
   // Remember ETags (and forget those of files that are gone) after the record is safe.

@@ -61,7 +61,7 @@ export async function waitForOutput(m: Managed, re: RegExp, timeoutMs = 20_000):
 }
 
 // A test never leaves a process behind, even when it forgets to stop one.
-// deno-lint-ignore no-explicit-any
+// deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
 const g = globalThis as any;
 g.process?.once?.("exit", () => {
   for (const m of live) m.kill("SIGKILL");

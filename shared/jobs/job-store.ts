@@ -98,9 +98,12 @@ const count = (v: unknown): number => {
   const n = Number(v ?? 0);
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 };
-const isProgress = (p: any): p is Progress =>
-  p !== null && typeof p === "object" && Number.isSafeInteger(p.total) && Number.isSafeInteger(p.completed) &&
-  Number.isSafeInteger(p.failed) && Number.isSafeInteger(p.pending) && typeof p.percentage === "number";
+const isProgress = (v: unknown): v is Progress => {
+  if (v === null || typeof v !== "object") return false;
+  const p = v as Record<keyof Progress, unknown>;
+  return Number.isSafeInteger(p.total) && Number.isSafeInteger(p.completed) &&
+    Number.isSafeInteger(p.failed) && Number.isSafeInteger(p.pending) && typeof p.percentage === "number";
+};
 
 /**
  * The trusted read path for job json that our own Lua scripts wrote (the

@@ -25,7 +25,7 @@ export interface BackendChoice {
   tried: Array<{ backend: BackendName; ok: boolean; reason?: string }>;
 }
 
-// deno-lint-ignore no-explicit-any
+// deno-lint-ignore no-explicit-any -- WebGPU's types exist in Deno only, and adapter fields vary by implementation
 type GpuLike = { requestAdapter(opts?: any): Promise<any> } | undefined | null;
 
 export interface SelectOptions {
@@ -49,7 +49,7 @@ function readAdapterInfo(adapter: { info?: Record<string, unknown> }): AdapterIn
     const v = (info as Record<string, unknown>)[k];
     if (typeof v === "string") out[k] = v;
   }
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- WebGPU's types exist in Deno only, and adapter fields vary by implementation
   const fb = (adapter as any)?.isFallbackAdapter ?? (info as any)?.isFallbackAdapter;
   if (typeof fb === "boolean") out.isFallbackAdapter = fb;
   return out;
@@ -95,7 +95,7 @@ async function tryBackend(
 }
 
 export async function selectBackend(tf: typeof tfType, opts: SelectOptions = {}): Promise<BackendChoice> {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- WebGPU's types exist in Deno only, and adapter fields vary by implementation
   const gpu = "gpu" in opts ? opts.gpu : (globalThis as any).navigator?.gpu;
   const log = opts.log ?? (() => {});
   const tried: BackendChoice["tried"] = [];

@@ -101,7 +101,7 @@ let cached: WordVectors | null | undefined;
 /** Process-wide memoised loadWordVectors() (FOLIOSYNC_WORD_VECTORS=off disables). */
 export function defaultWordVectors(log?: (msg: string) => void): WordVectors | null {
   if (cached !== undefined) return cached;
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const flag = g.Deno?.env?.get?.("FOLIOSYNC_WORD_VECTORS") ?? g.process?.env?.FOLIOSYNC_WORD_VECTORS;
   cached = flag === "off" || flag === "0" ? null : loadWordVectors({ log });

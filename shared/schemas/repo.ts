@@ -32,6 +32,8 @@ export const RepoRecord = z.object({
   /** Why `.repo-context.json` could not be used (present only when it was malformed). */
   repoContextError: z.string().optional(),
   readme: z.string(),
+  /** Files larger than MAX_FILE_BYTES, kept cut to that size (present only when some were). */
+  truncated_files: z.array(z.string()).optional(),
   skills_index: z.string(),
   architecture: z.string(),
   has_documentation: z.boolean(),

@@ -45,17 +45,29 @@ const TRANSIENT_CODES = new Set([
 const TRANSIENT_MESSAGE =
   /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|connection (?:was )?(?:reset|refused|closed)|other side closed|network error|fetch failed|premature close|Unable to connect/i;
 
+/** The fields SDK and socket errors carry, any of which may be absent: read only after a type check. */
+interface ErrorFields {
+  statusCode?: unknown;
+  status?: unknown;
+  response?: { status?: unknown; statusCode?: unknown };
+  code?: unknown;
+  errno?: unknown;
+  message?: unknown;
+  errors?: unknown;
+  cause?: unknown;
+}
+
 /** The HTTP status an SDK error carries, whatever its shape (ApiError.code, GaxiosError.status, RestError.statusCode). */
 export function httpStatusOf(err: unknown): number | undefined {
   const seen = new Set<unknown>();
-  let e: any = err;
+  let e = err as ErrorFields | undefined;
   while (e && typeof e === "object" && !seen.has(e)) {
     seen.add(e);
     for (const v of [e.statusCode, e.status, e.response?.status, e.response?.statusCode, e.code]) {
       if (typeof v === "number" && v >= 100 && v < 600) return v;
       if (typeof v === "string" && /^[1-5]\d\d$/.test(v)) return Number(v);
     }
-    e = e.cause;
+    e = e.cause as ErrorFields | undefined;
   }
   return undefined;
 }
@@ -66,7 +78,7 @@ export function isTransientError(err: unknown): boolean {
   const status = httpStatusOf(err);
   if (status !== undefined) return status >= 500 || status === 429 || status === 408;
   const seen = new Set<unknown>();
-  let e: any = err;
+  let e = err as ErrorFields | undefined;
   while (e && typeof e === "object" && !seen.has(e)) {
     seen.add(e);
     if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
@@ -74,7 +86,7 @@ export function isTransientError(err: unknown): boolean {
     if (typeof e.message === "string" && TRANSIENT_MESSAGE.test(e.message)) return true;
     // AggregateError (happy-eyeballs connect failures) carries the causes in .errors
     if (Array.isArray(e.errors) && e.errors.some((x: unknown) => x !== e && isTransientError(x))) return true;
-    e = e.cause;
+    e = e.cause as ErrorFields | undefined;
   }
   return false;
 }

@@ -139,6 +139,7 @@ export function bundleOf(username: string, fingerprint: string, names: string[],
   };
 }
 
+// deno-lint-ignore no-explicit-any -- tests read arbitrary response bodies field by field; each assertion checks what it reads
 export async function json(res: Response): Promise<any> {
   const text = await res.text();
   try {

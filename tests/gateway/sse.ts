@@ -13,6 +13,7 @@ export interface SseStream {
   /** Next event (or comment); null when the stream ended. Rejects after timeoutMs. */
   next(timeoutMs?: number): Promise<SseEvent | null>;
   /** Next event with data parsed as JSON (comments and retry lines skipped); null at end. */
+  // deno-lint-ignore no-explicit-any -- tests read arbitrary event bodies field by field; each assertion checks what it reads
   nextData<T = any>(timeoutMs?: number): Promise<T | null>;
   close(): Promise<void>;
 }

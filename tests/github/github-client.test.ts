@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
-import { GithubClient } from "../../workers/github/github-client.ts";
+import { RetryAfterError } from "../../shared/errors.ts";
+import { jsonDepth, MAX_CONTEXT_DEPTH, parseRepoContext } from "../../shared/repo-record.ts";
+import type { GithubRepo } from "../../shared/schemas/repo.ts";
+import { fileText, GithubClient, type Listing } from "../../workers/github/github-client.ts";
+import { waitingOutRateLimits } from "../../workers/github/rate-wait.ts";
 import { startFixtureServer } from "../support/fixture-server.ts";
 
 /** A port nothing listens on: bound once, then closed. */
@@ -35,5 +39,192 @@ describe("GitHub client errors", () => {
     } finally {
       await fx.stop();
     }
+  });
+});
+
+describe("GitHub client: listings followed to their real end", () => {
+  /** A cache of listing pages as plan keeps it (ETag + body per page). */
+  function pageCache() {
+    const pages = new Map<number, { etag?: string; body: GithubRepo[] }>();
+    return {
+      pages,
+      cache: {
+        etag: (p: number) => pages.get(p)?.etag,
+        body: (p: number) => pages.get(p)?.body,
+      },
+      keep(listing: Listing) {
+        for (const p of listing.pages) pages.set(p.page, { etag: p.etag, body: p.body });
+      },
+    };
+  }
+
+  test("a user grown 120 → 210 repos while page 1 answers 304: all 210 listed, listing complete", async () => {
+    const fx = await startFixtureServer();
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url });
+      const c = pageCache();
+      const first = await gh.listUserRepos("sindresorhus", c.cache);
+      expect(first.repos.length).toBe(120);
+      c.keep(first);
+      // New names sort after every existing one: page 1 stays the same (304), pages 2 and 3 change.
+      for (let i = 0; i < 90; i++) await fx.addRepo("sindresorhus", `zz-grown-${String(i).padStart(2, "0")}`);
+      await fx.resetStats();
+      const grown = await gh.listUserRepos("sindresorhus", c.cache);
+      expect(grown.pages[0].modified).toBe(false);
+      expect(grown.repos.length).toBe(210);
+      expect(new Set(grown.repos.map((r) => r.name.toLowerCase())).size).toBe(210);
+      expect(grown.complete).toBe(true);
+      expect((await fx.stats()).list).toBe(3);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("a full cached last page is followed by one more request; an empty one ends the listing", async () => {
+    const fx = await startFixtureServer();
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url });
+      const c = pageCache();
+      for (let i = 0; i < 52; i++) await fx.addRepo("yungryce", `zz-more-${String(i).padStart(2, "0")}`);
+      const first = await gh.listUserRepos("yungryce", c.cache);
+      expect(first.repos.length).toBe(100);
+      c.keep(first);
+      await fx.resetStats();
+      const again = await gh.listUserRepos("yungryce", c.cache);
+      expect(again.repos.length).toBe(100);
+      expect(again.complete).toBe(true);
+      const s = await fx.stats();
+      expect(s.list).toBe(2); // page 1 (304) and page 2 (empty)
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("a repository listed twice is kept once (by lower-cased name)", async () => {
+    const fx = await startFixtureServer();
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url });
+      const c = pageCache();
+      c.keep(await gh.listUserRepos("sindresorhus", c.cache));
+      // Page 2 as it was when a repository was created while page 1 was fetched: page 1's last one moved over.
+      const p1 = c.pages.get(1)!, p2 = c.pages.get(2)!;
+      const moved = { ...p1.body[p1.body.length - 1] };
+      moved.name = moved.name.toUpperCase();
+      c.pages.set(2, { etag: p2.etag, body: [moved, ...p2.body] });
+      const listing = await gh.listUserRepos("sindresorhus", c.cache);
+      expect(listing.repos.length).toBe(120);
+      expect(listing.repos.filter((r) => r.name.toLowerCase() === moved.name.toLowerCase()).length).toBe(1);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("maxRepos stops the listing early and says it is not complete", async () => {
+    const fx = await startFixtureServer();
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url });
+      const listing = await gh.listUserRepos("sindresorhus", { etag: () => undefined, body: () => undefined }, {
+        maxRepos: 30,
+      });
+      expect(listing.repos.length).toBe(30);
+      expect(listing.complete).toBe(false);
+      expect((await fx.stats()).list).toBe(1);
+    } finally {
+      await fx.stop();
+    }
+  });
+});
+
+describe("GitHub client: secondary rate limits", () => {
+  test("403 secondary limit without retry-after: at least 60 s by default (RetryAfterError says so)", async () => {
+    const fx = await startFixtureServer();
+    try {
+      await fx.config({ secondary_limit: { count: 1 } });
+      const gh = new GithubClient({ baseUrl: fx.url, maxRateWaitMs: 1000 });
+      const err = await gh.request("GET /users/{username}/repos", { username: "yungryce" })
+        .then(() => null, (e: Error) => e);
+      expect(err).toBeInstanceOf(RetryAfterError);
+      expect((err as RetryAfterError).retryAfterMs).toBeGreaterThan(59_000);
+      expect((await fx.stats()).secondary_limited).toBe(1);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("secondary limits in a row wait exponentially longer, then the request succeeds (waiting is not failing)", async () => {
+    const fx = await startFixtureServer();
+    try {
+      await fx.config({ secondary_limit: { count: 3 } });
+      const logs: string[] = [];
+      const gh = new GithubClient({ baseUrl: fx.url, secondaryWaitMs: 100, log: (m) => logs.push(m) });
+      const res = await gh.request<unknown[]>("GET /users/{username}/repos", { username: "yungryce", per_page: 5 });
+      expect(res!.data!.length).toBe(5);
+      const waits = logs.filter((l) => l.startsWith("github secondary rate limit"));
+      expect(waits.length).toBe(3);
+      const s = await fx.stats();
+      expect(s.secondary_limited).toBe(3);
+      expect(s.served).toBe(1);
+      // Each wait is the previous one doubled.
+      expect(waits.map((l) => l.match(/waiting ([\d.]+) s/)![1])).toEqual(["0.1", "0.2", "0.4"]);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("secondary limit with retry-after: waits that long, then succeeds", async () => {
+    const fx = await startFixtureServer();
+    try {
+      await fx.config({ secondary_limit: { count: 1, retry_after: 1 } });
+      const gh = new GithubClient({ baseUrl: fx.url, maxRateWaitMs: 1500 });
+      const res = await gh.request<unknown[]>("GET /users/{username}/repos", { username: "yungryce", per_page: 1 });
+      expect(res!.data!.length).toBe(1);
+      expect((await fx.stats()).secondary_limited).toBe(1);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("a plain 403 (no rate limit in it) is not waited on: it fails for good", () => {
+    const gh = new GithubClient({ baseUrl: "http://127.0.0.1:9", secondaryWaitMs: 10 });
+    // deno-lint-ignore no-explicit-any
+    const until = (gh as any).rateLimitedUntil(403, {}, "Resource not accessible by integration");
+    expect(until).toBeNull();
+  });
+
+  test("a RetryAfterError is waited out and the attempt run again, without counting as a failure", async () => {
+    const slept: number[] = [];
+    let calls = 0;
+    const out = await waitingOutRateLimits(() => {
+      calls++;
+      if (calls < 3) return Promise.reject(new RetryAfterError("GitHub rate limit", 1234 * calls));
+      return Promise.resolve("done");
+    }, { sleep: (ms) => (slept.push(ms), Promise.resolve()) });
+    expect(out).toBe("done");
+    expect(slept).toEqual([1234, 2468]);
+    const other = await waitingOutRateLimits(() => Promise.reject(new Error("boom")), {
+      sleep: () => Promise.resolve(),
+    })
+      .then(() => null, (e: Error) => e);
+    expect(other!.message).toBe("boom");
+  });
+});
+
+describe("limits on what GitHub sends", () => {
+  test("a 100,000-level .repo-context.json is refused by depth, not parsed", () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const r = parseRepoContext(`{"a": ${deep}}`);
+    expect(r.value).toEqual({});
+    expect(r.error).toContain(`nested deeper than ${MAX_CONTEXT_DEPTH} levels`);
+    expect(jsonDepth('{"s": "[[[[{{{{", "a": [1, {"b": 2}]}')).toBe(3);
+    expect(jsonDepth('{"s": "\\"[[["}')).toBe(1);
+    expect(parseRepoContext('{"a": {"b": [1]}}').value).toEqual({ a: { b: [1] } });
+  });
+
+  test("fileText cuts at MAX_FILE_BYTES on a character boundary and flags it", () => {
+    const bytes = new TextEncoder().encode("ab€€"); // € is 3 bytes
+    expect(fileText(bytes, 4)).toEqual({ text: "ab", truncated: true });
+    expect(fileText(bytes, 5)).toEqual({ text: "ab€", truncated: true });
+    expect(fileText(bytes, 8)).toEqual({ text: "ab€€", truncated: false });
+    expect(fileText(new Uint8Array(0), 8, 2_000_000)).toEqual({ text: "", truncated: true });
   });
 });

@@ -88,7 +88,7 @@ describe("refresh pipeline (real Redis, fixture GitHub, local storage)", () => {
     const bundle = (await readCurrentBundle(stack.ctx.store, "sindresorhus"))!.bundle;
     expect(bundle.repos.length).toBe(120);
     for (const r of bundle.repos) expect(r.readme).toBe(fixtureReadme("sindresorhus", r.name) ?? "");
-  });
+  }, 30_000);
 
   test("unknown user → failed with a reason", async () => {
     const job = await stack.refresh("no-such-user-xyz");
@@ -112,5 +112,27 @@ describe("refresh pipeline (real Redis, fixture GitHub, local storage)", () => {
     const bundle = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
     expect(bundle.repos.length).toBe(47);
     expect(bundle.repos.find((r) => r.name === "printf")).toBeUndefined();
+  });
+
+  test("a user grown 120 → 210 repos (page 1 unchanged, a 304) gets a bundle of 210", async () => {
+    const before = await stack.refresh("sindresorhus");
+    expect(["completed", "fresh"]).toContain(before.state);
+    for (let i = 0; i < 90; i++) await stack.github.addRepo("sindresorhus", `zz-grown-${String(i).padStart(2, "0")}`);
+    const job = await stack.refresh("sindresorhus");
+    expect(job.state).toBe("completed");
+    expect(job.progress.total).toBe(90);
+    const bundle = (await readCurrentBundle(stack.ctx.store, "sindresorhus"))!.bundle;
+    expect(bundle.repos.length).toBe(210);
+  }, 30_000);
+
+  test("a 100,000-level .repo-context.json becomes repoContextError; the refresh completes", async () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    await stack.github.setFile("yungryce", "monty", ".repo-context.json", `{"x": ${deep}}`, true);
+    const job = await stack.refresh("yungryce");
+    expect(job.state).toBe("completed");
+    expect(job.progress.failed).toBe(0);
+    const rec = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle.repos.find((r) => r.name === "monty")!;
+    expect(rec.repoContextError).toContain("nested deeper than");
+    expect(rec.repoContext).toEqual({});
   });
 });

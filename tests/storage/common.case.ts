@@ -32,7 +32,7 @@ export interface ConformanceOptions {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: any[]) => Error, what: string): Promise<void> {
+async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => Error, what: string): Promise<void> {
   try {
     await p;
   } catch (err) {
@@ -311,7 +311,7 @@ export function runStorageConformance(
 /** The Deno adapter: describe() prefixes names, test() registers a Deno.test. */
 export function denoHarness(): Harness {
   const stack: string[] = [];
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const Deno = (globalThis as any).Deno;
   return {
     describe(name, fn) {

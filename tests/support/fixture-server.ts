@@ -37,6 +37,8 @@ export interface FixtureStats {
   not_found: number;
   not_modified: number;
   rate_limited: number;
+  /** Requests answered with an injected secondary rate limit. */
+  secondary_limited: number;
   failed_injected: number;
   in_flight: number;
   max_in_flight: number;
@@ -50,6 +52,8 @@ export interface FixtureConfig {
   seed?: number;
   rate_limit?: number;
   rate_window_s?: number;
+  /** The next `count` API requests get GitHub's secondary-limit 403 (with `retry-after` when given). */
+  secondary_limit?: { count: number; retry_after?: number | null };
 }
 
 export interface PushChanges {
@@ -92,7 +96,7 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
   if (opts.latencyMs !== undefined) args.push("--latency-ms", String(opts.latencyMs));
   if (opts.failRate !== undefined) args.push("--fail-rate", String(opts.failRate));
   if (opts.seed !== undefined) args.push("--seed", String(opts.seed));
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};
   const proc = startProcess(bunBin, args, { cwd: repoRoot, env: { ...baseEnv, ...opts.env } });

@@ -26,7 +26,7 @@ export const gatewayMain = join(repoRoot, "gateway", "main.ts");
 export async function startGateway(
   opts: { env?: Record<string, string>; timeoutMs?: number; denoArgs?: string[] } = {},
 ): Promise<StartedGateway> {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};
   const env = { ...baseEnv, PORT: "0", HOST: "127.0.0.1", NO_COLOR: "1", ...opts.env };

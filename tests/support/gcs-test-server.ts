@@ -59,7 +59,7 @@ interface StoredObj {
 interface Upload {
   bucket: string;
   name: string;
-  meta: Record<string, any>;
+  meta: Record<string, unknown>;
   query: URLSearchParams;
   chunks: Buffer[];
   received: number;
@@ -175,7 +175,7 @@ export async function startGcsTestServer(
     bucket: string,
     name: string,
     data: Buffer,
-    meta: Record<string, any>,
+    meta: Record<string, unknown>,
     q: URLSearchParams,
     contentTypeHeader?: string,
   ) => {
@@ -201,8 +201,8 @@ export async function startGcsTestServer(
       data,
       generation: nextGeneration(),
       metageneration: 1,
-      contentType: meta.contentType || contentTypeHeader || "application/octet-stream",
-      metadata: meta.metadata,
+      contentType: (meta.contentType as string | undefined) || contentTypeHeader || "application/octet-stream",
+      metadata: meta.metadata as Record<string, string> | undefined,
       created: now,
       updated: now,
       md5Hash: md5,
@@ -408,9 +408,9 @@ export async function startGcsTestServer(
 
     // ---- JSON API: /storage/v1/b[/B[/o[/N]]] ---------------------------------
     if (seg[0] === "storage" && seg[1] === "v1" && seg[2] === "b") {
-      await readBody(req).then((b) => ((req as any).bodyBuf = b));
+      const jsonBody = await readBody(req);
       if (seg.length === 3 && method === "POST") {
-        const { name } = JSON.parse(((req as any).bodyBuf as Buffer).toString() || "{}");
+        const { name } = JSON.parse(jsonBody.toString() || "{}");
         if (!name) throw new HttpError(400, "Required", "required");
         if (buckets.has(name)) {
           throw new HttpError(
@@ -578,7 +578,8 @@ export async function startGcsTestServer(
 
 // Child-process mode (Bun or Deno): `bun tests/support/gcs-test-server.ts --port 0 --bucket b1`.
 if ((import.meta as { main?: boolean }).main) {
-  const args = (globalThis as any).Deno?.args ?? (globalThis as any).process?.argv?.slice(2) ?? [];
+  const runtime = globalThis as { Deno?: { args: string[] }; process?: { argv: string[] } };
+  const args = runtime.Deno?.args ?? runtime.process?.argv.slice(2) ?? [];
   const portIdx = args.indexOf("--port");
   const bucketsArg: string[] = [];
   args.forEach((a: string, i: number) => a === "--bucket" && bucketsArg.push(args[i + 1]));

@@ -12,7 +12,7 @@ export const bunBin = join(binDir, "bun");
 export const denoBin = join(binDir, "deno");
 
 function resolveFixturesRoot(): string {
-  // deno-lint-ignore no-explicit-any
+  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const env = g.Deno?.env?.get?.("FOLIOSYNC_FIXTURES_DIR") ?? g.process?.env?.FOLIOSYNC_FIXTURES_DIR;
   return env ? resolve(env) : resolve(repoRoot, "..", "shared", "fixtures");

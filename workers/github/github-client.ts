@@ -16,7 +16,19 @@ export interface GithubClientOptions {
   maxRateWaitMs?: number;
   /** Quick in-request retries of 5xx/network faults before the job's own backoff takes over. */
   transientRetries?: number;
+  /**
+   * Least wait after a secondary rate limit that names no `retry-after`
+   * (GitHub asks for at least a minute); doubled for each further one in a row.
+   */
+  secondaryWaitMs?: number;
   log?: (msg: string) => void;
+  /** Each answer (status 0: none came) with its x-ratelimit-remaining header: for metrics. */
+  onResponse?: (route: string, status: number, rateLimitRemaining: string | undefined) => void;
+}
+
+/** A per-refresh allowance of GitHub requests; `charge` throws once it is spent. */
+export interface RequestBudget {
+  charge(requests: number): Promise<void>;
 }
 
 export interface Conditional<T> {
@@ -29,9 +41,13 @@ export interface Conditional<T> {
 }
 
 export interface RepoFile {
-  /** Exact bytes decoded from GitHub's base64. */
+  /** Exact bytes decoded from GitHub's base64 (cut to the size limit when `truncated`). */
   text: string;
   sha: string;
+  /** The file's name in the repository (the README's name GitHub picked). */
+  name?: string;
+  /** The file was larger than the size limit (or than GitHub serves) and `text` is its beginning. */
+  truncated: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +76,30 @@ function networkReason(err: unknown): string {
 function headersOf(err: unknown): Record<string, string> {
   return ((err as { response?: { headers?: Record<string, string> } })?.response?.headers) ?? {};
 }
+/** GitHub's error message from an Octokit error's body (bounded: it is untrusted). */
+function bodyMessageOf(err: unknown): string {
+  const data = (err as { response?: { data?: unknown } })?.response?.data;
+  const m = (data as { message?: unknown } | undefined)?.message;
+  return typeof m === "string" ? m.slice(0, 500) : typeof data === "string" ? data.slice(0, 500) : "";
+}
+
+/** Repositories per page of a listing (GitHub's maximum). */
+export const PER_PAGE = 100;
+
+export interface ListedPage {
+  page: number;
+  etag?: string;
+  body: GithubRepo[];
+  modified: boolean;
+}
+
+export interface Listing {
+  /** Each repository once (first occurrence by lower-cased name), in listing order. */
+  repos: GithubRepo[];
+  pages: ListedPage[];
+  /** Listed past the last repository (not cut short by `maxRepos`). */
+  complete: boolean;
+}
 
 /**
  * The one way workers talk to GitHub: Octokit with conditional requests,
@@ -73,7 +113,11 @@ export class GithubClient {
   readonly octokit: Octokit;
   private readonly gate: Semaphore;
   private pausedUntil = 0;
-  private readonly opts: Required<Omit<GithubClientOptions, "token" | "redis" | "log">> & GithubClientOptions;
+  /** Secondary rate limits in a row (reset by any answer that is not one). */
+  private secondaryStreak = 0;
+  private readonly opts:
+    & Required<Omit<GithubClientOptions, "token" | "redis" | "log" | "onResponse">>
+    & GithubClientOptions;
   requests = 0;
 
   constructor(opts: GithubClientOptions) {
@@ -82,6 +126,7 @@ export class GithubClient {
       pauseKey: "fs:github:paused-until",
       maxRateWaitMs: 60 * 60_000,
       transientRetries: 2,
+      secondaryWaitMs: 60_000,
       ...opts,
     };
     this.octokit = new Octokit({
@@ -122,16 +167,34 @@ export class GithubClient {
     }
   }
 
-  /** Is this a rate-limit answer? Returns when the quota is back (epoch ms), else null. */
-  private rateLimitedUntil(status: number | undefined, headers: Record<string, string>): number | null {
+  /**
+   * Is this a rate-limit answer? Returns when to try again (epoch ms), else null.
+   * GitHub's rules: `retry-after` names the wait; `x-ratelimit-remaining: 0`
+   * means wait for `x-ratelimit-reset`; any other rate limit (a secondary
+   * limit: 429, or a 403 whose message says so) means at least a minute, then
+   * exponentially longer while they keep coming.
+   */
+  private rateLimitedUntil(
+    status: number | undefined,
+    headers: Record<string, string>,
+    message: string,
+  ): number | null {
     if (status !== 403 && status !== 429) return null;
-    const retryAfter = headers["retry-after"];
-    if (retryAfter !== undefined && retryAfter !== "") return Date.now() + Math.max(1, Number(retryAfter)) * 1000;
+    const retryAfter = Number(headers["retry-after"]);
+    if (headers["retry-after"] !== undefined && headers["retry-after"] !== "" && Number.isFinite(retryAfter)) {
+      this.secondaryStreak++;
+      return Date.now() + Math.max(1, retryAfter) * 1000;
+    }
     if (headers["x-ratelimit-remaining"] === "0") {
       const reset = Number(headers["x-ratelimit-reset"]) * 1000;
       return Number.isFinite(reset) && reset > Date.now() ? reset + 250 : Date.now() + 1000;
     }
-    if (status === 429) return Date.now() + 60_000;
+    if (status === 429 || /rate limit|abuse/i.test(message)) {
+      const wait = this.opts.secondaryWaitMs * 2 ** Math.min(this.secondaryStreak, 6);
+      this.secondaryStreak++;
+      this.opts.log?.(`github secondary rate limit: waiting ${(wait / 1000).toFixed(1)} s before trying again`);
+      return Date.now() + wait;
+    }
     return null;
   }
 
@@ -142,11 +205,12 @@ export class GithubClient {
   async request<T>(
     route: string,
     params: Record<string, unknown>,
-    opts: { etag?: string; absentOk?: boolean; what?: string } = {},
+    opts: { etag?: string; absentOk?: boolean; what?: string; budget?: RequestBudget } = {},
   ): Promise<Conditional<T> | null> {
     let transient = 0;
     for (;;) {
       await this.waitForQuota();
+      await opts.budget?.charge(1);
       await this.gate.acquire();
       let status: number | undefined;
       let headers: Record<string, string> = {};
@@ -157,16 +221,22 @@ export class GithubClient {
           ...params,
           headers: opts.etag ? { "if-none-match": opts.etag } : {},
         });
+        this.secondaryStreak = 0;
+        this.opts.onResponse?.(route, res.status, res.headers["x-ratelimit-remaining"]);
         return { modified: true, etag: res.headers.etag, data: res.data as T, link: res.headers.link };
       } catch (err) {
         error = err;
         status = statusOf(err);
         headers = headersOf(err);
+        this.opts.onResponse?.(route, hasResponse(err) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
       } finally {
         this.gate.release();
       }
-      if (status === 304) return { modified: false, etag: opts.etag };
-      const until = this.rateLimitedUntil(status, headers);
+      if (status === 304) {
+        this.secondaryStreak = 0;
+        return { modified: false, etag: opts.etag };
+      }
+      const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
       if (until !== null) {
         await this.pause(until);
         continue; // waitForQuota holds every request until the reset
@@ -192,28 +262,41 @@ export class GithubClient {
   }
 
   /**
-   * Every repository of a user. Page 1 first; once its Link header names the
-   * last page, all other pages are fetched in parallel. Each page is a
-   * conditional request with its stored ETag; `cached(page)` returns the
-   * stored page for 304s.
+   * Every repository of a user, followed to the listing's real end. Page 1
+   * first; then every page up to the last one known (its Link header, or the
+   * cached page count when page 1 is a 304) in parallel; then page after page
+   * while the last one fetched says there is more (a Link `next`, or a full
+   * page from the cache): a 304 on page 1 proves nothing about later pages.
+   * Each page is a conditional request with its stored ETag. A repository
+   * seen twice (listed while the pages shift) is kept once. `maxRepos` stops
+   * the listing early; the result then says it is not complete.
    */
   async listUserRepos(
     username: string,
     cache: { etag(page: number): string | undefined; body(page: number): GithubRepo[] | undefined },
-  ): Promise<{ repos: GithubRepo[]; pages: { page: number; etag?: string; body: GithubRepo[]; modified: boolean }[] }> {
+    opts: { maxRepos?: number; budget?: RequestBudget } = {},
+  ): Promise<Listing> {
+    const maxRepos = opts.maxRepos ?? Number.MAX_SAFE_INTEGER;
+    const maxPages = Math.max(1, Math.ceil(maxRepos / PER_PAGE));
     const fetchPage = async (page: number) => {
       const cachedBody = cache.body(page);
       const etag = cachedBody ? cache.etag(page) : undefined;
       const res = await this.request<GithubRepo[]>(
         "GET /users/{username}/repos",
-        { username, per_page: 100, page, sort: "full_name", type: "owner" },
-        { etag, what: `the repositories of ${username}` },
+        { username, per_page: PER_PAGE, page, sort: "full_name", type: "owner" },
+        { etag, what: `the repositories of ${username}`, budget: opts.budget },
       );
       if (!res) throw new NonRetriableError(`GitHub user ${username} not found`);
-      const body = res.modified ? res.data! : cachedBody!;
-      return { page, etag: res.etag, body, modified: res.modified, link: res.link };
+      const body = res.modified ? (Array.isArray(res.data) ? res.data : []) : cachedBody!;
+      const link = res.modified ? res.link ?? "" : undefined;
+      return { page, etag: res.etag, body, modified: res.modified, link };
     };
-    let first;
+    type Fetched = Awaited<ReturnType<typeof fetchPage>>;
+    /** Is there a page after this one? A fresh page says so in its Link header; a cached one when it is full. */
+    const hasNext = (p: Fetched) =>
+      p.link !== undefined ? /rel="next"/.test(p.link) && p.body.length > 0 : p.body.length >= PER_PAGE;
+
+    let first: Fetched;
     try {
       first = await fetchPage(1);
     } catch (err) {
@@ -222,62 +305,142 @@ export class GithubClient {
       }
       throw err;
     }
-    let lastPage = 1;
+    let known = 1;
     const m = first.link?.match(/<[^>]*[?&]page=(\d+)[^>]*>;\s*rel="last"/);
-    if (m) lastPage = Number(m[1]);
-    else if (!first.modified) {
-      // 304: page count unknown from headers; use the cached pages we have.
-      while (cache.body(lastPage + 1)) lastPage++;
+    if (m) known = Number(m[1]);
+    else if (!first.modified) { while (cache.body(known + 1)) known++; }
+    known = Math.min(known, maxPages);
+    const pages: Fetched[] = [first];
+    if (known > 1) pages.push(...await Promise.all(Array.from({ length: known - 1 }, (_, i) => fetchPage(i + 2))));
+    // Pages past the known end: the cache was short of the truth, or repositories arrived meanwhile.
+    while (hasNext(pages[pages.length - 1]) && pages.length < maxPages) {
+      pages.push(await fetchPage(pages.length + 1));
     }
-    const rest = await Promise.all(Array.from({ length: lastPage - 1 }, (_, i) => fetchPage(i + 2)));
-    const pages = [first, ...rest];
-    return { repos: pages.flatMap((p) => p.body), pages };
+    let complete = !hasNext(pages[pages.length - 1]);
+
+    const seen = new Set<string>();
+    const repos: GithubRepo[] = [];
+    for (const p of pages) {
+      for (const r of p.body) {
+        const key = typeof r?.name === "string" ? r.name.toLowerCase() : "";
+        if (!key || seen.has(key)) continue;
+        seen.add(key);
+        repos.push(r);
+      }
+    }
+    if (repos.length > maxRepos) {
+      repos.length = maxRepos;
+      complete = false;
+    }
+    return {
+      repos,
+      pages: pages.map(({ page, etag, body, modified }) => ({ page, etag, body, modified })),
+      complete,
+    };
   }
 
-  /** A file's text, or null when absent. With `etag`, {modified:false} means unchanged. */
-  async getReadme(owner: string, repo: string, etag?: string): Promise<Conditional<RepoFile> | null> {
+  /** Does this repository exist under this exact name (not renamed, not gone)? */
+  async repoExists(owner: string, repo: string, budget?: RequestBudget): Promise<boolean> {
+    const res = await this.request<{ name?: string }>("GET /repos/{owner}/{repo}", { owner, repo }, {
+      absentOk: true,
+      what: `${owner}/${repo}`,
+      budget,
+    });
+    return Boolean(res?.data && String(res.data.name ?? "").toLowerCase() === repo.toLowerCase());
+  }
+
+  /** The README GitHub would show, or null when there is none. With `etag`, {modified:false} means unchanged. */
+  async getReadme(owner: string, repo: string, opts: FileRequestOptions = {}): Promise<Conditional<RepoFile> | null> {
     return await this.fileRequest(
       "GET /repos/{owner}/{repo}/readme",
       { owner, repo },
-      etag,
+      opts,
       `README of ${owner}/${repo}`,
     );
   }
 
-  async getFile(owner: string, repo: string, path: string, etag?: string): Promise<Conditional<RepoFile> | null> {
+  async getFile(
+    owner: string,
+    repo: string,
+    path: string,
+    opts: FileRequestOptions = {},
+  ): Promise<Conditional<RepoFile> | null> {
     return await this.fileRequest(
       "GET /repos/{owner}/{repo}/contents/{path}",
       { owner, repo, path },
-      etag,
+      opts,
       `${path} of ${owner}/${repo}`,
     );
   }
 
-  async getLanguages(owner: string, repo: string, etag?: string): Promise<Conditional<Record<string, number>> | null> {
+  async getLanguages(
+    owner: string,
+    repo: string,
+    opts: { etag?: string; budget?: RequestBudget } = {},
+  ): Promise<Conditional<Record<string, number>> | null> {
     return await this.request<Record<string, number>>("GET /repos/{owner}/{repo}/languages", { owner, repo }, {
-      etag,
+      etag: opts.etag,
+      budget: opts.budget,
       absentOk: true,
       what: `languages of ${owner}/${repo}`,
     });
   }
 
-  private async fileRequest(route: string, params: Record<string, unknown>, etag: string | undefined, what: string) {
-    const res = await this.request<{ content?: string; encoding?: string; sha: string; type?: string }>(route, params, {
-      etag,
-      absentOk: true,
-      what,
-    });
+  private async fileRequest(
+    route: string,
+    params: Record<string, unknown>,
+    opts: FileRequestOptions,
+    what: string,
+  ) {
+    const res = await this.request<
+      { content?: string; encoding?: string; sha: string; type?: string; size?: number; name?: string }
+    >(route, params, { etag: opts.etag, budget: opts.budget, absentOk: true, what });
     if (!res) return null;
     if (!res.modified) return { modified: false, etag: res.etag } as Conditional<RepoFile>;
     const d = res.data!;
     if (Array.isArray(d) || (d.type && d.type !== "file")) return null; // a directory is not the file we want
-    const bytes = d.encoding === "base64" ? base64ToBytes(d.content ?? "") : new TextEncoder().encode(d.content ?? "");
+    const size = typeof d.size === "number" ? d.size : 0;
+    // GitHub leaves out the content of files over 1 MB (encoding "none"): what we have is a cut file.
+    const bytes = d.encoding === "base64"
+      ? base64ToBytes(d.content ?? "")
+      : d.encoding === "none"
+      ? new Uint8Array(0)
+      : new TextEncoder().encode(d.content ?? "");
+    const file = fileText(bytes, opts.maxBytes, size);
     return {
       modified: true,
       etag: res.etag,
-      data: { text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes), sha: d.sha },
+      data: { ...file, sha: d.sha, name: typeof d.name === "string" ? d.name : undefined },
     };
   }
+}
+
+export interface FileRequestOptions {
+  etag?: string;
+  budget?: RequestBudget;
+  /** Longest text kept; longer files are cut (at a character boundary) and flagged. */
+  maxBytes?: number;
+}
+
+/**
+ * A file's bytes as text, cut to `maxBytes` at a UTF-8 character boundary;
+ * `truncated` when it was cut here or arrived shorter than its `size`.
+ */
+export function fileText(bytes: Uint8Array, maxBytes = Number.MAX_SAFE_INTEGER, size = 0): {
+  text: string;
+  truncated: boolean;
+} {
+  let cut = bytes;
+  if (bytes.byteLength > maxBytes) {
+    let end = maxBytes;
+    // Step back over UTF-8 continuation bytes (10xxxxxx) so no character is split.
+    while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+    cut = bytes.subarray(0, end);
+  }
+  return {
+    text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(cut),
+    truncated: cut.byteLength < bytes.byteLength || size > bytes.byteLength,
+  };
 }
 
 function base64ToBytes(b64: string): Uint8Array {

@@ -17,6 +17,8 @@ import { createLogger } from "../log.ts";
 import { createQueue } from "../queues.ts";
 import { handleTrainMessage, type Publish } from "./handler.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
+import { Readiness, startHealthServer, waitForRedis } from "../health-server.ts";
+import { instrumentStore, WorkerMetrics } from "../metrics.ts";
 
 /** The one place job states are written (JobStore.setState publishes the job). */
 export function jobStatePublisher(jobs: JobStore): Publish {
@@ -28,19 +30,32 @@ export function jobStatePublisher(jobs: JobStore): Publish {
 if (import.meta.main) {
   const cfg = loadConfig(processEnv());
   const log = createLogger(cfg.LOG_LEVEL, { role: "train" });
+  const metrics = new WorkerMetrics();
+  const readiness = new Readiness(cfg.REDIS_URL, ["train"]);
+  const health = await startHealthServer({
+    port: cfg.WORKER_METRICS_PORT,
+    readiness,
+    metrics,
+    prefix: cfg.QUEUE_PREFIX,
+    roles: ["train"],
+    log,
+  });
   const choice = await selectBackend(tf, { forced: cfg.TFJS_BACKEND || undefined, log: (m) => log.info(m) });
   log.info(`training backend: ${choice.backend}`, {
     backend: choice.backend,
     adapter: choice.adapter,
     tried: choice.tried,
   });
-  const store = await createStore(cfg);
+  const store = instrumentStore(await createStore(cfg), metrics);
+  await waitForRedis(cfg.REDIS_URL, log);
   const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
+  readiness.setRedis(redis);
   const jobs = new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS });
   const publish = jobStatePublisher(jobs);
   const queue = createQueue(cfg, "train", true);
   queue.process(1, async (job: { data: unknown }) => {
     const msg = TrainMessage.parse(job.data);
+    const t0 = performance.now();
     const r = await handleTrainMessage(
       {
         redis,
@@ -53,17 +68,21 @@ if (import.meta.main) {
       },
       msg,
     );
+    metrics.training(choice.backend, r.state, (performance.now() - t0) / 1000);
     return { state: r.state };
   });
+  readiness.attach("train", queue);
   await queue.ready();
   console.log(`train worker ready (backend ${choice.backend})`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    readiness.drain();
     await queue.close(30_000).catch(() => {});
     redis.disconnect();
     await store.close?.();
+    await health?.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", stop);

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Static checks of the tracked code, each one a pass or a fail:
+//   deno-check  every Deno entry point (gateway, training worker, Deno scripts, *.deno.ts tests) with `deno check`
+//   bun-tsc     every Bun entry point (workers, Bun scripts, *.test.ts tests) with `tsc --noEmit` and Bun's types
+//   deno-lint   `deno lint` (deno.json's rules, no-explicit-any included)
+//   deno-fmt    `deno fmt --check` (code; Markdown is prose and keeps its authors' layout)
+// `npm run check` prints each result and exits non-zero on any failure; `npm test` runs the same checks
+// (scripts/run-tests.mjs imports runChecks) and counts each as one test in its closing line.
+import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (n) => join(root, "node_modules", ".bin", n);
+
+/**
+ * Scripts that run under Deno (the package.json scripts that start `deno run`, and the helpers the benchmarks
+ * start with deno). Every other script under scripts/ runs under Bun.
+ */
+const DENO_SCRIPTS = new Set([
+  "scripts/eval-ranking.ts",
+  "scripts/tune-fusion.ts",
+  "scripts/bench/ai.ts",
+  "scripts/bench/train.ts",
+  "scripts/bench/floor-server.ts",
+  "scripts/bench/cpu-profile.ts",
+]);
+
+function trackedTs() {
+  // Tracked and new (untracked, not ignored) files: a check before `git add` sees the same files as CI.
+  const out = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.ts"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  return [...new Set(out.split("\n").filter(Boolean))].sort();
+}
+
+/** The entry points of each runtime; each checker follows their imports (shared/ is checked under both). */
+export function entryPoints(files = trackedTs()) {
+  const deno = [];
+  const bun = [];
+  for (const f of files) {
+    if (f.startsWith("node_modules/")) continue;
+    if (f === "gateway/main.ts" || f === "workers/train/main.ts" || DENO_SCRIPTS.has(f) || f.endsWith(".deno.ts")) {
+      deno.push(f);
+    } else if (
+      f === "workers/main.ts" || (f.startsWith("scripts/") && !DENO_SCRIPTS.has(f)) ||
+      (f.startsWith("tests/") && f.endsWith(".test.ts"))
+    ) {
+      bun.push(f);
+    }
+  }
+  return { deno, bun };
+}
+
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ ok: code === 0, out }));
+    child.on("error", (err) => resolve({ ok: false, out: String(err) }));
+  });
+}
+
+/** Runs every check (two at a time: the machine has two cores); resolves to [{name, ok, out}]. */
+export async function runChecks() {
+  const { deno, bun } = entryPoints();
+  const checks = [
+    ["deno-check", () => run(bin("deno"), ["check", "--quiet", ...deno])],
+    ["bun-tsc", () => run(bin("tsc"), ["--noEmit", "-p", "tsconfig.json"])],
+    ["deno-lint", () => run(bin("deno"), ["lint", "--quiet"])],
+    ["deno-fmt", () => run(bin("deno"), ["fmt", "--check", "--quiet"])],
+  ];
+  const results = [];
+  for (let i = 0; i < checks.length; i += 2) {
+    const pair = checks.slice(i, i + 2);
+    const done = await Promise.all(pair.map(([, f]) => f()));
+    pair.forEach(([name], j) => results.push({ name, ...done[j] }));
+  }
+  // tsc takes its file list from tsconfig.json; keep that list equal to the Bun entry points.
+  const listed = new Set(await tsconfigFiles());
+  const missing = bun.filter((f) => !listed.has(f));
+  if (missing.length) {
+    const tsc = results.find((r) => r.name === "bun-tsc");
+    tsc.ok = false;
+    tsc.out += `\ntsconfig.json does not include these Bun entry points: ${missing.join(", ")}\n`;
+  }
+  return results;
+}
+
+async function tsconfigFiles() {
+  const r = await run(bin("tsc"), ["-p", "tsconfig.json", "--listFilesOnly"]);
+  return r.out.split("\n").filter((l) => l.startsWith(root + "/")).map((l) => l.slice(root.length + 1));
+}
+
+export function report(results, write = (s) => process.stdout.write(s)) {
+  for (const r of results) {
+    if (!r.ok) write(`\n--- ${r.name} failed ---\n${r.out.trim()}\n`);
+  }
+  for (const r of results) write(`check ${r.name}: ${r.ok ? "ok" : "FAILED"}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const results = await runChecks();
+  report(results);
+  process.exit(results.every((r) => r.ok) ? 0 : 1);
+}
