@@ -76,7 +76,7 @@ for (const seed of seeds) {
     for (const mode of modes) {
       res[mode] = summarize(
         queries.map((q, i) => ({
-          ranked: index.rankNames(q.query, mode, model, undefined, undefined, undefined, qv?.[i]),
+          ranked: index.rankNames(q.query, { mode, model, queryVector: qv?.[i] }),
           relevant: q.relevant,
         })),
       );
@@ -100,8 +100,8 @@ function verbose(
 ) {
   say(`\n${basename(file)}, per query (bm25 → fusion nDCG@5)`);
   for (const [i, q] of queries.entries()) {
-    const f = index.rankNames(q.query, "fusion", model, undefined, undefined, undefined, qv?.[i]);
-    const b = index.rankNames(q.query, "bm25", model);
+    const f = index.rankNames(q.query, { mode: "fusion", model, queryVector: qv?.[i] });
+    const b = index.rankNames(q.query, { mode: "bm25", model });
     say(`  ${ndcgAt(b, q.relevant).toFixed(2)} → ${ndcgAt(f, q.relevant).toFixed(2)}  ${q.query}`);
     say(`      fusion: ${f.slice(0, 5).join(", ")}`);
   }

@@ -4,9 +4,10 @@
  * `npm start`     — the whole stack against $GITHUB_API_URL (default GitHub's API), token $GITHUB_TOKEN.
  * Uses $REDIS_URL when set, else a private redis-server. Ctrl-C stops everything.
  */
+import { parseScriptArgs } from "./lib/cli-args.ts";
 import { startEmbeddedStack } from "./lib/embedded-stack.ts";
 
-const fixtures = process.argv.includes("--fixtures");
+const fixtures = parseScriptArgs({ fixtures: { type: "boolean" } }, "stack.ts [--fixtures]").values.fixtures ?? false;
 try {
   const stack = await startEmbeddedStack({ fixtures });
   console.log(`foliosync is up: ${stack.gatewayUrl}/  (GitHub: ${stack.githubUrl}, Redis: ${stack.env.REDIS_URL})`);

@@ -108,12 +108,24 @@ for (const user of args.users) {
         questionVecs.set(s.name, await questionVectors(tf, model, s.queries.map((q) => q.query)));
       }
       const qv = questionVecs.get(s.name);
-      bm25[s.name] ??= mean(s.queries.map((q) => ndcgAt(index.rankNames(q.query, "bm25", model), q.relevant)));
+      bm25[s.name] ??= mean(
+        s.queries.map((q) => ndcgAt(index.rankNames(q.query, { mode: "bm25", model }), q.relevant)),
+      );
       grid.forEach((w, ci) => {
         const cfg = { ...DEFAULT_FUSION, sentenceWeight: w.sentence };
         const n = mean(
           s.queries.map((q, i) =>
-            ndcgAt(index.rankNames(q.query, "fusion", model, w.alpha, w.gamma, cfg, qv?.[i]), q.relevant)
+            ndcgAt(
+              index.rankNames(q.query, {
+                mode: "fusion",
+                model,
+                alpha: w.alpha,
+                gamma: w.gamma,
+                fusion: cfg,
+                queryVector: qv?.[i],
+              }),
+              q.relevant,
+            )
           ),
         );
         sums[ci][s.name] = (sums[ci][s.name] ?? 0) + n / args.seeds.length;

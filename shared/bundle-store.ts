@@ -1,4 +1,4 @@
-import { PreconditionFailedError } from "./errors.ts";
+import { NonRetriableError, PreconditionFailedError } from "./errors.ts";
 import { storageKeys } from "./keys.ts";
 import { Bundle, BundlePointer } from "./schemas/bundle.ts";
 import type { RepoRecord } from "./schemas/repo.ts";
@@ -33,6 +33,19 @@ export async function readCurrentBundle(store: BlobStore, username: string): Pro
   return { pointer: p.pointer, pointerVersion: p.version, bundle: Bundle.parse(JSON.parse(dec.decode(obj.data))) };
 }
 
+/** A bundle over the size limit: never published (the current one stays). */
+export class BundleTooLargeError extends NonRetriableError {
+  override name = "BundleTooLargeError";
+  constructor(readonly bytes: number, readonly maxBytes: number, repos: number) {
+    super(`bundle of ${repos} repos is ${bytes} bytes, over the limit of ${maxBytes} bytes (MAX_BUNDLE_BYTES)`);
+  }
+}
+
+/** Whether the user's current bundle was built from exactly these GitHub fields (pointers without the field: their fingerprint). */
+export function pointerMatchesGithub(pointer: BundlePointer, githubFingerprint: string): boolean {
+  return (pointer.github_fingerprint ?? pointer.fingerprint) === githubFingerprint;
+}
+
 /**
  * Publishes a bundle: writes it as a new immutable object (create-only; the
  * same fingerprint means the same content, so an existing one is reused),
@@ -44,16 +57,22 @@ export async function readCurrentBundle(store: BlobStore, username: string): Pro
 export async function publishBundle(
   store: BlobStore,
   bundle: Bundle,
+  opts: { maxBytes?: number } = {},
 ): Promise<{ pointer: BundlePointer; published: boolean }> {
   const key = storageKeys.bundle(bundle.username, bundle.fingerprint);
+  const data = enc.encode(JSON.stringify(bundle));
+  if (opts.maxBytes !== undefined && data.byteLength > opts.maxBytes) {
+    throw new BundleTooLargeError(data.byteLength, opts.maxBytes, bundle.repos.length);
+  }
   try {
-    await store.put(key, enc.encode(JSON.stringify(bundle)), { ifAbsent: true, contentType: "application/json" });
+    await store.put(key, data, { ifAbsent: true, contentType: "application/json" });
   } catch (err) {
     if (!(err instanceof PreconditionFailedError)) throw err;
   }
   const pointer: BundlePointer = {
     username: bundle.username,
     fingerprint: bundle.fingerprint,
+    ...(bundle.github_fingerprint ? { github_fingerprint: bundle.github_fingerprint } : {}),
     content_fingerprint: bundle.content_fingerprint,
     key,
     generated_at: bundle.generated_at,

@@ -75,6 +75,12 @@ export const ConfigSchema = z.object({
   LOCK_TTL_MS: int(120_000, 1000),
   /** Bounded retries for transient faults before the dead-letter queue. */
   JOB_RETRIES: int(5, 0, 50),
+  /** A job in flight with no sign of life (state change, repo counted, worker heartbeat) for this long is failed. */
+  JOB_STUCK_MS: int(30 * 60_000, 1000),
+  /** A queue job whose worker died or hung holding it this many times is dead-lettered as "stalled". */
+  MAX_STALLS: int(3, 1, 100),
+  /** Largest bundle (bytes of its JSON) a merge publishes; a larger one fails the job with the reason. */
+  MAX_BUNDLE_BYTES: int(64 * 1024 * 1024, 1024),
   LLM_API_URL: z.string().url().optional(),
   LLM_API_KEY: z.string().optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),

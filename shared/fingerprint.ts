@@ -23,6 +23,15 @@ export function bundleFingerprint(repos: { name: string; fingerprint: string }[]
   return sha256([...repos].sort(byName).map((r) => `${r.name}\u0000${r.fingerprint}`).join("\n")).slice(0, 40);
 }
 
+/**
+ * A bundle's identity (its storage key, its pointer comparison, its ETag):
+ * GitHub's fields and the content together, so a file that changed while
+ * GitHub's fields did not still makes a new bundle.
+ */
+export function bundleIdentity(githubFingerprint: string, contentFingerprint: string): string {
+  return sha256(`${githubFingerprint}\n${contentFingerprint}`).slice(0, 40);
+}
+
 /** The searchable content only: changes when what the ranking reads changed (training trigger). */
 export function contentFingerprint(repos: RepoRecord[]): string {
   const h = createHash("sha256");

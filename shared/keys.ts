@@ -48,8 +48,12 @@ export function redisKeys(prefix = "fs") {
     jobEvents: (jobId: string) => `${prefix}:events:${jobKeyPart(jobId)}`,
     /** Channel for every job of every user (metrics, notify). */
     allEvents: () => `${prefix}:events`,
-    /** Per-user refresh lock: value = job id; TTL renewed by heartbeat. */
+    /** Per-user refresh lock: value = the job id of the user's refresh in flight; released when it ends. */
     lock: (user: string) => `${prefix}:lock:${userKey(user)}`,
+    /** Sorted set of the jobs the watchdog watches, scored by their last sign of life (ms). */
+    inflight: () => `${prefix}:inflight`,
+    /** Deliveries of one bee-queue job not yet finished (a count above 1 on start = a stall). */
+    deliveries: (queue: string, beeJobId: string) => `${prefix}:deliveries:${queue}:${beeJobId}`,
     /** Hash repo → GitHub fingerprint of the stored record. */
     fingerprints: (user: string) => `${prefix}:user:${userKey(user)}:fingerprints`,
     /** Hash url → etag, and url → cached body, for conditional requests. */

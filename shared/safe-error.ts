@@ -2,10 +2,8 @@
  * What of an error may leave the process. Logs and DLQ entries get the
  * message with URLs reduced to scheme and host (a path or query may carry a
  * token, userinfo a password) and credential-looking fields blanked; a job's
- * `error` — shown to anyone who polls the job — gets a code plus a safe
- * message: our own typed errors keep their (redacted) message, anything else
- * (a storage SDK's or the runtime's text, with its paths and addresses) is
- * summarised as an internal error.
+ * `error` — shown to anyone who polls the job — also loses file paths and
+ * addresses (publicError).
  */
 import { FoliosyncError } from "./errors.ts";
 
@@ -25,14 +23,17 @@ export function redactText(text: string): string {
     .replace(SECRET_FIELD_RE, (_m, name: string, sep: string) => `${name}${sep}<redacted>`);
 }
 
-const snake = (s: string) => s.replace(/Error$/, "").replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase() || "error";
+const IP_RE = /\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\[[0-9a-f:.]+\](?::\d+)?/gi;
 
-/** `code: message` for a job's `error` field. */
-export function publicError(err: unknown, context = ""): string {
-  const pre = context ? `${context}: ` : "";
-  if (err instanceof FoliosyncError) {
-    const msg = redactText(err.message).replace(PATH_RE, "<path>").slice(0, 300);
-    return `${snake(err.name)}: ${pre}${msg}`;
-  }
-  return `internal: ${pre}an internal error occurred (details are in the worker log)`;
+/**
+ * The message a job's `error` may carry: redacted as for logs, with file
+ * paths and IP addresses replaced, at most 300 characters. Our own errors
+ * keep their wording (it names the cause: "GitHub user not found"); a
+ * library's text loses what points inside.
+ */
+export function publicError(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const safe = redactText(text).replace(PATH_RE, "<path>").replace(IP_RE, "<address>").replace(/\s+/g, " ").trim();
+  if (!safe) return err instanceof FoliosyncError ? err.name : "internal error";
+  return safe.length > 300 ? safe.slice(0, 299) + "…" : safe;
 }

@@ -25,6 +25,7 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
     new JobStore(redis, {
       prefix: cfg.QUEUE_PREFIX,
       lockTtlMs: cfg.LOCK_TTL_MS,
+      jobStuckMs: cfg.JOB_STUCK_MS,
       retries: cfg.JOB_RETRIES,
       notifyRetries: cfg.NOTIFY_RETRIES,
       notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,

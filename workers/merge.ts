@@ -1,5 +1,5 @@
-import { publishBundle, readPointer } from "../shared/bundle-store.ts";
-import { bundleFingerprint, byName, contentFingerprint } from "../shared/fingerprint.ts";
+import { BundleTooLargeError, publishBundle, readPointer } from "../shared/bundle-store.ts";
+import { bundleFingerprint, bundleIdentity, byName, contentFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import type { Bundle } from "../shared/schemas/bundle.ts";
 import type { MergeMessage, TrainMessage } from "../shared/schemas/job.ts";
@@ -49,14 +49,26 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     .sort(byName);
 
   const previous = await readPointer(store, user);
+  const githubFingerprint = bundleFingerprint(records);
+  const content = contentFingerprint(records);
   const bundle: Bundle = {
     username: user.toLowerCase(),
-    fingerprint: bundleFingerprint(records),
-    content_fingerprint: contentFingerprint(records),
+    // The identity includes the content: a file changed while GitHub's fields did not is a new bundle.
+    fingerprint: bundleIdentity(githubFingerprint, content),
+    github_fingerprint: githubFingerprint,
+    content_fingerprint: content,
     generated_at: new Date().toISOString(),
     repos: records,
   };
-  const { pointer } = await publishBundle(store, bundle);
+  let pointer;
+  try {
+    ({ pointer } = await publishBundle(store, bundle, { maxBytes: ctx.cfg.MAX_BUNDLE_BYTES }));
+  } catch (err) {
+    if (!(err instanceof BundleTooLargeError)) throw err;
+    // Not a fault to retry: the job fails with the reason; the current bundle keeps serving.
+    await jobs.setState(msg.job_id, user, "failed", { error: err.message }, ["merging"]);
+    return null;
+  }
   // Merges run per job (exactly once is what the tests check); kept as long as the job record.
   await redis
     .multi()

@@ -1,4 +1,4 @@
-import { readPointer } from "../shared/bundle-store.ts";
+import { pointerMatchesGithub, readPointer } from "../shared/bundle-store.ts";
 import { bundleFingerprint, repoFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { isRepoName } from "../shared/schemas/names.ts";
@@ -113,10 +113,10 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   if (stale.length === 0) {
     const pointer = await readPointer(store, user);
     const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
-    if (pointer && pointer.pointer.fingerprint === expected) {
+    if (pointer && pointerMatchesGithub(pointer.pointer, expected)) {
       await jobs.setState(msg.job_id, user, "fresh", {
         message: "nothing changed on GitHub; the bundle is current",
-        bundle_fingerprint: expected,
+        bundle_fingerprint: pointer.pointer.fingerprint,
       }, ["planning"]);
       return;
     }

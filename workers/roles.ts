@@ -10,11 +10,10 @@ import { runMerge } from "./merge.ts";
 import { deliverStatusWebhook, statusWebhookGaveUp } from "./notify.ts";
 import { runPlan } from "./plan.ts";
 import type { JobOutcome } from "./metrics.ts";
-import { createQueue } from "./queues.ts";
+import { createQueue, guardDelivery, STALL_INTERVAL_MS, watchStalls } from "./queues.ts";
 import { syncRepo } from "./sync.ts";
 
-/** bee-queue stall detection period (a crashed worker's jobs are redelivered within ~2×). */
-export const STALL_INTERVAL_MS = 5_000;
+export { STALL_INTERVAL_MS };
 
 export const ROLES = ["plan", "sync", "merge", "notify"] as const;
 export type Role = (typeof ROLES)[number];
@@ -26,7 +25,7 @@ interface RoleSpec<S extends z.ZodTypeAny> {
   run: (ctx: WorkerContext, msg: z.infer<S>) => Promise<unknown>;
   /**
    * Called once when an attempt fails for good (non-retriable or out of retries).
-   * `reason` is safe to show (publicError: a code plus a safe message).
+   * `reason` is safe to show in the job (publicError: no URL path, file path or address).
    */
   onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, reason: string) => Promise<void>;
   /** The user whose refresh lock to keep alive while working. */
@@ -102,7 +101,7 @@ const specs: { [R in Role]: RoleRunner } = {
     concurrency: (c) => c.cfg.MERGE_CONCURRENCY,
     run: (c, m) => runMerge(c, m),
     onFinalFailure: async (c, m, reason) => {
-      await c.jobs.setState(m.job_id, m.username, "failed", { error: reason });
+      await c.jobs.setState(m.job_id, m.username, "failed", { error: `merge failed: ${reason}` });
     },
     lockOf: (m) => m,
   }),
@@ -143,7 +142,34 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     return;
   }
   const msg = bound.message;
+  const beeJobId = String(job.id);
+  const deadLetter = (error: string) =>
+    ctx.jobs.deadLetter({ queue: spec.queue, bee_job_id: beeJobId, data: job.data, error, job_id: msg.jobId });
+  return await guardDelivery(
+    ctx.jobs,
+    spec.queue,
+    beeJobId,
+    ctx.cfg.MAX_STALLS,
+    async (reason) => {
+      ctx.log.warn(`${role} dead-lettered: ${reason}`, { bee_job_id: job.id });
+      await deadLetter(reason);
+      await msg.onFinalFailure(reason);
+      observe("failed");
+    },
+    () => runAttempt(ctx, role, job, msg, deadLetter, observe),
+  );
+}
+
+async function runAttempt(
+  ctx: WorkerContext,
+  role: Role,
+  job: BeeQueue.Job<unknown>,
+  msg: BoundMessage,
+  deadLetter: (error: string) => Promise<void>,
+  observe: (outcome: JobOutcome) => void,
+): Promise<unknown> {
   const lock = msg.lock;
+  // A held job is alive: the heartbeat keeps the watchdog off it.
   const beat = lock
     ? setInterval(
       () => ctx.jobs.heartbeat(lock.username, lock.job_id).catch(() => {}),
@@ -159,14 +185,8 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
     const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
     if (err instanceof NonRetriableError || lastAttempt) {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
-      await ctx.jobs.deadLetter({
-        queue: spec.queue,
-        bee_job_id: String(job.id),
-        data: job.data,
-        error: reason,
-        job_id: msg.jobId,
-      });
-      await msg.onFinalFailure(publicError(err, role === "merge" ? "merge failed" : ""));
+      await deadLetter(reason);
+      await msg.onFinalFailure(publicError(err));
       observe("failed");
       return;
     }
@@ -176,6 +196,16 @@ export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<u
   } finally {
     if (beat) clearInterval(beat);
   }
+}
+
+/** How often each worker process runs the watchdog: a quarter of JOB_STUCK_MS, within 1–60 s. */
+export const watchdogIntervalMs = (jobStuckMs: number) => Math.max(1000, Math.min(60_000, Math.floor(jobStuckMs / 4)));
+
+/** One watchdog pass: fails the jobs with no sign of life for JOB_STUCK_MS (see JobStore.failStuckJobs). */
+export async function runWatchdog(ctx: WorkerContext): Promise<number> {
+  const failed = await ctx.jobs.failStuckJobs();
+  for (const j of failed) ctx.log.warn(`watchdog: ${j.error}`, { job_id: j.job_id, user: j.username });
+  return failed.length;
 }
 
 export interface RunningRoles {
@@ -189,12 +219,16 @@ export function startRoles(ctx: WorkerContext, roles: readonly Role[]): RunningR
     const q = createQueue(ctx.cfg, specs[role].queue, true);
     q.process(specs[role].concurrency(ctx), (job: BeeQueue.Job<unknown>) => handle(ctx, role, job));
     // Jobs held by a crashed worker go back to waiting after ~2 stall intervals.
-    q.checkStalledJobs(STALL_INTERVAL_MS);
+    watchStalls(q);
     return q;
   });
+  const watchdog = setInterval(() => {
+    runWatchdog(ctx).catch((err) => ctx.log.warn(`watchdog pass failed: ${describeError(err)}`));
+  }, watchdogIntervalMs(ctx.cfg.JOB_STUCK_MS));
   return {
     queues,
     async stop(timeoutMs = 5_000) {
+      clearInterval(watchdog);
       await Promise.all(queues.map((q) => q.close(timeoutMs).catch(() => {})));
     },
   };

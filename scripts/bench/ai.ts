@@ -21,14 +21,14 @@ import { loadInstalledSentenceEncoder } from "../../shared/ranking/sentence-enco
 import { loadQueries } from "../../shared/ranking/fixture-bundle.ts";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { denoBin, queriesDir, repoRoot } from "../../tests/support/paths.ts";
+import { numberFlag, parseScriptArgs } from "../lib/cli-args.ts";
 
-const args = Deno.args;
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const owner = opt("owner", "yungryce");
-const requests = Number(opt("requests", "2000"));
+const { values: argv } = parseScriptArgs(
+  { owner: { type: "string" }, requests: { type: "string" } },
+  "bench:ai [--owner NAME] [--requests N]",
+);
+const owner = argv.owner ?? "yungryce";
+const requests = numberFlag(argv.requests, "requests", 2000, 1);
 
 const dir = mkdtempSync(join(tmpdir(), "foliosync-bench-ai-"));
 try {

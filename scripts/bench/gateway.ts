@@ -34,33 +34,34 @@ import { startProcess, waitForOutput } from "../../tests/support/process.ts";
 import { startRedis } from "../../tests/support/redis.ts";
 import { attachProfiler, summarize } from "./cpu-profile.ts";
 import { cpuMs, drive, type Req, type Result } from "./http-load.ts";
+import { numberFlag, parseScriptArgs } from "../lib/cli-args.ts";
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(name);
-const opt = (name: string, def: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : def;
-};
-const asJson = flag("--json");
-const REQUESTS = opt("--requests", 20_000);
-const CONCURRENCY = opt("--concurrency", 100);
+const { values: argv } = parseScriptArgs(
+  {
+    json: { type: "boolean" },
+    requests: { type: "string" },
+    concurrency: { type: "string" },
+    warmup: { type: "string" },
+    only: { type: "string" },
+    "cpu-profile": { type: "string" },
+    "skip-floor": { type: "boolean" },
+  },
+  "bench:gateway [--json] [--requests N] [--concurrency C] [--warmup N] [--only KIND] [--cpu-profile FILE] [--skip-floor]",
+);
+const asJson = argv.json ?? false;
+const REQUESTS = numberFlag(argv.requests, "requests", 20_000, 1);
+const CONCURRENCY = numberFlag(argv.concurrency, "concurrency", 100, 1);
 // Both servers are measured warm: V8 optimizes a handler only after thousands
 // of calls, and with 2,000 the measured run still paid for compiling (the
 // gateway, with more code, more so: ~79 vs ~47 µs of CPU per request).
-const WARMUP = opt("--warmup", 20_000);
+const WARMUP = numberFlag(argv.warmup, "warmup", 20_000);
 const USERS = 1_000;
 /** Diagnosis: only one kind of request (refresh | status | bundle | etag | health). */
-const ONLY = (() => {
-  const i = args.indexOf("--only");
-  return i >= 0 ? args[i + 1] : "";
-})();
+const ONLY = argv.only ?? "";
 /** Diagnosis: a CPU profile of the gateway over the measured run, summarized (and saved to this file). */
-const PROFILE = (() => {
-  const i = args.indexOf("--cpu-profile");
-  return i >= 0 ? args[i + 1] : "";
-})();
+const PROFILE = argv["cpu-profile"] ?? "";
 /** Diagnosis: skip the floor run (gateway figures only). */
-const SKIP_FLOOR = flag("--skip-floor");
+const SKIP_FLOOR = argv["skip-floor"] ?? false;
 const BUNDLE_USERS = 50;
 const log = (...a: unknown[]) => console.log(...a);
 

@@ -18,8 +18,9 @@ import { createLogger } from "../../workers/log.ts";
 import { startRoles } from "../../workers/roles.ts";
 import { startFixtureServer } from "../github-fixture-server.ts";
 import { startRedis } from "../lib/redis-server.ts";
+import { parseScriptArgs } from "../lib/cli-args.ts";
 
-const asJson = process.argv.includes("--json");
+const asJson = parseScriptArgs({ json: { type: "boolean" } }, "bench:storage [--json]").values.json ?? false;
 const gh = await startFixtureServer({ port: 0 });
 const gcs = await startGcsTestServer({ buckets: ["bench"] });
 const az = await startAzurite();

@@ -17,15 +17,16 @@ import { githubFixturesDir } from "../../tests/support/paths.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { buildUserModel, trainUserModel } from "../../workers/train/train.ts";
 import { defaultWordVectors } from "../../shared/ranking/word-vectors-source.ts";
+import { numberFlag, parseScriptArgs } from "../lib/cli-args.ts";
 
-const args = Deno.args;
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const owner = opt("owner", "yungryce");
-const runs = Number(opt("runs", "3"));
-const storeDir = opt("store", "");
+// --json is accepted for symmetry with the other benchmarks: the output is always one JSON line.
+const { values: argv } = parseScriptArgs(
+  { owner: { type: "string" }, runs: { type: "string" }, store: { type: "string" }, json: { type: "boolean" } },
+  "bench:train [--owner NAME] [--runs N] [--store DIR] [--json]",
+);
+const owner = argv.owner ?? "yungryce";
+const runs = numberFlag(argv.runs, "runs", 3, 1);
+const storeDir = argv.store ?? "";
 
 const forced = (Deno.env.get("TFJS_BACKEND") ?? "") as "" | "webgpu" | "wasm" | "cpu";
 const choice = await selectBackend(tf, { forced, log: (m) => console.error(m) });

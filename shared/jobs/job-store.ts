@@ -12,12 +12,15 @@ import {
   type SyncMessage,
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
-import { loadScripts, type ScriptedRedis } from "./scripts.ts";
+import { type JobScripts, jobScripts } from "./scripts.ts";
 import { CallbackRegistry } from "../webhooks/callbacks.ts";
 
 export interface JobStoreOptions {
   prefix?: string;
+  /** Cadence of the workers' heartbeats on the jobs they hold (a third of it). */
   lockTtlMs?: number;
+  /** A job in flight with no sign of life for this long is failed by the watchdog. */
+  jobStuckMs?: number;
   /** How long job records are kept after their last change. */
   jobTtlS?: number;
   /** Retries for transient faults before the DLQ. */
@@ -158,10 +161,12 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
  * workers (Bun).
  */
 export class JobStore {
-  readonly redis: ScriptedRedis;
+  readonly redis: Redis;
+  readonly scripts: JobScripts;
   readonly prefix: string;
   readonly keys: ReturnType<typeof redisKeys>;
   readonly lockTtlMs: number;
+  readonly jobStuckMs: number;
   readonly jobTtlS: number;
   readonly retries: number;
   readonly notifyRetries: number;
@@ -170,10 +175,12 @@ export class JobStore {
   readonly callbacks: CallbackRegistry;
 
   constructor(redis: Redis, opts: JobStoreOptions = {}) {
-    this.redis = loadScripts(redis);
+    this.redis = redis;
+    this.scripts = jobScripts(redis);
     this.prefix = opts.prefix ?? "fs";
     this.keys = redisKeys(this.prefix);
     this.lockTtlMs = opts.lockTtlMs ?? 120_000;
+    this.jobStuckMs = opts.jobStuckMs ?? 30 * 60_000;
     this.jobTtlS = opts.jobTtlS ?? 7 * 24 * 3600;
     this.retries = opts.retries ?? 5;
     this.notifyRetries = opts.notifyRetries ?? 6;
@@ -181,8 +188,21 @@ export class JobStore {
     this.callbacks = new CallbackRegistry(redis, this.prefix, this.jobTtlS);
   }
 
-  private eventsPrefix() {
-    return `${this.prefix}:events:`;
+  private channels() {
+    return { events: `${this.prefix}:events:`, all_events: this.keys.allEvents() };
+  }
+
+  private jobKeys(jobId: string, username: string | undefined) {
+    return {
+      job: this.keys.job(jobId),
+      lock: username ? this.keys.lock(username) : `${this.prefix}:lock:-`,
+      inflight: this.keys.inflight(),
+    };
+  }
+
+  /** Every state change reaches the job's status-webhook receivers (signed, by the notify worker). */
+  private async notifyReceivers(job: JobRecord | null): Promise<void> {
+    if (job) await this.callbacks.fanOut(job.job_id);
   }
 
   queueOptions(queue: QueueName): EnqueueOptions {
@@ -210,21 +230,28 @@ export class JobStore {
   async requestRefresh(input: RefreshInput, rate?: RateLimit): Promise<RefreshAccepted | RefreshLimited> {
     const jobId = crypto.randomUUID();
     const windowMs = rate?.windowMs ?? 60_000;
-    const keys = [
-      this.keys.lock(input.username),
-      this.keys.job(jobId),
-      queueKey(this.prefix, "plan", "jobs"),
-      queueKey(this.prefix, "plan", "waiting"),
-      this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
-    ] as const;
-    const jobKeyPrefix = `${this.prefix}:job:`;
-    // Step 1, a peek (see request-refresh-5.lua): the rate and a job in flight, with small arguments.
-    let reply = await this.redis.requestRefresh(...keys, rate?.limit ?? 0, windowMs, jobKeyPrefix);
-    let stored = "";
-    if (Number(reply[0]) === 2) {
+    const keys = {
+      lock: this.keys.lock(input.username),
+      job: this.keys.job(jobId),
+      planJobs: queueKey(this.prefix, "plan", "jobs"),
+      planWaiting: queueKey(this.prefix, "plan", "waiting"),
+      rate: this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
+      inflight: this.keys.inflight(),
+    };
+    const base = {
+      window_ms: windowMs,
+      job_key_prefix: `${this.prefix}:job:`,
+      stuck_ms: this.jobStuckMs,
+      ...this.channels(),
+    };
+    // Step 1, a peek (see request-refresh-6.lua): the rate and a job in flight, with small arguments.
+    let reply = await this.scripts.requestRefresh(keys, { ...base, limit: rate?.limit ?? 0, now: now() });
+    let record: Omit<JobRecord, "progress"> | undefined;
+    if (reply.kind === "none") {
+      await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
       // Step 2, only when nothing is in flight: the new job (the rate was counted by the peek).
       const t = now();
-      const record: Omit<JobRecord, "progress"> = {
+      record = {
         job_id: jobId,
         username: input.username,
         state: "queued",
@@ -239,38 +266,29 @@ export class JobStore {
         force_refresh: record.force_refresh,
         ...(record.only_repos ? { only_repos: record.only_repos } : {}),
       };
-      stored = JSON.stringify(record);
-      // What is published for the new job: the record with empty progress (built here, not by cjson in Redis).
-      const published = stored.slice(0, -1) + ',"progress":' + JSON.stringify(progressOf(0, 0, 0)) + "}";
-      reply = await this.redis.requestRefresh(
-        ...keys,
-        0,
-        windowMs,
-        jobKeyPrefix,
-        jobId,
-        stored,
-        beeJobData(plan, this.queueOptions("plan")),
-        this.lockTtlMs,
-        this.jobTtlS,
-        this.eventsPrefix(),
-        this.keys.allEvents(),
-        published,
-      );
+      reply = await this.scripts.requestRefresh(keys, {
+        ...base,
+        limit: 0,
+        now: t,
+        new: { job: record, plan_data: beeJobData(plan, this.queueOptions("plan")), job_ttl_s: this.jobTtlS },
+      });
     }
-    if (Number(reply[0]) === -1) {
-      return { limited: { retryAfterS: Math.max(1, Math.ceil(Number(reply[1]) / 1000)) } };
+    if (reply.kind === "limited") {
+      return { limited: { retryAfterS: Math.max(1, Math.ceil(reply.retryAfterMs / 1000)) } };
     }
-    const created = Number(reply[0]) === 1;
-    const id = String(reply[1]);
+    if (reply.kind === "none") throw new Error("request-refresh: no job created and none in flight");
+    if (reply.kind === "created") await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
+    const created = reply.kind === "created" && reply.jobId === jobId;
+    const id = reply.jobId;
+    const joinedJson = reply.kind === "joined" ? reply.json : "";
+    const fresh = record;
     // The job object is built only when a caller reads it (the refresh route needs the id only).
     let job: JobRecord | undefined;
-    const json = created ? stored : String(reply[2] ?? "");
-    const counters: [unknown, unknown, unknown] = created ? [0, 0, 0] : [reply[3], reply[4], reply[5]];
     return {
       jobId: id,
-      created: created && id === jobId,
+      created,
       get job() {
-        return (job ??= storedJob(json, counters)!);
+        return (job ??= created && fresh ? storedJob(JSON.stringify(fresh), [0, 0, 0])! : storedJob(joinedJson)!);
       },
     };
   }
@@ -298,43 +316,36 @@ export class JobStore {
     patch: Partial<Pick<JobRecord, "error" | "message" | "bundle_fingerprint">> = {},
     from: JobState[] = [],
   ): Promise<JobRecord | null> {
-    const out = await this.redis.setState(
-      this.keys.job(jobId),
-      this.keys.lock(username),
-      jobId,
+    const out = await this.scripts.setState(this.jobKeys(jobId, username), {
+      job_id: jobId,
       state,
-      JSON.stringify(patch),
-      now(),
-      this.eventsPrefix(),
-      this.keys.allEvents(),
-      from.join(","),
-      this.lockTtlMs,
-    );
+      patch,
+      now: now(),
+      from,
+      ...this.channels(),
+    });
     const job = jobFrom(out);
-    // Every state change reaches the job's status-webhook receivers (signed, by the notify worker).
-    if (job) await this.callbacks.fanOut(jobId);
+    await this.notifyReceivers(job);
     return job;
   }
 
-  /** Records the total and enqueues every sync job in one atomic step. */
+  /**
+   * Records the total and enqueues every sync job in one atomic step. Repos
+   * are counted by lower-cased name: one named twice is synced and counted once.
+   */
   async startSync(jobId: string, syncs: SyncMessage[]): Promise<JobRecord | null> {
     const opts = this.queueOptions("sync");
-    const pairs: string[] = [];
-    for (const s of syncs) pairs.push(syncJobId(jobId, s.repo), beeJobData(s, opts));
-    const username = syncs[0]?.username;
-    const out = await this.redis.startSync(
-      this.keys.job(jobId),
-      queueKey(this.prefix, "sync", "jobs"),
-      queueKey(this.prefix, "sync", "waiting"),
-      username ? this.keys.lock(username) : `${this.prefix}:lock:-`,
-      jobId,
-      syncs.length,
-      now(),
-      this.eventsPrefix(),
-      this.keys.allEvents(),
-      this.lockTtlMs,
-      ...pairs,
-    );
+    const keys = {
+      ...this.jobKeys(jobId, syncs[0]?.username),
+      syncJobs: queueKey(this.prefix, "sync", "jobs"),
+      syncWaiting: queueKey(this.prefix, "sync", "waiting"),
+    };
+    const out = await this.scripts.startSync(keys, {
+      job_id: jobId,
+      now: now(),
+      syncs: syncs.map((s) => ({ id: syncJobId(jobId, s.repo), repo: s.repo, data: beeJobData(s, opts) })),
+      ...this.channels(),
+    });
     if (out) await this.callbacks.fanOut(jobId);
     return jobFrom(out);
   }
@@ -373,38 +384,32 @@ export class JobStore {
   private readonly fanIn = new Map<string, FanInBatch>();
 
   private async flushFanIn(jobId: string, batch: FanInBatch): Promise<void> {
-    const pairs: string[] = [];
-    for (const it of batch.items) pairs.push(it.repo, it.outcome);
     const merge: MergeMessage = { job_id: jobId, username: batch.username };
-    const reply = await this.redis.markReposDone(
-      this.keys.job(jobId),
-      this.keys.jobDone(jobId),
-      queueKey(this.prefix, "merge", "jobs"),
-      queueKey(this.prefix, "merge", "waiting"),
-      this.keys.lock(batch.username),
-      jobId,
-      now(),
-      mergeJobId(jobId),
-      beeJobData(merge, this.queueOptions("merge")),
-      this.eventsPrefix(),
-      this.keys.allEvents(),
-      this.lockTtlMs,
-      this.jobTtlS,
-      ...pairs,
+    const reply = await this.scripts.markReposDone(
+      {
+        ...this.jobKeys(jobId, batch.username),
+        done: this.keys.jobDone(jobId),
+        mergeJobs: queueKey(this.prefix, "merge", "jobs"),
+        mergeWaiting: queueKey(this.prefix, "merge", "waiting"),
+      },
+      {
+        job_id: jobId,
+        now: now(),
+        merge_id: mergeJobId(jobId),
+        merge_data: beeJobData(merge, this.queueOptions("merge")),
+        job_ttl_s: this.jobTtlS,
+        done: batch.items.map((it) => [it.repo, it.outcome]),
+        ...this.channels(),
+      },
     );
-    const last = Number(reply[0]) === 1;
-    const json = String(reply[1] ?? "");
-    if (reply.slice(2).some((r) => Number(r) === 1)) await this.callbacks.fanOut(jobId);
-    let lastGiven = false;
+    const json = reply.json;
+    if (json) await this.callbacks.fanOut(jobId);
+    // Exactly one caller hears "last": the last counted entry of the call that completed the total.
+    const lastCounted = reply.last ? reply.counted.lastIndexOf(true) : -1;
     batch.items.forEach((it, i) => {
-      const counted = Number(reply[2 + i]) === 1;
-      // Exactly one caller hears "last": the one whose repo completed the total.
-      const isLast = last && counted && !lastGiven &&
-        batch.items.slice(i + 1).every((_, j) => Number(reply[3 + i + j]) !== 1);
-      if (isLast) lastGiven = true;
       it.resolve({
-        counted,
-        last: isLast,
+        counted: reply.counted[i],
+        last: i === lastCounted,
         // Parsed only when asked for: the sync hot path never reads it.
         get job() {
           return json ? jobFrom(json) : null;
@@ -429,17 +434,54 @@ export class JobStore {
 
   /** Enqueues a job with a chosen id unless that id is already queued. */
   async enqueue(queue: QueueName, beeJobId: string, data: unknown, opts?: EnqueueOptions): Promise<boolean> {
-    const n = await this.redis.enqueue(
-      queueKey(this.prefix, queue, "jobs"),
-      queueKey(this.prefix, queue, "waiting"),
+    return await this.scripts.enqueue(
+      { jobs: queueKey(this.prefix, queue, "jobs"), waiting: queueKey(this.prefix, queue, "waiting") },
       beeJobId,
       beeJobData(data, opts ?? this.queueOptions(queue)),
     );
-    return n === 1;
   }
 
+  /** A worker's sign of life on a job it holds (the watchdog leaves it alone). */
   async heartbeat(username: string, jobId: string): Promise<boolean> {
-    return (await this.redis.heartbeatLock(this.keys.lock(username), jobId, this.lockTtlMs)) === 1;
+    return await this.scripts.touchJob(this.jobKeys(jobId, username), jobId);
+  }
+
+  /**
+   * The watchdog: fails every watched job (queued … merging, training) with no
+   * sign of life for `jobStuckMs`, with the reason, its lock released, the
+   * change published and its callback told. Returns the jobs it failed.
+   */
+  async failStuckJobs(limit = 100): Promise<JobRecord[]> {
+    const out = await this.scripts.failStuck({ inflight: this.keys.inflight() }, {
+      stuck_ms: this.jobStuckMs,
+      job_key_prefix: `${this.prefix}:job:`,
+      lock_key_prefix: `${this.prefix}:lock:`,
+      now: now(),
+      limit,
+      ...this.channels(),
+    });
+    const failed = out.map((json) => storedJob(json)!).filter(Boolean);
+    for (const job of failed) await this.notifyReceivers(job);
+    return failed;
+  }
+
+  /**
+   * Counts one delivery of a bee-queue job and returns how many earlier
+   * deliveries never finished (stalls: the process died or hung holding it).
+   * bee-queue requeues a stalled job without limit; the workers dead-letter
+   * it once this reaches MAX_STALLS.
+   */
+  async beginDelivery(queue: QueueName, beeJobId: string): Promise<number> {
+    const key = this.keys.deliveries(queue, beeJobId);
+    const res = await this.redis.multi().incr(key).expire(key, this.jobTtlS).exec();
+    return Math.max(0, Number(res?.[0]?.[1] ?? 1) - 1);
+  }
+
+  /** The delivery ended (done, failed or handed back for a retry): it was not a stall. */
+  async endDelivery(queue: QueueName, beeJobId: string, handled: boolean): Promise<void> {
+    const key = this.keys.deliveries(queue, beeJobId);
+    if (handled) await this.redis.del(key);
+    else await this.redis.decr(key);
   }
 
   // ---- dead-letter queue ----
@@ -463,15 +505,16 @@ export class JobStore {
       return JSON.stringify(rest);
     })();
     const id = `${entry.bee_job_id}:replay:${Date.now().toString(36)}`;
-    const n = await this.redis.dlqReplay(
-      this.keys.dlq(),
-      queueKey(this.prefix, entry.queue, "jobs"),
-      queueKey(this.prefix, entry.queue, "waiting"),
+    return await this.scripts.dlqReplay(
+      {
+        dlq: this.keys.dlq(),
+        jobs: queueKey(this.prefix, entry.queue, "jobs"),
+        waiting: queueKey(this.prefix, entry.queue, "waiting"),
+      },
       raw,
       id,
       beeJobData(entry.data, this.queueOptions(entry.queue)),
     );
-    return n === 1;
   }
 
   /**

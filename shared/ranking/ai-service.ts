@@ -232,7 +232,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
       if (!entry) return null;
       const { index, model } = entry;
       const qv = await queryVectorFor(model, body.query);
-      const ranked = index.rank(body.query, model ? "fusion" : "bm25", model, undefined, undefined, undefined, qv);
+      const ranked = index.rank(body.query, { mode: model ? "fusion" : "bm25", model, queryVector: qv });
       const top = ranked.order
         .filter((i) => ranked.scores[i] > 0)
         .slice(0, body.limit)

@@ -36,10 +36,8 @@ export interface AlignOptions {
 /**
  * A repository's salient text: the short, identity-bearing fields, then the
  * glossary's plain words for the technology it names or is written in (see
- * tech-glossary.ts). Mean of 3 seeds, error cut vs BM25 without / with the
- * gloss here: yungryce dev 39.4 / 52.9 %, -paraphrased 27.2 / 33.0,
- * -heldout2 23.4 / 29.7, -heldout4 23.6 / 25.4; sindresorhus sets within
- * ±2 points.
+ * tech-glossary.ts), which the word vectors can match where they do not know
+ * the technology's name.
  */
 export function salientText(r: RankableRepo): string {
   return salientParts(r).text;
@@ -105,11 +103,7 @@ export const ALIGN_SPECIFICITY = 0;
  * mean salient words), as BM25 does for term counts, with b ramping from 0 at
  * LONG_QUERY_FROM content words to ALIGN_LENGTH_NORM at LONG_QUERY_FROM +
  * LONG_QUERY_SPAN: a short keyword question ("Azure Functions projects"),
- * whose matches are meant to be the rich repositories, is left as it was.
- * Mean of 3 seeds, error cut vs BM25: yungryce-paraphrased 20.8 → 27.7 %,
- * yungryce-heldout 24.8 → 28.4 %, yungryce-heldout2 5.0 → 17.6 %, yungryce
- * dev 39.4 → 40.7 %; sindresorhus sets 31.1/41.4/40.1 → 29.3/38.9/39.0 %.
- * Applied to every question length (no ramp) it cost the dev set 30–50 points.
+ * whose matches are meant to be the rich repositories, is left as it is.
  */
 export const ALIGN_LENGTH_NORM = 0.6;
 export const LONG_QUERY_FROM = 3;

@@ -10,6 +10,11 @@ export interface Bm25Options {
   b?: number;
 }
 
+/** BM25's IDF of a term found in `df` of `n` documents (never negative). */
+function bm25Idf(n: number, df: number): number {
+  return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+}
+
 export class Bm25Index {
   readonly k1: number;
   readonly b: number;
@@ -59,11 +64,15 @@ export class Bm25Index {
   idf(term: string): number {
     let v = this.idfCache.get(term);
     if (v === undefined) {
-      const df = this.df(term);
-      v = Math.log(1 + (this.n - df + 0.5) / (df + 0.5));
+      v = bm25Idf(this.n, this.df(term));
       this.idfCache.set(term, v);
     }
     return v;
+  }
+
+  /** The largest IDF a term can have here: that of a term no document contains. */
+  get maxIdf(): number {
+    return bm25Idf(this.n, 0);
   }
 
   terms(): IterableIterator<string> {

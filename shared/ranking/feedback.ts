@@ -16,6 +16,7 @@
  * headings), not from long READMEs whose incidental words would drift.
  */
 import type { Bm25Index } from "./bm25.ts";
+import { rankIndices } from "./fusion.ts";
 
 export interface FeedbackOptions {
   /** First-pass documents that vote. */
@@ -29,12 +30,10 @@ export interface FeedbackOptions {
 }
 
 /**
- * Off by default (weight 0). At weight 0.4 it cut BM25's error by a further
- * 15–20 points on the development sets, but lowered nDCG@5 on the held-out
- * paraphrased sets (tests/fixtures/queries/*-heldout.jsonl) and pushed the
- * fused MRR on held-out training pairs under the first-model gate's floor
- * on small bundles: it does not generalise yet. Kept for evaluation only
- * (measured with the earlier max/min-max fusion and 80 pairs per repo).
+ * Off by default (weight 0): it helps questions close to the repositories'
+ * own words but not paraphrased ones, and on small bundles it pushes the
+ * fused MRR on held-out training pairs under the first-model gate's floor.
+ * It stays for evaluation (FusionConfig.feedback).
  */
 export const DEFAULT_FEEDBACK: FeedbackOptions = { docs: 3, terms: 10, weight: 0, minShare: 0.75 };
 
@@ -52,9 +51,7 @@ export function feedbackQuery(
   opts: FeedbackOptions = DEFAULT_FEEDBACK,
 ): Map<string, number> {
   if (opts.weight <= 0 || opts.docs <= 0) return query;
-  const top = Array.from({ length: first.length }, (_, i) => i)
-    .sort((a, b) => first[b] - first[a] || a - b)
-    .slice(0, opts.docs);
+  const top = rankIndices(first).slice(0, opts.docs);
   const floor = opts.minShare * first[top[0]];
   const idx = top.filter((i) => first[i] > 0 && first[i] >= floor);
   if (!idx.length) return query;

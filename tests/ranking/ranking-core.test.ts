@@ -168,7 +168,7 @@ describe("fixture baseline", () => {
     expect(bundle.repos.length).toBe(48);
     const idx = new BundleIndex(bundle.repos);
     const qs = loadQueries(join(queriesDir, "yungryce.jsonl"));
-    const s = summarize(qs.map((q) => ({ ranked: idx.rankNames(q.query, "bm25"), relevant: q.relevant })));
+    const s = summarize(qs.map((q) => ({ ranked: idx.rankNames(q.query, { mode: "bm25" }), relevant: q.relevant })));
     expect(s["ndcg@5"]).toBeGreaterThan(0.9);
     expect(s.mrr).toBeGreaterThan(0.95);
   });

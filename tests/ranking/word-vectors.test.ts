@@ -152,13 +152,13 @@ describe("word vectors", () => {
     });
     const hubness = { hub: 2, target: -1, other: 0 };
     const long = "trash alphaword betaword gammaword deltaword epsilonword";
-    const plain = index.rank(long, "fusion", model()).scores;
-    const corrected = index.rank(long, "fusion", model(hubness)).scores;
+    const plain = index.rank(long, { mode: "fusion", model: model() }).scores;
+    const corrected = index.rank(long, { mode: "fusion", model: model(hubness) }).scores;
     expect(plain[0]).toBeGreaterThan(0.1); // the hub is above the repo that matches nothing…
     expect(corrected[0]).toBeLessThan(plain[0] - 0.1); // …and drops once its hubness is known
-    expect(index.rankNames(long, "fusion", model(hubness))[0]).toBe("target");
-    expect([...index.rank("trash", "fusion", model(hubness)).scores]).toEqual([
-      ...index.rank("trash", "fusion", model()).scores,
+    expect(index.rankNames(long, { mode: "fusion", model: model(hubness) })[0]).toBe("target");
+    expect([...index.rank("trash", { mode: "fusion", model: model(hubness) }).scores]).toEqual([
+      ...index.rank("trash", { mode: "fusion", model: model() }).scores,
     ]);
     // Measured hubness: the repo with more salient words matches other repos' questions more.
     const h = index.alignHubness(model(), [{ text: "garbage", repo: 1 }, { text: "console", repo: 1 }]);

@@ -18,6 +18,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { numberFlag, parseScriptArgs } from "../../scripts/lib/cli-args.ts";
 
 // ---- CRC32C (Castagnoli), reflected polynomial 0x82F63B78 -----------------
 const CRC32C_TABLE = (() => {
@@ -578,11 +579,10 @@ export async function startGcsTestServer(
 
 // Child-process mode (Bun or Deno): `bun tests/support/gcs-test-server.ts --port 0 --bucket b1`.
 if ((import.meta as { main?: boolean }).main) {
-  const runtime = globalThis as { Deno?: { args: string[] }; process?: { argv: string[] } };
-  const args = runtime.Deno?.args ?? runtime.process?.argv.slice(2) ?? [];
-  const portIdx = args.indexOf("--port");
-  const bucketsArg: string[] = [];
-  args.forEach((a: string, i: number) => a === "--bucket" && bucketsArg.push(args[i + 1]));
-  const s = await startGcsTestServer({ port: portIdx >= 0 ? Number(args[portIdx + 1]) : 0, buckets: bucketsArg });
+  const { values } = parseScriptArgs(
+    { port: { type: "string" }, bucket: { type: "string", multiple: true } },
+    "gcs-test-server.ts [--port N] [--bucket NAME]...",
+  );
+  const s = await startGcsTestServer({ port: numberFlag(values.port, "port", 0), buckets: values.bucket ?? [] });
   console.log(`gcs-test-server listening on ${s.url}`);
 }

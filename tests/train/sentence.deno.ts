@@ -86,9 +86,14 @@ Deno.test("training stores the repos' sentence vectors; they survive the artifac
   const [qv] = await (await loadSentenceEncoder(tf)).embed([question]);
   assert.equal(index.sentenceSignal(model, question, qv)?.weight, SENTENCE_WEIGHT);
   assert.equal(index.sentenceSignal(model, question, qv, 0.2)?.weight, 0.2);
-  const off = index.rank(question, "fusion", model, undefined, undefined, { ...DEFAULT_FUSION, sentenceWeight: 0 }, qv);
-  const none = index.rank(question, "fusion", model, undefined, undefined, undefined, null);
-  const on = index.rank(question, "fusion", model, undefined, undefined, undefined, qv);
+  const off = index.rank(question, {
+    mode: "fusion",
+    model,
+    fusion: { ...DEFAULT_FUSION, sentenceWeight: 0 },
+    queryVector: qv,
+  });
+  const none = index.rank(question, { mode: "fusion", model, queryVector: null });
+  const on = index.rank(question, { mode: "fusion", model, queryVector: qv });
   assert.deepEqual([...off.scores], [...none.scores]);
   assert.notDeepEqual([...on.scores], [...none.scores]);
   // Without an encoder the model has none, and its artifacts carry none.
@@ -145,10 +150,10 @@ Deno.test("a short question gets the full sentence weight only when one repo sta
   assert.equal(index.sentenceSignal(even, "AirBnB clone", qv), null);
   // rank() says what weight the signal had: the label of an /api/ai answer follows it.
   assert.equal(
-    index.rank("AirBnB clone", "fusion", standsOut, undefined, undefined, undefined, qv).sentenceWeight,
+    index.rank("AirBnB clone", { mode: "fusion", model: standsOut, queryVector: qv }).sentenceWeight,
     0.4,
   );
-  assert.equal(index.rank("AirBnB clone", "fusion", even, undefined, undefined, undefined, qv).sentenceWeight, 0);
+  assert.equal(index.rank("AirBnB clone", { mode: "fusion", model: even, queryVector: qv }).sentenceWeight, 0);
 });
 
 Deno.test("/api/ai: the answer says whether the sentence signal took part; no encoder or a broken one still answers", async () => {

@@ -17,7 +17,7 @@ import type { BlobStore } from "../../shared/storage/types.ts";
 import { readPointer } from "../../shared/bundle-store.ts";
 import { redisKeys } from "../../shared/keys.ts";
 import { type TrainOutcome, trainUserModel, type TrainUserModelInput } from "./train.ts";
-import { loadScripts } from "../../shared/jobs/scripts.ts";
+import { jobScripts } from "../../shared/jobs/scripts.ts";
 
 export type Publish = (
   msg: TrainMessage,
@@ -142,7 +142,7 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
     }).catch(() => {});
     return { state: "training_failed", detail: error };
   } finally {
-    const scripted = loadScripts(redis);
+    const scripted = jobScripts(redis);
     await scripted.releaseIfOwner(lockKey, token).catch(() => {});
     // Our message was the pending one: clear it (compare-and-delete).
     await scripted.releaseIfOwner(keys.trainPending(user), JSON.stringify(msg)).catch(() => {});

@@ -14,7 +14,7 @@ import { JobStore } from "../../shared/jobs/job-store.ts";
 import { TrainMessage } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import { createLogger } from "../log.ts";
-import { createQueue } from "../queues.ts";
+import { createQueue, guardDelivery, watchStalls } from "../queues.ts";
 import { handleTrainMessage, type Publish } from "./handler.ts";
 import { selectBackend } from "../../shared/ranking/select-backend.ts";
 import { Readiness, startHealthServer, waitForRedis } from "../health-server.ts";
@@ -50,27 +50,64 @@ if (import.meta.main) {
   await waitForRedis(cfg.REDIS_URL, log);
   const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
   readiness.setRedis(redis);
-  const jobs = new JobStore(redis, { prefix: cfg.QUEUE_PREFIX, lockTtlMs: cfg.LOCK_TTL_MS });
+  const jobs = new JobStore(redis, {
+    prefix: cfg.QUEUE_PREFIX,
+    lockTtlMs: cfg.LOCK_TTL_MS,
+    jobStuckMs: cfg.JOB_STUCK_MS,
+  });
   const publish = jobStatePublisher(jobs);
   const queue = createQueue(cfg, "train", true);
-  queue.process(1, async (job: { data: unknown }) => {
+  queue.process(1, async (job: { id: string; data: unknown }) => {
     const msg = TrainMessage.parse(job.data);
-    const t0 = performance.now();
-    const r = await handleTrainMessage(
-      {
-        redis,
-        store,
-        prefix: cfg.QUEUE_PREFIX,
-        publish,
-        backend: choice.backend,
-        log: (m, x) => log.info(m, x),
-        deadLetter: (entry) => jobs.deadLetter(entry),
+    return await guardDelivery(
+      jobs,
+      "train",
+      String(job.id),
+      cfg.MAX_STALLS,
+      async (reason) => {
+        log.info(`training dead-lettered: ${reason}`, { job_id: msg.job_id });
+        await jobs.deadLetter({
+          queue: "train",
+          bee_job_id: String(job.id),
+          data: job.data,
+          error: reason,
+          job_id: msg.job_id,
+        });
+        await publish(msg, "training_failed", {
+          error: reason,
+          message: "training failed; the previous model keeps serving",
+        });
       },
-      msg,
+      async () => {
+        // A held training is alive: the heartbeat keeps the watchdog off it.
+        const beat = setInterval(
+          () => jobs.heartbeat(msg.username, msg.job_id).catch(() => {}),
+          Math.max(1000, cfg.LOCK_TTL_MS / 3),
+        );
+        try {
+          const t0 = performance.now();
+          const r = await handleTrainMessage(
+            {
+              redis,
+              store,
+              prefix: cfg.QUEUE_PREFIX,
+              publish,
+              backend: choice.backend,
+              log: (m, x) => log.info(m, x),
+              deadLetter: (entry) => jobs.deadLetter(entry),
+            },
+            msg,
+          );
+          metrics.training(choice.backend, r.state, (performance.now() - t0) / 1000);
+          return { state: r.state };
+        } finally {
+          clearInterval(beat);
+        }
+      },
     );
-    metrics.training(choice.backend, r.state, (performance.now() - t0) / 1000);
-    return { state: r.state };
   });
+  // Periodic stall detection: a training worker that died holding a job hands it back.
+  watchStalls(queue);
   readiness.attach("train", queue);
   await queue.ready();
   console.log(`train worker ready (backend ${choice.backend})`);

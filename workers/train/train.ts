@@ -149,7 +149,7 @@ export function heldOutQuality(
 ): MetricSummary {
   return summarize(
     heldOut.map((p) => ({
-      ranked: index.rankNames(p.text, model ? mode : "bm25", model),
+      ranked: index.rankNames(p.text, { mode: model ? mode : "bm25", model }),
       relevant: [index.names[p.repo]],
     })),
   );

@@ -1,0 +1,42 @@
+/**
+ * The one way scripts read their command line: `node:util`'s `parseArgs` (the same in Node, Bun and Deno), strict,
+ * so an unknown or malformed flag stops the script with a usage line instead of being ignored. Numbers are checked
+ * here once, so no script reads `Number(undefined)` or a negative count.
+ */
+import process from "node:process";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** The arguments after the script's name, whichever runtime runs it. */
+export function scriptArgs(): string[] {
+  return process.argv.slice(2);
+}
+
+/**
+ * Parses `args` against `options`; on a mistake prints `usage` with the reason to stderr and exits 2.
+ * Positionals are allowed only when `allowPositionals` is set.
+ */
+export function parseScriptArgs<O extends Options>(
+  options: O,
+  usage: string,
+  { args = scriptArgs(), allowPositionals = false }: { args?: string[]; allowPositionals?: boolean } = {},
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\nusage: ${usage}`);
+    process.exit(2);
+  }
+}
+
+/** A flag's value as a finite number at least `min`, else `fallback` when absent; a bad value exits 2. */
+export function numberFlag(value: string | undefined, name: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min) {
+    console.error(`--${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return n;
+}
