@@ -10,7 +10,7 @@
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { InvalidNameError, NonRetriableError } from "../shared/errors.ts";
+import { InputError, InvalidNameError } from "../shared/errors.ts";
 import { FINAL_STATES } from "../shared/schemas/job.ts";
 import {
   type AppContext,
@@ -70,8 +70,7 @@ export function timedRoutes(
 function errorToResponse(err: unknown, c: Context<GatewayEnv>, ctx: AppContext): Response {
   if (err instanceof HttpError) return errorResponse(err);
   if (err instanceof InvalidNameError) return errorResponse(new HttpError(400, "invalid_name", "invalid name"));
-  // Input errors of a service (e.g. AiInputError) carry status 400.
-  if (err instanceof NonRetriableError && (err as { status?: number }).status === 400) {
+  if (err instanceof InputError) {
     return errorResponse(new HttpError(400, "invalid_input", err.message.slice(0, 300)));
   }
   if (err instanceof HTTPException) {

@@ -1,11 +1,15 @@
 /**
  * Typed control-flow errors (Inngest style): the error's class decides what a
- * worker does with a failed attempt.
- *  - NonRetriableError: retrying cannot help (unknown user, bad input) → fail now.
+ * worker does with a failed attempt, in one place, decideAfterFailure below.
+ *  - NonRetriableError (InputError among them): retrying cannot help (unknown
+ *    user, bad input) → dead letter now.
  *  - RetryAfterError: retrying later will help, at a known time (rate limit) →
  *    wait until then; this is not counted as a failure.
- *  - anything else: transient → bounded exponential backoff, then dead letter.
+ *  - anything else: transient → bounded exponential backoff (shared/retry.ts),
+ *    then dead letter.
  */
+import { redactText } from "./safe-error.ts";
+
 export class FoliosyncError extends Error {
   override name = "FoliosyncError";
   constructor(message: string, options?: { cause?: unknown }) {
@@ -40,7 +44,40 @@ export class ConfigError extends FoliosyncError {
   override name = "ConfigError";
 }
 
+/** Input that breaks a documented rule: an HTTP caller gets 400 with the message. */
+export class InputError extends NonRetriableError {
+  override name = "InputError";
+}
+
 /** A name (username, repo, key part) that may not reach a key. */
-export class InvalidNameError extends NonRetriableError {
+export class InvalidNameError extends InputError {
   override name = "InvalidNameError";
+}
+
+/** What a worker does after an attempt failed. */
+export type FailureDecision =
+  /** Come back after `ms` (a rate limit): not a failure, spends none of the job's retries. */
+  | { action: "wait"; ms: number; reason: string }
+  /** Transient: the queue retries the job after its backoff. */
+  | { action: "retry"; reason: string }
+  /** Retrying cannot help, or the retries or waits are spent: dead letter with the reason. */
+  | { action: "dead-letter"; reason: string };
+
+/** The message of any thrown value, as logs and the DLQ may show it (URLs cut to scheme://host, credentials blanked). */
+export function describeError(err: unknown): string {
+  return redactText(err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * The one place where an error's class decides retry, wait until a time, or dead letter.
+ * `retriesLeft`: attempts the queue still grants; `waitsLeft`: rate-limit waits this attempt may still sit out.
+ */
+export function decideAfterFailure(
+  err: unknown,
+  budget: { retriesLeft: number; waitsLeft: number },
+): FailureDecision {
+  const reason = describeError(err);
+  if (err instanceof RetryAfterError && budget.waitsLeft > 0) return { action: "wait", ms: err.retryAfterMs, reason };
+  if (err instanceof NonRetriableError || budget.retriesLeft <= 0) return { action: "dead-letter", reason };
+  return { action: "retry", reason };
 }

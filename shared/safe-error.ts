@@ -5,7 +5,6 @@
  * `error` — shown to anyone who polls the job — also loses file paths and
  * addresses (publicError).
  */
-import { FoliosyncError } from "./errors.ts";
 
 const URL_RE = /\b([a-z][a-z0-9+.-]{1,15}):\/\/([^\s"'<>()\\]+)/gi;
 const SECRET_FIELD_RE =
@@ -34,6 +33,6 @@ const IP_RE = /\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\[[0-9a-f:.]+\](?::\d+)?/gi;
 export function publicError(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   const safe = redactText(text).replace(PATH_RE, "<path>").replace(IP_RE, "<address>").replace(/\s+/g, " ").trim();
-  if (!safe) return err instanceof FoliosyncError ? err.name : "internal error";
+  if (!safe) return "internal error";
   return safe.length > 300 ? safe.slice(0, 299) + "…" : safe;
 }

@@ -101,6 +101,12 @@ if (import.meta.main) {
   // The training worker serves its own endpoints on the next port.
   const trainPort = cfg.WORKER_METRICS_PORT && cfg.WORKER_METRICS_PORT < 65535 ? cfg.WORKER_METRICS_PORT + 1 : 0;
   const trainer = train ? startTrainWorker({ ...processEnv(), WORKER_METRICS_PORT: String(trainPort) }) : undefined;
+  trainer?.on("error", (err) => {
+    // No Deno here (the Bun worker image): the training worker runs from the train image instead.
+    log.error(`training worker not started: ${err.message}; run it with --role train where Deno is installed`, {
+      missing: "train",
+    });
+  });
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;

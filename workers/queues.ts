@@ -2,12 +2,10 @@ import BeeQueue from "bee-queue";
 import type { Config } from "../shared/config.ts";
 import type { JobStore } from "../shared/jobs/job-store.ts";
 import { JITTER_BACKOFF, type QueueName } from "../shared/jobs/queue-names.ts";
+import { backoffDelay } from "../shared/retry.ts";
 
-/** Exponential backoff with full jitter, capped: attempt n waits up to base·2^n. */
-export function jitteredDelay(baseMs: number, attempt: number, capMs = 30_000): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
+/** Longest wait between two attempts of a queued job. */
+export const QUEUE_BACKOFF_CAP_MS = 30_000;
 
 /**
  * bee-queue stall detection period: a worker renews its hold on each active
@@ -76,7 +74,8 @@ export function createQueue(cfg: Config, name: QueueName, isWorker: boolean): Be
   // deno-lint-ignore no-explicit-any -- bee-queue's typings omit its custom backoff strategies
   (q as any).backoffStrategies.set(JITTER_BACKOFF, (job: any) => {
     const attempt = job.options.stacktraces?.length ?? 1;
-    return jitteredDelay(job.options.backoff?.delay ?? 500, attempt);
+    // Retry number `attempt` waits up to base·2^attempt (full jitter, capped).
+    return backoffDelay(attempt + 1, { baseMs: job.options.backoff?.delay ?? 500, maxMs: QUEUE_BACKOFF_CAP_MS });
   });
   q.on(
     "error",

@@ -1,7 +1,7 @@
 import type BeeQueue from "bee-queue";
 import type { z } from "zod";
-import { NonRetriableError } from "../shared/errors.ts";
-import { publicError, redactText } from "../shared/safe-error.ts";
+import { decideAfterFailure, describeError } from "../shared/errors.ts";
+import { publicError } from "../shared/safe-error.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
@@ -23,10 +23,7 @@ interface RoleSpec<S extends z.ZodTypeAny> {
   schema: S;
   concurrency: (ctx: WorkerContext) => number;
   run: (ctx: WorkerContext, msg: z.infer<S>) => Promise<unknown>;
-  /**
-   * Called once when an attempt fails for good (non-retriable or out of retries).
-   * `reason` is safe to show in the job (publicError: no URL path, file path or address).
-   */
+  /** Called once when an attempt fails for good (non-retriable or out of retries). */
   onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, reason: string) => Promise<void>;
   /** The user whose refresh lock to keep alive while working. */
   lockOf?: (msg: z.infer<S>) => { username: string; job_id: string };
@@ -114,16 +111,12 @@ const specs: { [R in Role]: RoleRunner } = {
   }),
 };
 
-/** An error's message for logs and the DLQ: URLs cut to scheme://host, credential fields blanked. */
-export function describeError(err: unknown): string {
-  return redactText(err instanceof Error ? err.message : String(err));
-}
-
 /**
- * Runs one bee-queue job with foliosync's retry policy: a NonRetriableError
- * or the last allowed attempt → dead-letter queue + the role's final-failure
- * step, and the bee-queue job resolves (it is handled); any other error is
- * rethrown so bee-queue retries it with jittered exponential backoff.
+ * Runs one bee-queue job with foliosync's retry policy (decideAfterFailure in
+ * shared/errors.ts): a rate limit is waited out; a NonRetriableError or the
+ * last allowed attempt → dead-letter queue + the role's final-failure step,
+ * and the bee-queue job resolves (it is handled); any other error is rethrown
+ * so bee-queue retries it with the shared full-jitter backoff.
  */
 export async function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
   const spec = specs[role];
@@ -181,11 +174,12 @@ async function runAttempt(
     observe("ok");
     return result;
   } catch (err) {
-    const reason = describeError(err);
-    const lastAttempt = !((job.options as { retries?: number }).retries! > 0);
-    if (err instanceof NonRetriableError || lastAttempt) {
+    const retriesLeft = (job.options as { retries?: number }).retries ?? 0;
+    const { action, reason } = decideAfterFailure(err, { retriesLeft, waitsLeft: 0 });
+    if (action === "dead-letter") {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
+      // The job shows what is safe to show: no URL path, file path or address.
       await msg.onFinalFailure(publicError(err));
       observe("failed");
       return;

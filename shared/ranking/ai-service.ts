@@ -20,10 +20,10 @@
  * answer's `model` says so (no "+sentence").
  */
 import { readCurrentBundle, readPointer } from "../bundle-store.ts";
-import { NonRetriableError } from "../errors.ts";
+import { InputError } from "../errors.ts";
 import { AiBody, type AiResponse } from "../schemas/api.ts";
 import type { BlobStore } from "../storage/types.ts";
-import type { RankingModel } from "./model.ts";
+import { type RankingModel, sentenceVectorsOf } from "./model.ts";
 import { loadModel, readModelPointer } from "./model-store.ts";
 import { BundleIndex } from "./ranker.ts";
 import type { SentenceEncoder } from "./sentence-encoder.ts";
@@ -60,9 +60,8 @@ export interface AiService {
 }
 
 /** Bad input reaching the service directly (the gateway validates first). */
-export class AiInputError extends NonRetriableError {
+export class AiInputError extends InputError {
   override name = "AiInputError";
-  readonly status = 400;
 }
 
 interface Entry {
@@ -126,7 +125,7 @@ export function createAiService(opts: AiServiceOptions): AiService {
       }
       return null;
     }
-    if (enc.id !== model.meta.sentence_encoder) return null;
+    if (!sentenceVectorsOf(model, enc.id)) return null;
     let v: Float32Array;
     try {
       [v] = await enc.embed([query]);

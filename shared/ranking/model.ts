@@ -187,6 +187,14 @@ export function scoreRepos(
   return out;
 }
 
+/**
+ * Whether the encoder `encoderId` made the model's repo sentence vectors: only its question vectors are
+ * comparable with them (another encoder's space is another space).
+ */
+export function sentenceVectorsOf(model: RankingModel, encoderId: string): boolean {
+  return !!model.sentenceVectors && model.meta.sentence_encoder === encoderId;
+}
+
 const positions = new WeakMap<RankingModel, Map<string, number>>();
 /** Repo name → its row in the model's repo vectors and sentence vectors (both follow model.repoNames). */
 export function repoPositions(model: RankingModel): Map<string, number> {

@@ -15,7 +15,7 @@
 import type * as tfTypes from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { concatBytes, type RankingModel } from "./model.ts";
+import { concatBytes, type RankingModel, sentenceVectorsOf } from "./model.ts";
 import { createUseLiteForward } from "./use-lite-forward.ts";
 
 type Tf = typeof tfTypes;
@@ -148,7 +148,7 @@ async function load(tf: Tf): Promise<SentenceEncoder> {
 export async function questionVectors(tf: Tf, model: RankingModel, texts: string[]): Promise<Float32Array[] | null> {
   if (!model.sentenceVectors) return null;
   const enc = await loadSentenceEncoder(tf);
-  return enc.id === model.meta.sentence_encoder ? await enc.embed(texts) : null;
+  return sentenceVectorsOf(model, enc.id) ? await enc.embed(texts) : null;
 }
 
 /**

@@ -167,7 +167,7 @@ export function repoSummary(f: RepoFields): string {
 /**
  * A repository's identity text: what it says it is (description, topics,
  * the `.repo-context.json` project identity), without the name or the README.
- * Many repositories have none; see identitySignal in ranker.ts.
+ * Many repositories have none; see IDENTITY_WEIGHT in ranker.ts.
  */
 export function identityText(r: RankableRepo): string {
   const f = repoFields(r);
@@ -195,9 +195,9 @@ export const SENTENCE_SCARCE_CHARS = 60;
  * the README — what a person would read to decide what the repository is for.
  * A repository with (almost) neither — course exercises, a "blog" with no
  * README — is also described by its languages ("blog. written in Python,
- * HTML"): the name alone told the encoder too little ("a small Python website
- * for posting articles" ranked `blog` 29th of 48 on its sentence vector).
- * Empty parts are left out rather than joined as ". . ".
+ * HTML"), since a bare name tells the encoder too little to place it near a
+ * question about what it does. Empty parts are left out rather than joined
+ * as ". . ".
  */
 export function sentenceText(f: RepoFields): string {
   const parts = [f.nameText, f.description, f.readme.slice(0, SENTENCE_README_CHARS)].filter((p) => p.trim());

@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import { ConfigError, InvalidNameError } from "../errors.ts";
-import type { RetryOptions } from "./retry.ts";
+import type { RetryOptions } from "../retry.ts";
 import type { BlobStore } from "./types.ts";
 
 export type { BlobStore, PutOptions, StoredObject } from "./types.ts";
@@ -9,7 +9,7 @@ export type { BlobStore, PutOptions, StoredObject } from "./types.ts";
 export interface StoreOptions {
   /** Page size for list() (forces paging in tests). */
   pageSize?: number;
-  /** Transient-fault retry policy (see retry.ts). */
+  /** Transient-fault retry policy (see shared/retry.ts). */
   retry?: RetryOptions;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { PreconditionFailedError } from "../../shared/errors.ts";
-import { backoffDelay, httpStatusOf, isTransientError, withRetry } from "../../shared/storage/retry.ts";
+import { backoffDelay, httpStatusOf, isTransientError, withRetry } from "../../shared/retry.ts";
 
 const sock = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
 

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { NonRetriableError, RetryAfterError } from "../../shared/errors.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { Semaphore } from "./semaphore.ts";
+import { backoffDelay } from "../../shared/retry.ts";
 
 export interface GithubClientOptions {
   baseUrl: string;
@@ -248,7 +249,7 @@ export class GithubClient {
       // 5xx, network faults: a couple of quick retries with jitter, then let the job's backoff decide.
       if (transient < this.opts.transientRetries) {
         transient++;
-        await sleep(100 * 2 ** transient * (0.5 + Math.random()));
+        await sleep(backoffDelay(transient, { baseMs: 200, maxMs: 2_000 }));
         continue;
       }
       // Octokit reports a request that never got an answer (DNS, refused, reset) as status 500

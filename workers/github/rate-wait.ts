@@ -1,4 +1,4 @@
-import { RetryAfterError } from "../../shared/errors.ts";
+import { decideAfterFailure } from "../../shared/errors.ts";
 
 /** Most rate-limit waits one attempt sits out before it is treated as a failure. */
 export const MAX_RATE_WAITS = 24;
@@ -19,9 +19,11 @@ export async function waitingOutRateLimits<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (!(err instanceof RetryAfterError) || waits >= maxWaits) throw err;
-      opts.log?.(`${err.message}; waiting ${Math.ceil(err.retryAfterMs / 1000)} s, then trying again`);
-      await sleep(err.retryAfterMs);
+      // Only the wait is decided here; retry or dead letter is the caller's (it knows the retries left).
+      const decision = decideAfterFailure(err, { retriesLeft: 1, waitsLeft: maxWaits - waits });
+      if (decision.action !== "wait") throw err;
+      opts.log?.(`${decision.reason}; waiting ${Math.ceil(decision.ms / 1000)} s, then trying again`);
+      await sleep(decision.ms);
     }
   }
 }

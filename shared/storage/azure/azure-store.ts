@@ -1,14 +1,14 @@
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { PreconditionFailedError } from "../../errors.ts";
 import { bytesEqual, defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
-import { httpStatusOf, type RetryOptions, withRetry } from "../retry.ts";
+import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
 /**
  * Azure Blob backend (block blobs). version = ETag; create-only =
  * ifNoneMatch "*" (409 BlobAlreadyExists), match-version = ifMatch (412
  * ConditionNotMet): both become PreconditionFailedError. The SDK's own retry
- * policy is cut to one try: transient faults are retried here (retry.ts).
+ * policy is cut to one try: transient faults are retried here (shared/retry.ts).
  * The container is created at open() when missing.
  */
 export interface AzureStoreOptions {

@@ -2,13 +2,13 @@ import { type Bucket, Storage } from "@google-cloud/storage";
 import { createHash } from "node:crypto";
 import { PreconditionFailedError } from "../../errors.ts";
 import { defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
-import { httpStatusOf, type RetryOptions, withRetry } from "../retry.ts";
+import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
 /**
  * Google Cloud Storage backend. version = object generation; preconditions
  * = ifGenerationMatch (0 = create-only). The client's own retries are off:
- * transient faults are retried here (retry.ts), so one policy covers every
+ * transient faults are retried here (shared/retry.ts), so one policy covers every
  * backend. Both 412 shapes (GaxiosError.status on resumable uploads,
  * ApiError.code on multipart ones) become PreconditionFailedError.
  */

@@ -1,10 +1,15 @@
-import { PreconditionFailedError } from "../errors.ts";
+import { PreconditionFailedError } from "./errors.ts";
 
 /**
- * Bounded exponential backoff with full jitter for transient storage faults.
- * The adapters wrap every SDK call in withRetry(); the SDKs' own retry loops
- * are switched off so that there is one policy, one budget and one place to
- * test it. Preconditions and other 4xx answers are never retried.
+ * The one backoff of foliosync: bounded exponential backoff with full jitter
+ * (each wait uniform between 0 and a ceiling that doubles per attempt), so
+ * that many clients retrying together spread out instead of meeting again.
+ * Storage adapters wrap every SDK call in withRetry() (the SDKs' own retry
+ * loops are off: one policy, one budget), the GitHub client spaces its quick
+ * in-request retries with backoffDelay(), and the queues' retry strategy uses
+ * it for the delay between a job's attempts. Preconditions and other 4xx
+ * answers are never retried. Which errors are retried at all, waited out or
+ * dead-lettered is decided by their class: see decideAfterFailure in errors.ts.
  */
 export interface RetryOptions {
   /** Retries after the first attempt (default 4 → at most 5 attempts). */

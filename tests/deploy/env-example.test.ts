@@ -1,0 +1,73 @@
+/**
+ * .env.example against shared/config.ts: every variable the config reads is
+ * listed once, with its default as the value (empty when it has none) and a
+ * comment saying what it means; nothing listed is unknown; the file as
+ * written loads.
+ */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigSchema, loadConfig } from "../../shared/config.ts";
+import { repoRoot } from "../support/paths.ts";
+
+interface Entry {
+  name: string;
+  value: string;
+  commented: boolean;
+  meaning: string;
+}
+
+function parseEnvExample(): Entry[] {
+  const lines = readFileSync(join(repoRoot, ".env.example"), "utf8").split("\n");
+  const out: Entry[] = [];
+  let comment: string[] = [];
+  let afterVariable = false;
+  for (const line of lines) {
+    const m = line.match(/^(#\s?)?([A-Z][A-Z0-9_]*)=(.*)$/);
+    if (m) {
+      // Consecutive variables (e.g. the *_CONCURRENCY group) share the comment above them.
+      out.push({ name: m[2], value: m[3], commented: Boolean(m[1]), meaning: comment.join(" ").trim() });
+      afterVariable = true;
+    } else if (line.startsWith("#") && !line.startsWith("##")) {
+      if (afterVariable) comment = [];
+      afterVariable = false;
+      comment.push(line.replace(/^#\s?/, ""));
+    } else {
+      comment = [];
+      afterVariable = false;
+    }
+  }
+  return out;
+}
+
+const entries = parseEnvExample();
+const active = entries.filter((e) => !e.commented);
+const shape = ConfigSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
+
+test("lists every variable shared/config.ts reads, once, and nothing else as a setting", () => {
+  const listed = active.map((e) => e.name);
+  expect(new Set(listed).size).toBe(listed.length);
+  const missing = Object.keys(shape).filter((k) => !listed.includes(k));
+  const unknown = listed.filter((k) => !(k in shape));
+  expect({ missing, unknown }).toEqual({ missing: [], unknown: [] });
+});
+
+test("each value is the config's default (empty when there is none), and each has a meaning", () => {
+  for (const e of active) {
+    const d = shape[e.name].safeParse(undefined);
+    const def = d.success && d.data !== undefined ? String(d.data) : "";
+    expect({ name: e.name, value: e.value }).toEqual({ name: e.name, value: def });
+    expect({ name: e.name, meaningful: e.meaning.length > 10 }).toEqual({ name: e.name, meaningful: true });
+  }
+});
+
+test("the file as written loads, and gives the defaults", () => {
+  const env = Object.fromEntries(active.map((e) => [e.name, e.value]));
+  expect(loadConfig(env)).toEqual(loadConfig({}));
+});
+
+test("the variables read outside shared/config.ts are documented (commented out)", () => {
+  const extra = entries.filter((e) => e.commented).map((e) => e.name);
+  expect(extra.sort()).toEqual(["FOLIOSYNC_WORD_VECTORS", "HOST", "TRUSTED_PROXY_HOPS", "XDG_RUNTIME_DIR"]);
+  for (const e of entries.filter((e) => e.commented)) expect(e.meaning.length).toBeGreaterThan(10);
+});
