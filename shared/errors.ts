@@ -1,3 +1,5 @@
+import { redactText } from "./safe-error.ts";
+
 /**
  * Typed control-flow errors (Inngest style): the error's class decides what a
  * worker does with a failed attempt, in one place, decideAfterFailure below.
@@ -8,8 +10,6 @@
  *  - anything else: transient → bounded exponential backoff (shared/retry.ts),
  *    then dead letter.
  */
-import { redactText } from "./safe-error.ts";
-
 export class FoliosyncError extends Error {
   override name = "FoliosyncError";
   constructor(message: string, options?: { cause?: unknown }) {
