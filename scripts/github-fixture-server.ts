@@ -23,6 +23,7 @@ import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rng } from "../shared/ranking/hash.ts";
+import { generatedUser } from "./fixtures/generated-users.ts";
 
 // ---------------------------------------------------------------------------
 // Options
@@ -352,7 +353,13 @@ class FixtureServer {
   // --- routing --------------------------------------------------------------
 
   private owner(name: string): OwnerState | undefined {
-    return this.owners.get(name.toLowerCase());
+    const key = name.toLowerCase();
+    // `gen-<N>` owners are generated on first use (scripts/fixtures/generated-users.ts).
+    if (!this.owners.has(key)) {
+      const generated = generatedUser(name);
+      if (generated) this.owners.set(key, generated);
+    }
+    return this.owners.get(key);
   }
 
   private repo(owner: string, name: string): RepoState | undefined {

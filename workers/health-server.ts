@@ -68,7 +68,7 @@ export class Readiness {
       missing.push("redis");
     } else {
       try {
-        await withTimeout(this.redis.ping(), 1_000, "PING");
+        await withTimeout(this.redis.ping(), 2_000, "PING");
         checks.redis = "ok";
       } catch (err) {
         checks.redis = `not answering at ${redactUrl(this.redisUrl)}: ${(err as Error).message}`;

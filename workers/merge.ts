@@ -4,6 +4,7 @@ import { storageKeys } from "../shared/keys.ts";
 import type { Bundle } from "../shared/schemas/bundle.ts";
 import type { MergeMessage, TrainMessage } from "../shared/schemas/job.ts";
 import { RepoRecord } from "../shared/schemas/repo.ts";
+import { readModelPointer } from "../shared/ranking/model-store.ts";
 import { getJson, StoredJsonError } from "../shared/storage/json.ts";
 import type { WorkerContext } from "./context.ts";
 
@@ -69,16 +70,13 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     await jobs.setState(msg.job_id, user, "failed", { error: err.message }, ["merging"]);
     return null;
   }
-  // Merges run per job (exactly once is what the tests check); kept as long as the job record.
-  await redis
-    .multi()
-    .incr(jobs.keys.counter(`merge:${msg.job_id}`))
-    .expire(jobs.keys.counter(`merge:${msg.job_id}`), jobs.jobTtlS)
-    .incr(jobs.keys.counter("merges"))
-    .exec();
-
   const documented = records.filter((r) => r.has_documentation).length;
-  const contentChanged = previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
+  // This very bundle already current: a redelivered merge (its first run died after publishing) or
+  // a racing one. Training is then owed when no model serves this content yet.
+  const republished = previous?.pointer.fingerprint === bundle.fingerprint;
+  const contentChanged = republished
+    ? (await readModelPointer(store, user))?.pointer.content_fingerprint !== bundle.content_fingerprint
+    : previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
   let message = `bundle of ${records.length} repos published`;
   if (lost.length) message += ` (${lost.length} records unreadable, re-sync on the next refresh)`;
   let train = false;
@@ -90,7 +88,22 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   } else {
     message += "; no training (searchable content unchanged)";
   }
-  await jobs.setState(msg.job_id, user, "completed", { bundle_fingerprint: pointer.fingerprint, message }, ["merging"]);
+  const done = await jobs.setState(
+    msg.job_id,
+    user,
+    "completed",
+    { bundle_fingerprint: pointer.fingerprint, message },
+    ["merging"],
+  );
+  // Another delivery completed the job first, or the watchdog failed it: its merge took effect, not this one.
+  if (!done) return null;
+  // Merges that took effect, per job (exactly one is what the tests check); kept as long as the job record.
+  await redis
+    .multi()
+    .incr(jobs.keys.counter(`merge:${msg.job_id}`))
+    .expire(jobs.keys.counter(`merge:${msg.job_id}`), jobs.jobTtlS)
+    .incr(jobs.keys.counter("merges"))
+    .exec();
   if (train) {
     // Single flight per user: the newest content fingerprint wins; a queued
     // training for an older bundle sees it is superseded and skips.

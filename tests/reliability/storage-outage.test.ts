@@ -1,0 +1,58 @@
+/**
+ * Storage outage: Azurite (persistent) stopped for 10 s mid-refresh and
+ * started again. The job completes or fails with a reason; the current
+ * bundle is never partial (readers polling it during the outage and after
+ * see the old complete bundle or the new complete one).
+ * npm run test:reliability only (it waits out a 10 s outage).
+ */
+import { afterEach, expect, test } from "bun:test";
+import { readCurrentBundle } from "../../shared/bundle-store.ts";
+import { startAzurite } from "../support/azurite.ts";
+import { type Stack, startStack } from "../support/pipeline.ts";
+import { assertNothingLost, FULL, sleep } from "./support.ts";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+});
+
+test.skipIf(!FULL)(
+  "Azurite stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle",
+  async () => {
+    const az = await startAzurite({ persistent: true });
+    cleanup.push(() => az.dispose());
+    const stack: Stack = await startStack({
+      fixture: { latencyMs: 60 },
+      env: {
+        STORAGE_BACKEND: "azure",
+        AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+        AZURE_CONTAINER: "foliosync",
+      },
+    });
+    cleanup.push(() => stack.stop());
+    await stack.startWorkers();
+    expect((await stack.refresh("yungryce")).state).toBe("completed");
+    await stack.github.push("yungryce", "monty", { readme: "# during the outage\n" });
+    const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
+    await stack.waitFor(job.job_id, ["syncing"]);
+    await az.stop();
+    await sleep(10_000);
+    await az.start();
+    const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
+    const summary = await assertNothingLost({
+      jobs: stack.jobs,
+      store: stack.ctx.store,
+      results: new Map([[job.job_id, done]]),
+      expectRepos: () => 48,
+      // Syncs that ran out of retries while storage was down are dead-lettered with the storage error.
+      explainDlq: (e) => e.queue === "sync" || e.queue === "merge",
+    });
+    console.log(JSON.stringify({ scenario: "storage-outage-10s", state: done.state, error: done.error, ...summary }));
+    const current = await readCurrentBundle(stack.ctx.store, "yungryce");
+    expect(current!.bundle.repos.length).toBe(48);
+    if (done.state === "completed") {
+      expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the outage\n");
+    } else expect(done.error).toBeTruthy();
+  },
+  300_000,
+);
