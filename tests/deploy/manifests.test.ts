@@ -267,8 +267,9 @@ const SECRET_STANDINS: Record<string, string> = {
   url: "rediss://default:x@redis.example.internal:6380",
   AZURE_STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=eA==;EndpointSuffix=x",
   GITHUB_TOKEN: "t",
-  API_KEYS: "k",
-  WEBHOOK_SECRET: "s",
+  API_KEYS: "key-standin:*",
+  GITHUB_WEBHOOK_SECRET: "github-webhook-standin",
+  WEBHOOK_SIGNING_SECRET: "status-signing-standin",
   LLM_API_KEY: "l",
 };
 
