@@ -86,6 +86,7 @@ if (import.meta.main) {
   const names = [...roles, ...(train ? ["train"] : [])];
   const log = createLogger(cfg.LOG_LEVEL, { roles: names.join(",") });
   const metrics = new WorkerMetrics();
+  metrics.collectProcessMetrics();
   const readiness = new Readiness(cfg.REDIS_URL, roles);
   const health = await startHealthServer({
     port: cfg.WORKER_METRICS_PORT,
@@ -114,7 +115,8 @@ if (import.meta.main) {
     readiness.drain();
     abort.abort();
     trainer?.kill("SIGTERM");
-    await running?.stop();
+    // In-flight jobs get up to 20 s (inside Kubernetes' 30 s grace); any still running are redelivered.
+    await running?.stop(20_000);
     ctx?.redis.disconnect();
     await health?.close();
     process.exit(0);

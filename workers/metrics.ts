@@ -13,10 +13,12 @@
  *  - foliosync_storage_errors_total{backend,op}           blob store calls that threw (precondition conflicts excluded)
  *  - foliosync_training_duration_seconds{backend,state}   one training message, by TF.js backend and final state
  *  - foliosync_worker_redis_up                            1 when the last scrape could read Redis
+ *  - foliosync_worker_process_*, foliosync_worker_nodejs_*  CPU, memory, event loop (a worker process's entry
+ *                                                         point turns them on: collectProcessMetrics)
  * Label values come from code (role names, route templates, op names), never
  * from job data, so the series stay bounded.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Redis } from "ioredis";
 import { PreconditionFailedError } from "../shared/errors.ts";
 import { redisKeys } from "../shared/keys.ts";
@@ -110,6 +112,11 @@ export class WorkerMetrics {
 
   constructor() {
     this.githubQuota.set(Number.NaN);
+  }
+
+  /** CPU, memory and event-loop metrics of this process (once per process, from its entry point). */
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry, prefix: "foliosync_worker_" });
   }
 
   job(role: string, outcome: JobOutcome, seconds: number): void {

@@ -175,8 +175,12 @@ test("a refresh through a real worker process moves its Prometheus metrics", asy
   // Storage errors: none so far, and the series exist only once one happens.
   expect(sample(m, "foliosync_storage_errors_total")).toBeUndefined();
 
+  expect(sample(m, "foliosync_worker_process_resident_memory_bytes")).toBeGreaterThan(0);
   const notFound = await get(port, "/nope");
   expect(notFound.status).toBe(404);
+  // SIGTERM drains and exits 0.
+  w.kill("SIGTERM");
+  expect(await w.exited).toBe(0);
 }, 120_000);
 
 test("the Deno training worker serves the same endpoints and times each training by backend", async () => {
