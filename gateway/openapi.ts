@@ -50,6 +50,15 @@ export function openApiDocument(): Json {
     "413": err(`Body over ${MAX_BODY_BYTES} bytes`),
     "415": err("Body is not application/json"),
   };
+  const repoRecord = (where: string) => ({
+    summary: `One repository record of the current bundle (${where})`,
+    parameters: [username, repo],
+    responses: {
+      "200": { description: "Record", content: json("RepoRecord") },
+      ...common,
+      "404": err("No such repo"),
+    },
+  });
   return {
     openapi: "3.1.0",
     info: {
@@ -118,8 +127,12 @@ export function openApiDocument(): Json {
           ],
           responses: {
             "200": {
-              description: "Each event's data is a JobRecord",
-              content: { "text/event-stream": { schema: { type: "string" }, itemSchema: ref("JobRecord") } },
+              description: "Each event's data is a JobRecord (x-event-data-schema)",
+              // OpenAPI 3.1 has no keyword for the schema of each event in a stream (3.2's itemSchema):
+              // a vendor extension carries it, so standard 3.1 validators and generators accept the document.
+              content: {
+                "text/event-stream": { schema: { type: "string" }, "x-event-data-schema": ref("JobRecord") },
+              },
             },
             ...common,
             "404": err("Unknown job"),
@@ -142,17 +155,9 @@ export function openApiDocument(): Json {
           },
         },
       },
-      "/api/bundles/{username}/{repo}": {
-        get: {
-          summary: "One repository record of the current bundle (also at /api/bundles/{username}/repos/{repo})",
-          parameters: [username, repo],
-          responses: {
-            "200": { description: "Record", content: json("RepoRecord") },
-            ...common,
-            "404": err("No such repo"),
-          },
-        },
-      },
+      "/api/bundles/{username}/{repo}": { get: repoRecord("also at /api/bundles/{username}/repos/{repo}") },
+      // The same record under repos/: the only way to reach a repo named "status" or "events".
+      "/api/bundles/{username}/repos/{repo}": { get: repoRecord('for any repo name, "status" and "events" too') },
       "/api/ai": {
         post: {
           summary: "Rank the user's repositories for a question",

@@ -22,28 +22,25 @@ import type { RankMode } from "../shared/ranking/ranker.ts";
 import { questionVectors } from "../shared/ranking/sentence-encoder.ts";
 import { selectBackend } from "../shared/ranking/select-backend.ts";
 import { buildUserModel, type BuiltModel, heldOutQuality } from "../workers/train/train.ts";
+import { failUsage, numberListFlag, parseScriptArgs } from "./lib/cli-args.ts";
 
-function parseArgs(argv: string[]) {
-  const out = { fixtures: "", queries: [] as string[], json: false, verbose: false, seeds: [] as number[] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--fixtures") out.fixtures = argv[++i];
-    else if (a === "--queries") out.queries.push(argv[++i]);
-    else if (a === "--json") out.json = true;
-    else if (a === "--seeds") out.seeds = argv[++i].split(",").map((x) => Number(x.trim()));
-    else if (a === "--verbose" || a === "-v") out.verbose = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (!out.fixtures || !out.queries.length) {
-    throw new Error(
-      "usage: eval-ranking.ts --fixtures DIR --queries FILE [--queries FILE…] [--seeds 42,7] [--json] [--verbose]",
-    );
-  }
-  if (out.seeds.some((x) => !Number.isInteger(x))) throw new Error("--seeds: comma-separated integers");
-  return out;
-}
-
-const args = parseArgs(Deno.args);
+const USAGE = "eval-ranking.ts --fixtures DIR --queries FILE [--queries FILE…] [--seeds 42,7] [--json] [--verbose]";
+const { values: argv } = parseScriptArgs({
+  fixtures: { type: "string" },
+  queries: { type: "string", multiple: true },
+  seeds: { type: "string" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+}, USAGE);
+if (!argv.fixtures || !argv.queries?.length) failUsage("--fixtures and at least one --queries are required", USAGE);
+const args = {
+  fixtures: argv.fixtures,
+  queries: argv.queries,
+  json: argv.json ?? false,
+  verbose: argv.verbose ?? false,
+  seeds: numberListFlag(argv.seeds, "seeds", []),
+};
+if (args.seeds.some((x) => !Number.isInteger(x))) failUsage("--seeds: comma-separated integers", USAGE);
 const say = (s: string) => (args.json ? console.error(s) : console.log(s));
 const forced = (Deno.env.get("TFJS_BACKEND") ?? "") as "" | "webgpu" | "wasm" | "cpu";
 const choice = await selectBackend(tf, { forced, log: (m) => console.error(m) });

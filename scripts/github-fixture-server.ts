@@ -3,7 +3,10 @@
  * `../shared/fixtures/github/<owner>/` — enough of the API that unmodified
  * `@octokit/rest` (with `baseUrl` pointed here) can list a user's repositories,
  * read READMEs, context files and languages, and see ETags, 304s and rate
- * limits the way GitHub sends them.
+ * limits the way GitHub sends them — and `POST /graphql`, GitHub's GraphQL
+ * API over the same data (scripts/fixture-graphql/). Quotas are kept per
+ * token (the `Authorization` header; none: one shared bucket) and per
+ * resource (REST requests, GraphQL points).
  *
  * Written against `node:http` so it runs under Bun and Deno alike.
  *
@@ -23,6 +26,7 @@ import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { rng } from "../shared/ranking/hash.ts";
+import { type FixtureData, type FixtureRepo, runFixtureGraphql } from "./fixture-graphql/index.ts";
 import { generatedUser } from "./fixtures/generated-users.ts";
 
 // ---------------------------------------------------------------------------
@@ -243,8 +247,14 @@ function withDefaults(meta: Json): Json {
     license: meta.license ?? null,
     open_issues_count: meta.open_issues_count ?? 0,
     watchers_count: meta.watchers_count ?? meta.stargazers_count ?? 0,
+    // GitHub always has both dates (GraphQL declares them non-null); a fixture entry without them gets a fixed one.
+    created_at: meta.created_at ?? FIXTURE_EPOCH,
+    updated_at: meta.updated_at ?? meta.created_at ?? FIXTURE_EPOCH,
   };
 }
+
+/** The date a fixture repository without dates was created and updated. */
+const FIXTURE_EPOCH = "2020-01-01T00:00:00Z";
 
 async function readBody(req: IncomingMessage): Promise<Json> {
   const chunks: Uint8Array[] = [];
@@ -259,8 +269,38 @@ async function readBody(req: IncomingMessage): Promise<Json> {
 // ---------------------------------------------------------------------------
 // Server
 
-type RouteKind = "list" | "repo" | "readme" | "contents" | "languages" | "rate_limit" | "user" | "other";
-const ROUTE_KINDS: RouteKind[] = ["list", "repo", "readme", "contents", "languages", "rate_limit", "user", "other"];
+type RouteKind =
+  | "list"
+  | "repo"
+  | "readme"
+  | "contents"
+  | "languages"
+  | "rate_limit"
+  | "user"
+  | "graphql"
+  | "other";
+const ROUTE_KINDS: RouteKind[] = [
+  "list",
+  "repo",
+  "readme",
+  "contents",
+  "languages",
+  "rate_limit",
+  "user",
+  "graphql",
+  "other",
+];
+type RateResource = "core" | "graphql";
+
+/** The token of an `Authorization: token X` / `Bearer X` header ("" without one). */
+function tokenOf(header: string | undefined): string {
+  const m = /^(?:token|bearer)\s+(\S+)$/i.exec(header ?? "");
+  return m ? m[1] : "";
+}
+/** How stats name a token: a short hash, never the token. */
+function tokenLabel(token: string): string {
+  return token ? createHash("sha256").update(token).digest("hex").slice(0, 8) : "anonymous";
+}
 
 interface Reply {
   status: number;
@@ -286,6 +326,10 @@ function freshStats(): Stats {
     rate_limited: 0,
     secondary_limited: 0,
     failed_injected: 0,
+    graphql_points: 0, // points GraphQL queries cost
+    graphql_blobs: 0, // file contents (Blob.text) served by GraphQL
+    graphql_errors: 0, // GraphQL answers carrying errors
+    unauthorized: 0,
     in_flight: 0,
     max_in_flight: 0,
   });
@@ -301,8 +345,14 @@ class FixtureServer {
   failRate: number;
   seed: number;
   rand: () => number;
-  windowStart = Date.now();
-  used = 0;
+  buckets = new Map<string, { windowStart: number; used: number }>();
+  /** Quota spent per token (by label, never the token itself), for /_fixture/stats. */
+  tokenStats: Record<string, { core: number; graphql: number }> = {};
+  lastToken = "";
+  /** Tokens answered with 401 Bad credentials. */
+  badTokens = new Set<string>();
+  /** false: POST /graphql answers 404 (as where GraphQL is not offered). */
+  graphqlEnabled = true;
   cache = new Map<string, Reply>();
   /** Injected secondary rate limits: the next `count` API requests get GitHub's secondary-limit 403. */
   secondary = { count: 0, retryAfterS: null as number | null };
@@ -317,36 +367,50 @@ class FixtureServer {
     this.rand = rng(this.seed);
   }
 
-  // --- rate limit -----------------------------------------------------------
+  // --- rate limit ---------------------------------------------------------
+  // GitHub keeps a quota per token and per resource (REST "core", GraphQL
+  // points); requests without a token share the "" bucket.
 
-  private rollWindow(now: number) {
-    if (now >= this.windowStart + this.rateWindowS * 1000) {
-      this.windowStart = now;
-      this.used = 0;
+  private bucket(token: string, resource: RateResource): { windowStart: number; used: number } {
+    const key = `${resource}\u0000${token}`;
+    let b = this.buckets.get(key);
+    const now = Date.now();
+    if (!b) this.buckets.set(key, b = { windowStart: now, used: 0 });
+    if (now >= b.windowStart + this.rateWindowS * 1000) {
+      b.windowStart = now;
+      b.used = 0;
     }
+    return b;
   }
 
-  rateState() {
-    const now = Date.now();
-    this.rollWindow(now);
-    const reset = Math.ceil((this.windowStart + this.rateWindowS * 1000) / 1000);
+  /** Spends `n` of a token's quota (requests for REST, points for GraphQL). */
+  spend(token: string, resource: RateResource, n: number) {
+    this.bucket(token, resource).used += n;
+    const fp = tokenLabel(token);
+    const t = this.tokenStats[fp] ??= { core: 0, graphql: 0 };
+    t[resource] += n;
+  }
+
+  rateState(token = this.lastToken, resource: RateResource = "core") {
+    const b = this.bucket(token, resource);
+    const reset = Math.ceil((b.windowStart + this.rateWindowS * 1000) / 1000);
     return {
       limit: this.rateLimit,
-      used: this.used,
-      remaining: Math.max(0, this.rateLimit - this.used),
+      used: b.used,
+      remaining: Math.max(0, this.rateLimit - b.used),
       reset,
-      resource: "core",
+      resource,
     };
   }
 
-  rateHeaders(): Record<string, string> {
-    const r = this.rateState();
+  rateHeaders(token = this.lastToken, resource: RateResource = "core"): Record<string, string> {
+    const r = this.rateState(token, resource);
     return {
       "x-ratelimit-limit": String(r.limit),
       "x-ratelimit-remaining": String(r.remaining),
       "x-ratelimit-reset": String(r.reset),
       "x-ratelimit-used": String(r.used),
-      "x-ratelimit-resource": "core",
+      "x-ratelimit-resource": resource,
     };
   }
 
@@ -399,7 +463,7 @@ class FixtureServer {
           resources: {
             core,
             search: { ...other(30), resource: "search" },
-            graphql: { ...other(5000), resource: "graphql" },
+            graphql: this.rateState(this.lastToken, "graphql"),
           },
           rate: core,
         });
@@ -585,18 +649,73 @@ class FixtureServer {
     return out;
   }
 
+  // --- GraphQL ------------------------------------------------------------
+
+  /** The fixture state as the GraphQL resolvers read it (live: pushes and new repos show at once). */
+  private graphqlData(): FixtureData {
+    const view = (r: RepoState): FixtureRepo => ({
+      meta: withDefaults(r.meta),
+      files: () => repoFiles(r),
+      languages: () => {
+        repoFiles(r);
+        return r.languages ?? {};
+      },
+    });
+    return {
+      owner: (login) => {
+        const o = this.owner(login);
+        return o ? { login: o.login, repos: [...o.repos.values()].map(view) } : undefined;
+      },
+      repo: (owner, name) => {
+        const r = this.repo(owner, name);
+        return r ? view(r) : undefined;
+      },
+    };
+  }
+
+  /** `POST /graphql`: GitHub needs a token; errors come as HTTP 200 with `errors`, as GitHub sends them. */
+  async graphql(body: Json | null, token: string): Promise<Reply> {
+    const s = this.stats;
+    if (!this.graphqlEnabled) return this.notFound();
+    if (!token) {
+      s.unauthorized++;
+      return this.json(401, {
+        message: "This endpoint requires you to be authenticated.",
+        documentation_url:
+          "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql",
+      });
+    }
+    if (!body) return this.json(400, { message: "Problems parsing JSON", documentation_url: DOCS });
+    const rate = this.rateState(token, "graphql");
+    const out = await runFixtureGraphql(this.graphqlData(), body, {
+      remaining: rate.remaining,
+      limit: rate.limit,
+      resetAt: new Date(rate.reset * 1000).toISOString().replace(".000Z", "Z"),
+    }, gitBlobSha);
+    if (out.rateLimited) s.rate_limited++;
+    else s.served++;
+    if (out.cost) this.spend(token, "graphql", out.cost);
+    s.graphql_points += out.cost;
+    s.graphql_blobs += out.blobs;
+    if (out.body.errors) s.graphql_errors++;
+    else s.ok++;
+    return this.json(200, out.body);
+  }
+
   // --- control --------------------------------------------------------------
 
   private invalidate() {
     this.cache.clear();
   }
 
-  private bump(r: RepoState) {
+  /** New pushed_at/updated_at: `at` (when a test names the time), else now, and always later than before. */
+  private bump(r: RepoState, at?: unknown) {
     const prev = Math.max(
       Date.parse(String(r.meta.pushed_at ?? "")) || 0,
       Date.parse(String(r.meta.updated_at ?? "")) || 0,
     );
-    const now = Math.floor(Date.now() / 1000) * 1000;
+    const named = typeof at === "string" ? Date.parse(at) : NaN;
+    const now = Number.isFinite(named) ? named : Math.floor(Date.now() / 1000) * 1000;
     const next = isoSeconds(Math.max(now, prev + 1000));
     r.meta.pushed_at = next;
     r.meta.updated_at = next;
@@ -629,18 +748,27 @@ class FixtureServer {
 
   control(name: string, method: string, body: Json): Reply {
     if (name === "stats" && method === "GET") {
-      return this.json(200, { ...this.stats, rate: this.rateState(), config: this.config() });
+      return this.json(200, {
+        ...this.stats,
+        rate: this.rateState(),
+        graphql_rate: this.rateState(this.lastToken, "graphql"),
+        tokens: this.tokenStats,
+        config: this.config(),
+      });
     }
     if (method !== "POST") return this.notFound();
     switch (name) {
       case "reset-stats":
         this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
+        this.tokenStats = {};
         return this.json(200, { ok: true });
       case "reset":
         this.owners = loadOwners(this.fixturesDir);
         this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
-        this.windowStart = Date.now();
-        this.used = 0;
+        this.buckets.clear();
+        this.tokenStats = {};
+        this.badTokens.clear();
+        this.graphqlEnabled = true;
         this.rand = rng(this.seed);
         this.invalidate();
         return this.json(200, { ok: true });
@@ -660,17 +788,16 @@ class FixtureServer {
             retryAfterS: sl.retry_after === undefined || sl.retry_after === null ? null : Number(sl.retry_after),
           };
         }
-        if (body.rate_limit !== undefined || body.rate_window_s !== undefined) {
-          this.windowStart = Date.now();
-          this.used = 0;
-        }
+        if (body.rate_limit !== undefined || body.rate_window_s !== undefined) this.buckets.clear();
+        if (Array.isArray(body.bad_tokens)) this.badTokens = new Set(body.bad_tokens.map(String));
+        if (body.graphql !== undefined) this.graphqlEnabled = body.graphql !== false;
         return this.json(200, this.config());
       }
       case "push": {
         const r = this.requireRepo(body);
         this.setReadme(r, body.readme);
         this.applyFiles(r, body.files);
-        this.bump(r);
+        this.bump(r, body.pushed_at);
         this.invalidate();
         return this.json(200, withDefaults(r.meta));
       }
@@ -743,6 +870,8 @@ class FixtureServer {
       rate_limit: this.rateLimit,
       rate_window_s: this.rateWindowS,
       secondary_limit: { count: this.secondary.count, retry_after: this.secondary.retryAfterS },
+      bad_token_count: this.badTokens.size,
+      graphql: this.graphqlEnabled,
     };
   }
 
@@ -784,18 +913,36 @@ class FixtureServer {
     s.in_flight++;
     if (s.in_flight > s.max_in_flight) s.max_in_flight = s.in_flight;
     try {
-      req.resume(); // drain any body
-      const kind = this.classify(path);
+      const isGraphql = path === "/graphql" && method === "POST";
+      let gqlBody: Json | null = null;
+      if (isGraphql) gqlBody = await readBody(req).catch(() => null);
+      else req.resume(); // drain any body
+      const kind = isGraphql ? "graphql" : this.classify(path);
       s[kind]++;
+      const token = tokenOf(typeof req.headers.authorization === "string" ? req.headers.authorization : undefined);
+      this.lastToken = token;
+      const resource: RateResource = isGraphql ? "graphql" : "core";
       if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
       if (this.secondary.count > 0) {
         this.secondary.count--;
         s.secondary_limited++;
-        return this.send(res, this.secondaryLimitReply(), this.rateHeaders(), method);
+        return this.send(res, this.secondaryLimitReply(), this.rateHeaders(token, resource), method);
       }
       if (this.failRate > 0 && this.rand() < this.failRate) {
         s.failed_injected++;
-        return this.send(res, this.json(502, { message: "Server Error" }), this.rateHeaders(), method);
+        return this.send(res, this.json(502, { message: "Server Error" }), this.rateHeaders(token, resource), method);
+      }
+      if (token && this.badTokens.has(token)) {
+        s.unauthorized++;
+        return this.send(
+          res,
+          this.json(401, { message: "Bad credentials", documentation_url: DOCS, status: "401" }),
+          {},
+          method,
+        );
+      }
+      if (isGraphql) {
+        return this.send(res, await this.graphql(gqlBody, token), this.rateHeaders(token, "graphql"), method);
       }
       if (method !== "GET" && method !== "HEAD") {
         return this.send(res, this.notFound(), this.rateHeaders(), method);
@@ -818,10 +965,15 @@ class FixtureServer {
       const inm = req.headers["if-none-match"];
       if (etag && typeof inm === "string" && etagMatches(inm, etag)) {
         s.not_modified++;
-        return this.send(res, { status: 304, body: new Uint8Array(0), headers: { etag } }, this.rateHeaders(), method);
+        return this.send(
+          res,
+          { status: 304, body: new Uint8Array(0), headers: { etag } },
+          this.rateHeaders(token),
+          method,
+        );
       }
       if (kind !== "rate_limit") {
-        const r = this.rateState();
+        const r = this.rateState(token);
         if (r.remaining <= 0) {
           s.rate_limited++;
           const ip = req.socket.remoteAddress ?? "127.0.0.1";
@@ -832,16 +984,16 @@ class FixtureServer {
                 `API rate limit exceeded for ${ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)`,
               documentation_url: RATE_DOCS,
             }),
-            this.rateHeaders(),
+            this.rateHeaders(token),
             method,
           );
         }
-        this.used++;
+        this.spend(token, "core", 1);
       }
       s.served++;
       if (reply.status >= 200 && reply.status < 300) s.ok++;
       if (reply.status === 404) s.not_found++;
-      return this.send(res, reply, this.rateHeaders(), method);
+      return this.send(res, reply, this.rateHeaders(token), method);
     } catch (err) {
       return this.send(res, this.json(500, { message: `fixture server error: ${err}` }), {}, method);
     } finally {

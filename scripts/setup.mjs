@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm test` / `npm run demo` need, only when it is missing:
 // npm packages (incl. the deno and bun runtimes), Debian's redis-server and,
-// for WebGPU on CPU, mesa-vulkan-drivers + libvulkan1. Plain Node, no deps.
+// for WebGPU on CPU, mesa-vulkan-drivers + libvulkan1, and chromium for the
+// status page's browser test. Plain Node, no deps.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -67,6 +68,8 @@ const wanted = [];
 if (!has("redis-server")) wanted.push("redis-server");
 const vulkan = ["mesa-vulkan-drivers", "libvulkan1"].filter((p) => !debInstalled(p));
 if (has("dpkg-query")) wanted.push(...vulkan);
+// Debian's Chromium for the status page's browser test (playwright-core drives it; no browser download).
+if (!existsSync("/usr/bin/chromium") && has("dpkg-query")) wanted.push("chromium");
 if (wanted.length) {
   if (isRoot && has("apt-get")) {
     log(`installing Debian packages: ${wanted.join(" ")}…`);

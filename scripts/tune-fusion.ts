@@ -27,6 +27,7 @@ import { DEFAULT_FUSION, SENTENCE_WEIGHT } from "../shared/ranking/ranker.ts";
 import { questionVectors } from "../shared/ranking/sentence-encoder.ts";
 import { selectBackend } from "../shared/ranking/select-backend.ts";
 import { buildUserModel } from "../workers/train/train.ts";
+import { failUsage, numberListFlag, parseScriptArgs } from "./lib/cli-args.ts";
 
 interface Weights {
   alpha: number;
@@ -34,42 +35,36 @@ interface Weights {
   sentence: number;
 }
 
-function parseArgs(argv: string[]) {
-  const users: Array<{ fixtures: string; queries: string[] }> = [];
-  const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
-  const out = {
-    users,
-    seeds: [42, 7, 1234],
-    alpha: [0.05, 0.1, 0.15, 0.2],
-    gamma: [0.3, 0.35, 0.4, 0.45],
-    sentence: [0.3, 0.4, 0.5],
-    json: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--fixtures") users.push({ fixtures: argv[++i], queries: [] });
-    else if (a === "--queries") {
-      if (!users.length) throw new Error("--queries must follow a --fixtures");
-      users[users.length - 1].queries.push(argv[++i]);
-    } else if (a === "--seeds") out.seeds = list(argv[++i]);
-    else if (a === "--alpha") out.alpha = list(argv[++i]);
-    else if (a === "--gamma") out.gamma = list(argv[++i]);
-    else if (a === "--sentence") out.sentence = list(argv[++i]);
-    else if (a === "--json") out.json = true;
-    else throw new Error(`unknown argument ${a}`);
+const USAGE = "tune-fusion.ts --fixtures DIR --queries FILE [--queries FILE…] [--fixtures DIR …] [--seeds …] " +
+  "[--alpha …] [--gamma …] [--sentence …] [--json]";
+const { values: argv, tokens } = parseScriptArgs({
+  fixtures: { type: "string", multiple: true },
+  queries: { type: "string", multiple: true },
+  seeds: { type: "string" },
+  alpha: { type: "string" },
+  gamma: { type: "string" },
+  sentence: { type: "string" },
+  json: { type: "boolean" },
+}, USAGE);
+/** Each --queries belongs to the --fixtures before it. */
+const users: Array<{ fixtures: string; queries: string[] }> = [];
+for (const t of tokens) {
+  if (t.kind !== "option" || t.value === undefined) continue;
+  if (t.name === "fixtures") users.push({ fixtures: t.value, queries: [] });
+  else if (t.name === "queries") {
+    if (!users.length) failUsage("--queries must follow a --fixtures", USAGE);
+    users[users.length - 1].queries.push(t.value);
   }
-  if (!users.length || users.some((u) => !u.queries.length)) {
-    throw new Error(
-      "usage: tune-fusion.ts --fixtures DIR --queries FILE [--queries FILE…] [--fixtures DIR …] [--seeds …]",
-    );
-  }
-  for (const xs of [out.seeds, out.alpha, out.gamma, out.sentence]) {
-    if (!xs.length || xs.some((x) => !Number.isFinite(x))) throw new Error("lists are comma-separated numbers");
-  }
-  return out;
 }
-
-const args = parseArgs(Deno.args);
+if (!users.length || users.some((u) => !u.queries.length)) failUsage("every --fixtures needs a --queries", USAGE);
+const args = {
+  users,
+  seeds: numberListFlag(argv.seeds, "seeds", [42, 7, 1234]),
+  alpha: numberListFlag(argv.alpha, "alpha", [0.05, 0.1, 0.15, 0.2]),
+  gamma: numberListFlag(argv.gamma, "gamma", [0.3, 0.35, 0.4, 0.45]),
+  sentence: numberListFlag(argv.sentence, "sentence", [0.3, 0.4, 0.5]),
+  json: argv.json ?? false,
+};
 const say = (s: string) => (args.json ? console.error(s) : console.log(s));
 await selectBackend(tf, { forced: (Deno.env.get("TFJS_BACKEND") ?? "") as "", log: (m) => console.error(m) });
 

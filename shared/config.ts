@@ -17,6 +17,10 @@ export const ConfigSchema = z.object({
   WORKER_METRICS_PORT: int(9464, 0, 65535),
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
   GITHUB_TOKEN: z.string().optional(),
+  /** Comma list of GitHub tokens: a pool (each request goes to the token with the most quota left). */
+  GITHUB_TOKENS: z.string().optional(),
+  /** "auto": GraphQL when a token is configured, REST otherwise; "rest": REST always. */
+  GITHUB_API: z.enum(["auto", "rest"]).default("auto"),
   STORAGE_BACKEND: z.enum(["local", "gcs", "azure"]).default("local"),
   STORAGE_DIR: z.string().min(1).default("./data"),
   /** Local backend: fsync every write ("always") or only conditional writes (bundles, pointer). */
@@ -161,4 +165,10 @@ function allowHostsProblem(v: string | undefined): string | null {
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/** GITHUB_TOKENS and GITHUB_TOKEN together: the token pool (GITHUB_TOKEN alone is a pool of one). */
+export function githubTokens(cfg: Config): string[] {
+  const all = [...(cfg.GITHUB_TOKENS ?? "").split(","), cfg.GITHUB_TOKEN ?? ""].map((s) => s.trim()).filter(Boolean);
+  return [...new Set(all)];
 }

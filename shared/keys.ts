@@ -64,6 +64,9 @@ export function redisKeys(prefix = "fs") {
     /** Counters for tests and metrics (e.g. merges run per job). */
     counter: (name: string) => `${prefix}:count:${name}`,
     dlq: () => `${prefix}:dlq`,
+    /** A running worker process's presence (JSON, expires unless renewed; shared/worker-presence.ts). */
+    worker: (id: string) => `${prefix}:worker:${id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100)}`,
+    workersPattern: () => `${prefix}:worker:*`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

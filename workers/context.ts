@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { Config } from "../shared/config.ts";
+import { type Config, githubTokens } from "../shared/config.ts";
 import { JobStore } from "../shared/jobs/job-store.ts";
 import { createStore } from "../shared/storage/index.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
@@ -35,7 +35,8 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
   const github = overrides.github ??
     new GithubClient({
       baseUrl: cfg.GITHUB_API_URL,
-      token: cfg.GITHUB_TOKEN,
+      tokens: githubTokens(cfg),
+      quotaKey: `${cfg.QUEUE_PREFIX}:github:quota`,
       maxInFlight: cfg.GITHUB_MAX_INFLIGHT,
       secondaryWaitMs: cfg.GITHUB_SECONDARY_WAIT_MS,
       redis,

@@ -214,6 +214,11 @@ export async function startHealthServer(opts: {
   opts.log.info(`health and metrics on http://${host}:${port} (/health, /ready, /metrics)`);
   return {
     port,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        // Probes keep connections alive; closing must not wait for them.
+        server.closeAllConnections?.();
+      }),
   };
 }

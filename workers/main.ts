@@ -10,6 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig, processEnv } from "../shared/config.ts";
@@ -20,6 +21,7 @@ import type { Logger } from "./log.ts";
 import { createLogger } from "./log.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { type Role, ROLES, type RunningRoles, startRoles } from "./roles.ts";
+import { announceWorker, type PresenceHandle } from "../shared/worker-presence.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -86,6 +88,7 @@ if (import.meta.main) {
   const names = [...roles, ...(train ? ["train"] : [])];
   const log = createLogger(cfg.LOG_LEVEL, { roles: names.join(",") });
   const metrics = new WorkerMetrics();
+  metrics.collectProcessMetrics();
   const readiness = new Readiness(cfg.REDIS_URL, roles);
   const health = await startHealthServer({
     port: cfg.WORKER_METRICS_PORT,
@@ -98,6 +101,7 @@ if (import.meta.main) {
   const abort = new AbortController();
   let ctx: WorkerContext | undefined;
   let running: RunningRoles | undefined;
+  let presence: PresenceHandle | undefined;
   // The training worker serves its own endpoints on the next port.
   const trainPort = cfg.WORKER_METRICS_PORT && cfg.WORKER_METRICS_PORT < 65535 ? cfg.WORKER_METRICS_PORT + 1 : 0;
   const trainer = train ? startTrainWorker({ ...processEnv(), WORKER_METRICS_PORT: String(trainPort) }) : undefined;
@@ -114,7 +118,9 @@ if (import.meta.main) {
     readiness.drain();
     abort.abort();
     trainer?.kill("SIGTERM");
-    await running?.stop();
+    await presence?.stop();
+    // In-flight jobs get up to 20 s (inside Kubernetes' 30 s grace); any still running are redelivered.
+    await running?.stop(20_000);
     ctx?.redis.disconnect();
     await health?.close();
     process.exit(0);
@@ -138,6 +144,8 @@ if (import.meta.main) {
       running = startRoles(c, roles);
       running.queues.forEach((q, i) => readiness.attach(roles[i], q));
       await Promise.all(running.queues.map((q) => q.ready()));
+      // Listed by `foliosync workers`; gone within seconds of the process.
+      presence = announceWorker(c.redis, cfg.QUEUE_PREFIX, { roles: names, host: hostname(), pid: process.pid });
       console.log(`worker ready: roles ${names.join(",")}`);
     } else redis.disconnect();
   } else if (roles.length === 0 && train) {

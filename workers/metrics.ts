@@ -8,18 +8,23 @@
  *  - foliosync_dlq_depth, foliosync_queue_waiting{queue}  read from Redis at scrape time
  *  - foliosync_github_requests_total{route,status}        GitHub calls by route template and answer
  *  - foliosync_github_quota_remaining                     last `x-ratelimit-remaining` GitHub sent
+ *  - foliosync_github_token_quota_remaining{token,resource}, foliosync_github_token_alive{token}
+ *                                                          each pooled token's quota (Redis, at scrape time; token = fingerprint)
  *  - foliosync_storage_errors_total{backend,op}           blob store calls that threw (precondition conflicts excluded)
  *  - foliosync_training_duration_seconds{backend,state}   one training message, by TF.js backend and final state
  *  - foliosync_worker_redis_up                            1 when the last scrape could read Redis
+ *  - foliosync_worker_process_*, foliosync_worker_nodejs_*  CPU, memory, event loop (a worker process's entry
+ *                                                         point turns them on: collectProcessMetrics)
  * Label values come from code (role names, route templates, op names), never
  * from job data, so the series stay bounded.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Redis } from "ioredis";
 import { PreconditionFailedError } from "../shared/errors.ts";
 import { redisKeys } from "../shared/keys.ts";
 import { queueKey, QUEUES } from "../shared/jobs/queue-names.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
+import { readTokenQuotas } from "./github/token-pool.ts";
 
 export type JobOutcome = "ok" | "retry" | "failed" | "malformed";
 
@@ -74,6 +79,18 @@ export class WorkerMetrics {
     help: "Requests left in the current GitHub rate-limit window (last x-ratelimit-remaining seen; NaN before any)",
     registers: [this.registry],
   });
+  private readonly tokenQuota = new Gauge({
+    name: "foliosync_github_token_quota_remaining",
+    help: "Quota left per pooled GitHub token (by fingerprint) and resource (core: REST requests, graphql: points)",
+    labelNames: ["token", "resource"] as const,
+    registers: [this.registry],
+  });
+  private readonly tokenAlive = new Gauge({
+    name: "foliosync_github_token_alive",
+    help: "1 while a pooled GitHub token (by fingerprint) is in the pool, 0 once GitHub refused it",
+    labelNames: ["token"] as const,
+    registers: [this.registry],
+  });
   private readonly storageErrors = new Counter({
     name: "foliosync_storage_errors_total",
     help: "Blob store calls that threw, by backend and operation (precondition conflicts excluded)",
@@ -95,6 +112,11 @@ export class WorkerMetrics {
 
   constructor() {
     this.githubQuota.set(Number.NaN);
+  }
+
+  /** CPU, memory and event-loop metrics of this process (once per process, from its entry point). */
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry, prefix: "foliosync_worker_" });
   }
 
   job(role: string, outcome: JobOutcome, seconds: number): void {
@@ -141,6 +163,15 @@ export class WorkerMetrics {
         this.dlqDepth.set(val(0));
         QUEUES.forEach((q, i) => this.waiting.set({ queue: q }, val(i + 1)));
         this.redisUp.set(1);
+        for (const q of await withTimeout(readTokenQuotas(redis, prefix), 1_000)) {
+          this.tokenAlive.set({ token: q.token }, q.dead ? 0 : 1);
+          if (q.core_remaining !== undefined) {
+            this.tokenQuota.set({ token: q.token, resource: "core" }, q.core_remaining);
+          }
+          if (q.graphql_remaining !== undefined) {
+            this.tokenQuota.set({ token: q.token, resource: "graphql" }, q.graphql_remaining);
+          }
+        }
       } catch {
         this.redisUp.set(0);
       }

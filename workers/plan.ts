@@ -3,10 +3,12 @@ import { bundleFingerprint, repoFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { isRepoName } from "../shared/schemas/names.ts";
 import type { GithubRepo } from "../shared/schemas/repo.ts";
-import type { PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
+import type { PlanMessage, SyncFile, SyncMessage } from "../shared/schemas/job.ts";
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
+import { fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
+import { BLOB_TTL_S, blobKey, oidField } from "./github/blob-cache.ts";
 
 /** Most repositories missing from a listing that plan checks one by one before dropping them. */
 const MAX_DELETION_CHECKS = 20;
@@ -43,7 +45,7 @@ function slim(r: GithubRepo): Record<string, unknown> {
  * deleted repos drop out. Nothing stale and the bundle current → `fresh`.
  */
 export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<void> {
-  const { jobs, redis, store, github } = ctx;
+  const { jobs, redis, store } = ctx;
   const user = msg.username;
   const moved = await jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]);
   if (!moved) {
@@ -59,30 +61,12 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const cachedPages = await redis.hgetall(etagsKey);
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
-  const listing = await github.listUserRepos(user, {
-    etag: (p) => cachedPages[`list:${p}:etag`],
-    body: (p) => (cachedPages[`list:${p}:body`] ? JSON.parse(cachedPages[`list:${p}:body`]) : undefined),
-  }, { maxRepos, budget });
+  const listing = await listRepos(ctx, user, cachedPages, budget);
   if (!listing.complete) {
     const note = `only the first ${maxRepos} repositories of ${user} are bundled (MAX_REPOS_PER_USER=${maxRepos})`;
     ctx.log.warn(`plan: ${note}`, { job_id: msg.job_id });
     await jobs.setState(msg.job_id, user, "planning", { message: note }, ["planning"]);
   }
-  const changedPages = listing.pages.filter((p) => p.modified && p.etag);
-  if (changedPages.length) {
-    const fields: string[] = [];
-    for (const p of changedPages) {
-      fields.push(`list:${p.page}:etag`, p.etag!, `list:${p.page}:body`, JSON.stringify(p.body.map(slim)));
-    }
-    await redis.hset(etagsKey, ...fields);
-  }
-  // Pages beyond the current last page are stale leftovers.
-  const lastPage = listing.pages.length;
-  const stalePageFields = Object.keys(cachedPages).filter((f) => {
-    const m = f.match(/^list:(\d+):/);
-    return m && Number(m[1]) > lastPage;
-  });
-  if (stalePageFields.length) await redis.hdel(etagsKey, ...stalePageFields);
 
   const repos = listing.repos.filter((r) => isRepoName(r.name));
   const fpKey = jobs.keys.fingerprints(user);
@@ -91,7 +75,7 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 
   // Deleted repos drop out: their fingerprints, ETags and records go.
   const deleted = await confirmDeleted(ctx, user, Object.keys(stored).filter((name) => !current.has(name)), {
-    listedAtOnce: listing.pages.length === 1 || !listing.complete,
+    listedAtOnce: listing.pages === 1 || !listing.complete,
     budget,
   });
   if (deleted.length) {
@@ -133,8 +117,114 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     fingerprint: current.get(r.name)!,
     github: slim(r),
   }));
+  if (listing.graphql) await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget);
   const started = await jobs.startSync(msg.job_id, syncs);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+interface PlanListing {
+  repos: GithubRepo[];
+  complete: boolean;
+  /** Pages (REST) or queries (GraphQL) the listing took. */
+  pages: number;
+  /** Listed over GraphQL: each repository's root files and languages, by lower-cased name. */
+  graphql?: GraphqlListing["files"];
+}
+
+/**
+ * The user's repositories: over GraphQL when a token allows it (one query per
+ * 100, with root files and languages), else — or when GraphQL cannot serve
+ * the request — over REST (conditional pages, ETags kept in the user's hash).
+ */
+async function listRepos(
+  ctx: WorkerContext,
+  user: string,
+  cachedPages: Record<string, string>,
+  budget: RefreshBudget,
+): Promise<PlanListing> {
+  const { github, redis, jobs } = ctx;
+  const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
+  if (ctx.cfg.GITHUB_API !== "rest" && github.canGraphql) {
+    try {
+      const l = await listReposGraphql(github, user, { maxRepos, budget });
+      return { repos: l.repos, complete: l.complete, pages: l.pages, graphql: l.files };
+    } catch (err) {
+      if (!(err instanceof GraphqlUnusable)) throw err;
+      ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); listing ${user} over REST instead`);
+    }
+  }
+  const etagsKey = jobs.keys.etags(user);
+  const listing = await github.listUserRepos(user, {
+    etag: (p) => cachedPages[`list:${p}:etag`],
+    body: (p) => (cachedPages[`list:${p}:body`] ? JSON.parse(cachedPages[`list:${p}:body`]) : undefined),
+  }, { maxRepos, budget });
+  const changedPages = listing.pages.filter((p) => p.modified && p.etag);
+  if (changedPages.length) {
+    const fields: string[] = [];
+    for (const p of changedPages) {
+      fields.push(`list:${p.page}:etag`, p.etag!, `list:${p.page}:body`, JSON.stringify(p.body.map(slim)));
+    }
+    await redis.hset(etagsKey, ...fields);
+  }
+  // Pages beyond the current last page are stale leftovers.
+  const lastPage = listing.pages.length;
+  const stalePageFields = Object.keys(cachedPages).filter((f) => {
+    const m = f.match(/^list:(\d+):/);
+    return m && Number(m[1]) > lastPage;
+  });
+  if (stalePageFields.length) await redis.hdel(etagsKey, ...stalePageFields);
+  return { repos: listing.repos, complete: listing.complete, pages: listing.pages.length };
+}
+
+/** The files of a record, by their labels in sync messages and in the user's id hash. */
+const FILE_LABELS = ["readme", "repoContext", "skills_index", "architecture"] as const;
+
+/**
+ * GraphQL listing → each sync message carries its repo's root files (by git
+ * object id) and languages; the contents sync will need — files whose id
+ * differs from the one last synced, or every file on a forced refresh — are
+ * fetched here in batched queries and kept in Redis by id for the sync
+ * workers. A code-only push changes no file id and fetches nothing. When the
+ * batched fetch cannot be served over GraphQL, the messages go without
+ * GraphQL data and those repos sync over REST.
+ */
+async function prefetchFiles(
+  ctx: WorkerContext,
+  msg: PlanMessage,
+  syncs: SyncMessage[],
+  listed: GraphqlListing["files"],
+  userHash: Record<string, string>,
+  budget: RefreshBudget,
+): Promise<void> {
+  const wants: SyncFile[] = [];
+  for (const s of syncs) {
+    const l = listed.get(s.repo.toLowerCase());
+    if (!l) continue;
+    s.graphql = { files: l.files, languages: l.languages };
+    const need = FILE_LABELS.map((label) => ({ label, f: l.files[label] }))
+      .filter(({ label, f }) => f && !f.isBinary && (msg.force_refresh || userHash[oidField(s.repo, label)] !== f.oid))
+      .map(({ f }) => f!);
+    wants.push(...need);
+  }
+  if (!wants.length) return;
+  try {
+    const blobs = await fetchBlobs(ctx.github, wants, {
+      maxBytes: ctx.cfg.MAX_FILE_BYTES,
+      budget,
+      what: `file contents of ${msg.username}'s repositories`,
+    });
+    if (blobs.size) {
+      const multi = ctx.redis.multi();
+      for (const [oid, b] of blobs) {
+        multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
+      }
+      await multi.exec();
+    }
+  } catch (err) {
+    if (!(err instanceof GraphqlUnusable)) throw err;
+    ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);
+    for (const s of syncs) delete s.graphql;
+  }
 }
 
 /**

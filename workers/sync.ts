@@ -6,6 +6,8 @@ import type { SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Conditional, RepoFile } from "./github/github-client.ts";
 import { RefreshBudget } from "./github/budget.ts";
+import { blobKey, oidField } from "./github/blob-cache.ts";
+import { type BlobText, fetchBlobs, GraphqlUnusable } from "./github/graphql.ts";
 
 /** Context files read from each repo's root (404 = absent = ""). */
 export const CONTEXT_FILES = {
@@ -73,7 +75,7 @@ export function buildRecord(
     name: msg.repo,
     full_name: gh.full_name,
     metadata: metadataFromGithub(gh),
-    languages: files.languages,
+    languages: byteOrder(files.languages),
     repoContext,
     ...(repoContextError ? { repoContextError } : {}),
     readme,
@@ -84,6 +86,13 @@ export function buildRecord(
     fingerprint: msg.fingerprint,
     synced_at: new Date().toISOString(),
   };
+}
+
+/** Languages largest first (GitHub's order), ties by name: the same object whichever API listed them. */
+function byteOrder(langs: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(langs).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0)),
+  );
 }
 
 /**
@@ -100,6 +109,11 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   const etagsKey = jobs.keys.etags(user);
 
   const previous = (await getJson(store, key, RepoRecord).catch(() => null))?.value ?? null;
+  if (msg.graphql) {
+    const record = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, previous);
+    if (record) return record;
+    // GraphQL could not serve it: REST below.
+  }
   // ETags are only worth sending when there is a previous value to fall back on.
   const f = (name: string) => `${msg.repo}:${name}`;
   const etags = previous
@@ -150,10 +164,104 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   remember("skills", skills);
   remember("arch", arch);
   remember("lang", langs);
+  // Contents read over REST: the ids GraphQL last saw no longer describe this record.
+  del.push(...GRAPHQL_FILES.map((label) => oidField(msg.repo, label)));
   const multi = redis.multi();
   if (set.length) multi.hset(etagsKey, ...set);
   if (del.length) multi.hdel(etagsKey, ...del);
   multi.hset(jobs.keys.fingerprints(user), msg.repo, msg.fingerprint);
+  await multi.exec();
+  return record;
+}
+
+const GRAPHQL_FILES = ["readme", "repoContext", "skills_index", "architecture"] as const;
+
+/**
+ * sync over GraphQL: the listing gave the repo's languages and root files by
+ * git object id; a file whose id is the one last synced keeps the previous
+ * record's text, any other comes from the contents plan fetched (kept in
+ * Redis by id), or — when that is gone — from one query of its own. No
+ * request at all for a code-only push. null when GraphQL cannot serve it.
+ */
+async function syncFromGraphql(
+  ctx: WorkerContext,
+  msg: SyncMessage,
+  g: NonNullable<SyncMessage["graphql"]>,
+  gh: GithubRepo,
+  owner: string,
+  previous: RepoRecord | null,
+): Promise<RepoRecord | null> {
+  const { redis, jobs, store } = ctx;
+  const etagsKey = jobs.keys.etags(msg.username);
+  const maxBytes = ctx.cfg.MAX_FILE_BYTES;
+  const stored = await redis.hmget(etagsKey, ...GRAPHQL_FILES.map((l) => oidField(msg.repo, l)));
+  const keys = GRAPHQL_FILES.map((l) => g.files[l] ? blobKey(ctx.cfg.QUEUE_PREFIX, maxBytes, g.files[l]!.oid) : null);
+  const present = keys.filter((k): k is string => k !== null);
+  const cachedRaw = present.length ? await redis.mget(...present) : [];
+  const cached = new Map<string, BlobText>();
+  present.forEach((k, i) => {
+    if (cachedRaw[i]) cached.set(k, JSON.parse(cachedRaw[i]!) as BlobText);
+  });
+
+  // Files neither fetched by plan nor unchanged since the previous record: fetch them now.
+  const missing = GRAPHQL_FILES.map((l, i) => ({ l, i, f: g.files[l] }))
+    .filter(({ i, f }) => f && !f.isBinary && !cached.has(keys[i]!) && !(previous && stored[i] === f.oid));
+  if (missing.length) {
+    try {
+      const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
+      const got = await fetchBlobs(ctx.github, missing.map((m) => m.f!), {
+        maxBytes,
+        budget,
+        what: `file contents of ${owner}/${msg.repo}`,
+      });
+      for (const m of missing) {
+        const b = got.get(m.f!.oid);
+        if (!b) throw new Error(`${m.f!.name} of ${owner}/${msg.repo} is gone from GitHub since the listing`);
+        cached.set(keys[m.i]!, b);
+      }
+    } catch (err) {
+      if (!(err instanceof GraphqlUnusable)) throw err;
+      ctx.log.warn(`sync: GitHub GraphQL unusable (${err.message}); syncing ${msg.repo} over REST instead`);
+      return null;
+    }
+  }
+
+  const content = (i: number, label: string, prev: string | undefined): FileContent => {
+    const f = g.files[GRAPHQL_FILES[i]];
+    if (!f) return { text: null, truncated: false };
+    if (f.isBinary) return { text: "", truncated: false };
+    const b = cached.get(keys[i]!);
+    if (b) return b;
+    return { text: prev ?? "", truncated: previous?.truncated_files?.includes(label) ?? false };
+  };
+  const ctxFile = g.files.repoContext;
+  const ctxKept = ctxFile && !ctxFile.isBinary && !cached.has(keys[1]!) && previous;
+  const record = buildRecord(msg, gh, {
+    readme: content(0, TRUNCATION_LABELS.readme, previous?.readme),
+    repoContext: ctxKept
+      ? {
+        parsed: { value: previous.repoContext, error: previous.repoContextError },
+        truncated: previous.truncated_files?.includes(TRUNCATION_LABELS.repoContext) ?? false,
+      }
+      : content(1, TRUNCATION_LABELS.repoContext, undefined),
+    skills_index: content(2, TRUNCATION_LABELS.skills_index, previous?.skills_index),
+    architecture: content(3, TRUNCATION_LABELS.architecture, previous?.architecture),
+    languages: g.languages,
+  }, maxBytes);
+  await putJson(store, storageKeys.repo(msg.username, msg.repo), record);
+
+  // Remember each file's id (and forget those of files that are gone) after the record is safe.
+  const set: string[] = [];
+  const del: string[] = [];
+  GRAPHQL_FILES.forEach((l) => {
+    const f = g.files[l];
+    if (f) set.push(oidField(msg.repo, l), f.oid);
+    else del.push(oidField(msg.repo, l));
+  });
+  const multi = redis.multi();
+  if (set.length) multi.hset(etagsKey, ...set);
+  if (del.length) multi.hdel(etagsKey, ...del);
+  multi.hset(jobs.keys.fingerprints(msg.username), msg.repo, msg.fingerprint);
   await multi.exec();
   return record;
 }

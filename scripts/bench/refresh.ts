@@ -1,10 +1,14 @@
 #!/usr/bin/env bun
 /**
- * `npm run bench:refresh [-- --json]`: its own Redis and GitHub fixture
+ * `npm run bench:refresh [-- --json] [--repos=N]`: its own Redis and GitHub fixture
  * server (--latency-ms 100), workers in this process, local storage in a
- * temp dir. Measures, in one run: cold yungryce, warm with nothing changed,
- * warm with 2 changed, cold sindresorhus (wall time, GitHub requests, and the
- * latency floor = latency × (list rounds + ⌈content requests ÷ 100⌉)); and
+ * temp dir, a GitHub token (so plan and sync use GraphQL). Measures, in one
+ * run: cold yungryce, warm with nothing changed, warm with 2 changed, cold
+ * sindresorhus, the same cold sindresorhus over REST, and a cold generated
+ * user `gen-<N>` of --repos (default 1,000) repositories both ways (wall time; GitHub requests,
+ * REST and GraphQL together; GraphQL points; and the latency floor of the
+ * path taken: GraphQL = latency × (listing queries + 1 round of batched file
+ * queries), REST = latency × (list rounds + ⌈content requests ÷ 100⌉)); and
  * pipeline jobs/s (foliosync's queue layer: atomic bulk enqueue + bee-queue
  * consumers + the exactly-once fan-in script per job) against raw bee-queue
  * with empty jobs. The last line is one JSON object.
@@ -25,6 +29,7 @@ import { startRedis } from "../lib/redis-server.ts";
 const LATENCY = Number(process.argv.find((a) => a.startsWith("--latency-ms="))?.slice(13) ?? 100);
 const JOBS = Number(process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) ?? 20_000);
 const asJson = process.argv.includes("--json");
+const BIG = Number(process.argv.find((a) => a.startsWith("--repos="))?.slice(8) ?? 1000);
 const log = (s: string) => (asJson ? console.error(s) : console.log(s));
 
 const redis = await startRedis();
@@ -37,6 +42,9 @@ const env = {
   STORAGE_BACKEND: "local",
   STORAGE_DIR: storageDir,
   LOG_LEVEL: "error",
+  GITHUB_TOKEN: "bench-token",
+  // The 1,000-repo REST case needs ~5,000 requests: above the default per-refresh budget.
+  GITHUB_REQUEST_BUDGET: "100000",
 };
 const cfg = loadConfig(env);
 const ctx = await createContext(cfg, { log: createLogger("silent") });
@@ -67,6 +75,9 @@ async function refresh(username: string): Promise<{ job: JobRecord; ms: number; 
 }
 const floor = (listRounds: number, contentRequests: number) =>
   LATENCY * (listRounds + Math.ceil(contentRequests / 100));
+/** GraphQL: the listing queries run one after another, the batched file queries in one parallel round. */
+const graphqlFloor = (listQueries: number, graphqlQueries: number) =>
+  LATENCY * (listQueries + (graphqlQueries > listQueries ? 1 : 0));
 
 const roles = startRoles(ctx, ROLES.filter((r) => r !== "notify"));
 await Bun.sleep(200);
@@ -82,19 +93,29 @@ await control("reset", {});
 await Bun.sleep(100);
 
 /** A cold refresh of `user` whose repository list takes `listRounds` sequential rounds: figures + one log line. */
-async function coldRefresh(user: string, listRounds: number) {
+async function coldRefresh(user: string, listRounds: number, label = "cold") {
   const r = await refresh(user);
+  const graphql = r.stats.graphql ?? 0;
   const out = {
     ms: Math.round(r.ms),
-    floor_ms: floor(listRounds, content(r.stats)),
+    floor_ms: graphql > 0 ? graphqlFloor(listRounds, graphql) : floor(listRounds, content(r.stats)),
     requests: r.stats.total,
+    graphql_points: r.stats.graphql_points ?? 0,
     max_in_flight: r.stats.max_in_flight,
+    repos: r.job.progress.total,
     state: r.job.state,
   };
   log(
-    `cold ${user}: ${out.ms} ms (floor ${out.floor_ms} ms, ${out.requests} requests, max ${out.max_in_flight} in flight) → ${out.state}`,
+    `${label} ${user}: ${out.ms} ms (floor ${out.floor_ms} ms, ${out.requests} requests, ${out.graphql_points} GraphQL points, max ${out.max_in_flight} in flight) → ${out.state}`,
   );
   return out;
+}
+
+/** Forgets every trace of earlier refreshes (Redis, storage, fixture state): the next refresh is cold. */
+async function wipe() {
+  await ctx.redis.flushall();
+  for (const entry of readdirSync(storageDir)) rmSync(join(storageDir, entry), { recursive: true, force: true });
+  await control("reset", {});
 }
 
 const coldYungryce = await coldRefresh("yungryce", 1);
@@ -104,6 +125,7 @@ const warmUnchanged = {
   ms: Math.round(warm.ms),
   content_requests: content(warm.stats),
   requests: warm.stats.total,
+  graphql_points: warm.stats.graphql_points ?? 0,
   state: warm.job.state,
 };
 log(`warm unchanged: ${warmUnchanged.ms} ms, ${warmUnchanged.content_requests} content requests → ${warm.job.state}`);
@@ -116,6 +138,7 @@ const warm2 = {
   content_requests: content(two.stats),
   synced: two.job.progress.total,
   requests: two.stats.total,
+  graphql_points: two.stats.graphql_points ?? 0,
   state: two.job.state,
 };
 log(
@@ -124,6 +147,27 @@ log(
 
 const coldSindre = await coldRefresh("sindresorhus", 2);
 await roles.stop();
+
+/** The same workers over REST (GITHUB_API=rest), for comparison. */
+const restCtx = await createContext(loadConfig({ ...env, GITHUB_API: "rest" }), {
+  log: createLogger("silent"),
+  redis: ctx.redis,
+  jobs: ctx.jobs,
+  store: ctx.store,
+});
+await wipe();
+const restRoles = startRoles(restCtx, ROLES.filter((r) => r !== "notify"));
+const restColdSindre = await coldRefresh("sindresorhus", 2, "cold (REST)");
+
+/** A generated fixture user of BIG repositories (scripts/fixtures/generated-users.ts). */
+const bigUser = `gen-${BIG}`;
+await wipe();
+const restBig = await coldRefresh(bigUser, Math.ceil(BIG / 100), "cold (REST)");
+await restRoles.stop();
+await wipe();
+const bigRoles = startRoles(ctx, ROLES.filter((r) => r !== "notify"));
+const gqlBig = await coldRefresh(bigUser, Math.ceil(BIG / 100), "cold (GraphQL)");
+await bigRoles.stop();
 
 // ---- queue throughput: foliosync pipeline layer vs raw bee-queue ----
 const CONC = 32;
@@ -199,6 +243,9 @@ const result = {
   warm_unchanged: warmUnchanged,
   warm_2_changed: warm2,
   cold_sindresorhus: coldSindre,
+  rest_cold_sindresorhus: restColdSindre,
+  [`cold_${BIG}_repos`]: gqlBig,
+  [`rest_cold_${BIG}_repos`]: restBig,
   pipeline_jobs_per_s: Math.round(pipe),
   raw_bee_queue_jobs_per_s: Math.round(raw),
 };

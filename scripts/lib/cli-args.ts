@@ -13,9 +13,16 @@ export function scriptArgs(): string[] {
   return process.argv.slice(2);
 }
 
+/** Stops the script: the reason and the usage line on stderr, exit status 2 (a usage mistake). */
+export function failUsage(reason: string, usage: string): never {
+  console.error(`${reason}\nusage: ${usage}`);
+  process.exit(2);
+}
+
 /**
  * Parses `args` against `options`; on a mistake prints `usage` with the reason to stderr and exits 2.
- * Positionals are allowed only when `allowPositionals` is set.
+ * Positionals are allowed only when `allowPositionals` is set. The tokens keep the flags' order, for
+ * scripts whose flags group (a `--queries` belongs to the `--fixtures` before it).
  */
 export function parseScriptArgs<O extends Options>(
   options: O,
@@ -23,11 +30,22 @@ export function parseScriptArgs<O extends Options>(
   { args = scriptArgs(), allowPositionals = false }: { args?: string[]; allowPositionals?: boolean } = {},
 ) {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parseArgs({ args, options, allowPositionals, strict: true, tokens: true });
   } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\nusage: ${usage}`);
+    failUsage(err instanceof Error ? err.message : String(err), usage);
+  }
+}
+
+/** A comma-separated list of numbers (`--seeds 42,7`), else `fallback` when absent; a bad item exits 2. */
+export function numberListFlag(value: string | undefined, name: string, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  const items = value.split(",").map((x) => x.trim());
+  const out = items.map(Number);
+  if (!items.length || items.some((x, i) => x === "" || !Number.isFinite(out[i]))) {
+    console.error(`--${name} must be comma-separated numbers, got ${JSON.stringify(value)}`);
     process.exit(2);
   }
+  return out;
 }
 
 /** A flag's value as a finite number at least `min`, else `fallback` when absent; a bad value exits 2. */

@@ -5,12 +5,14 @@
  * and the Deno gateway as child processes. stop() ends everything it started.
  */
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig, processEnv } from "../../shared/config.ts";
 import { createContext, type WorkerContext } from "../../workers/context.ts";
 import { createLogger } from "../../workers/log.ts";
 import { ROLES, type RunningRoles, startRoles } from "../../workers/roles.ts";
+import { announceWorker } from "../../shared/worker-presence.ts";
 import { startFixtureServer } from "../github-fixture-server.ts";
 import { freePort } from "./free-port.ts";
 import { type Managed, startProcess, waitForOutput } from "./process.ts";
@@ -74,7 +76,13 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions = {}): Promi
     const cfg = loadConfig(env);
     const ctx = await createContext(cfg, { log: createLogger(cfg.LOG_LEVEL === "info" ? "warn" : cfg.LOG_LEVEL) });
     const roles: RunningRoles = startRoles(ctx, ROLES);
+    const presence = announceWorker(ctx.redis, cfg.QUEUE_PREFIX, {
+      roles: [...ROLES],
+      host: hostname(),
+      pid: process.pid,
+    });
     stops.push(async () => {
+      await presence.stop();
       await roles.stop(2000);
       ctx.redis.disconnect();
     });

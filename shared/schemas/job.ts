@@ -82,6 +82,17 @@ export const PlanMessage = z.object({
 });
 export type PlanMessage = z.infer<typeof PlanMessage>;
 
+/** One file of a repository's root as GraphQL's tree listing names it. */
+export const SyncFile = z.object({
+  name: z.string().max(255),
+  /** The blob's global node id (for `nodes(ids:)`). */
+  id: z.string().min(1).max(200),
+  oid: z.string().regex(/^[0-9a-f]{40}$/),
+  byteSize: z.number().int().nonnegative(),
+  isBinary: z.boolean(),
+});
+export type SyncFile = z.infer<typeof SyncFile>;
+
 export const SyncMessage = z.object({
   job_id: z.string(),
   username: Username,
@@ -90,6 +101,20 @@ export const SyncMessage = z.object({
   fingerprint: z.string(),
   /** GitHub's repository object, as listed (so sync need not fetch it again). */
   github: z.record(z.string(), z.unknown()),
+  /**
+   * Listed over GraphQL: the repo's files by git object id (null: absent) and
+   * its languages, so sync reads contents by id (fetched in batches by plan)
+   * and needs no request of its own.
+   */
+  graphql: z.object({
+    files: z.object({
+      readme: SyncFile.nullable(),
+      repoContext: SyncFile.nullable(),
+      skills_index: SyncFile.nullable(),
+      architecture: SyncFile.nullable(),
+    }),
+    languages: z.record(z.string(), z.number()),
+  }).optional(),
 });
 export type SyncMessage = z.infer<typeof SyncMessage>;
 

@@ -114,6 +114,9 @@ export function renderKustomization(dir: string): K8sObject[] {
     const docs = loadYamlDocs(p);
     if (docs.length !== 1) throw new Error(`${p}: a patch file holds exactly one patch`);
     const patch = docs[0];
+    // A list of operations is a JSON 6902 patch (it needs a target); a map is a strategic-merge patch.
+    const ops = Array.isArray(patch) ? (patch as JsonPatchOp[]) : undefined;
+    if (ops && !entry.target) throw new Error(`${p}: a JSON 6902 patch needs a target`);
     const target: Target = entry.target ?? { kind: patch.kind, name: patch.metadata?.name };
     const hits = objects.filter((o) =>
       (!target.kind || o.kind === target.kind) &&
@@ -123,6 +126,7 @@ export function renderKustomization(dir: string): K8sObject[] {
     if (hits.length === 0) throw new Error(`${p}: the patch matches nothing (${JSON.stringify(target)})`);
     objects = objects.map((o) => {
       if (!hits.includes(o)) return o;
+      if (ops) return applyJsonPatch(o, ops, p);
       // With a target, the patch's own name is ignored (Kustomize applies it to every match).
       const body = { ...patch, metadata: { ...patch.metadata, name: o.metadata.name } };
       return strategicMerge(o, body) as K8sObject;
@@ -141,6 +145,33 @@ export function renderKustomization(dir: string): K8sObject[] {
     if (!used) throw new Error(`${file}: image ${img.name} is used by no container`);
   }
   return objects;
+}
+
+interface JsonPatchOp {
+  op: "add" | "replace" | "remove";
+  path: string;
+  value?: unknown;
+}
+
+/** RFC 6902 add / replace / remove on a copy; a path that does not resolve fails the render. */
+export function applyJsonPatch(obj: K8sObject, ops: JsonPatchOp[], where = "patch"): K8sObject {
+  const out = structuredClone(obj);
+  for (const { op, path, value } of ops) {
+    const parts = path.split("/").slice(1).map((x) => x.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const last = parts.pop()!;
+    // deno-lint-ignore no-explicit-any -- walking arbitrary JSON
+    let parent: any = out;
+    for (const seg of parts) {
+      parent = parent?.[Array.isArray(parent) ? Number(seg) : seg];
+      if (parent === undefined) throw new Error(`${where}: ${op} ${path}: ${seg} does not exist`);
+    }
+    const key = Array.isArray(parent) ? (last === "-" ? parent.length : Number(last)) : last;
+    if (op !== "add" && !(key in parent)) throw new Error(`${where}: ${op} ${path}: nothing there`);
+    if (op === "remove") Array.isArray(parent) ? parent.splice(key as number, 1) : delete parent[key];
+    else if (op === "add" && Array.isArray(parent)) parent.splice(key as number, 0, value);
+    else parent[key] = value;
+  }
+  return out;
 }
 
 function splitImage(image: string): [string, string | undefined] {

@@ -267,6 +267,7 @@ const SECRET_STANDINS: Record<string, string> = {
   url: "rediss://default:x@redis.example.internal:6380",
   AZURE_STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=eA==;EndpointSuffix=x",
   GITHUB_TOKEN: "t",
+  GITHUB_TOKENS: "t1,t2",
   API_KEYS: "key-standin:*",
   GITHUB_WEBHOOK_SECRET: "github-webhook-standin",
   WEBHOOK_SIGNING_SECRET: "status-signing-standin",
@@ -456,6 +457,8 @@ describe("deploy/k8s", () => {
           expect(waiting?.type).toBe("redis");
           expect(Number(waiting.metadata.listLength)).toBeGreaterThan(0);
           for (const t of so.spec.triggers) {
+            // Azure Cache for Redis speaks TLS only.
+            expect(t.metadata.enableTLS).toBe(overlay === "azure" ? "true" : undefined);
             const auth = named(objects, "TriggerAuthentication", t.authenticationRef.name);
             const params = auth.spec.secretTargetRef.map((r: K8sObject) => r.parameter);
             expect(params).toContain("address");

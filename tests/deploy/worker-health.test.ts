@@ -5,6 +5,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { freePort, waitForPort } from "../support/free-port.ts";
 import { bunBin, denoBin, repoRoot } from "../support/paths.ts";
@@ -170,12 +171,16 @@ test("a refresh through a real worker process moves its Prometheus metrics", asy
   expect(listed.length).toBeGreaterThan(0);
   const total = listed.reduce((n, x) => n + Number(x[3]), 0);
   expect(total).toBeGreaterThanOrEqual(48);
-  expect(listed.every((x) => x[1].startsWith("GET /"))).toBe(true);
+  expect(listed.every((x) => /^(GET|POST) \//.test(x[1]))).toBe(true);
   // Storage errors: none so far, and the series exist only once one happens.
   expect(sample(m, "foliosync_storage_errors_total")).toBeUndefined();
 
+  expect(sample(m, "foliosync_worker_process_resident_memory_bytes")).toBeGreaterThan(0);
   const notFound = await get(port, "/nope");
   expect(notFound.status).toBe(404);
+  // SIGTERM drains and exits 0.
+  w.kill("SIGTERM");
+  expect(await w.exited).toBe(0);
 }, 120_000);
 
 test("the Deno training worker serves the same endpoints and times each training by backend", async () => {
@@ -270,3 +275,28 @@ test("--role all: the Bun roles on WORKER_METRICS_PORT, the Deno training worker
     checks: { "queue:train": "attached" },
   });
 }, 120_000);
+
+test("`npm run worker` runs the worker with the installed bun (no global bun on PATH)", async () => {
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), "foliosync-health-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  // A PATH with node and npm but no bun (this test itself runs under node_modules/.bin/bun).
+  const path = "/usr/local/bin:/usr/bin:/bin";
+  expect(spawnSync("sh", ["-c", "command -v bun"], { env: { PATH: path } }).status).not.toBe(0);
+  expect(spawnSync("sh", ["-c", "command -v npm"], { env: { PATH: path } }).status).toBe(0);
+  const w = startProcess("npm", ["run", "--silent", "worker", "--", "--role", "notify"], {
+    cwd: repoRoot,
+    env: {
+      PATH: path,
+      HOME: process.env.HOME ?? tmpdir(),
+      REDIS_URL: redis.url,
+      STORAGE_DIR: dir,
+      WORKER_METRICS_PORT: String(port),
+    },
+  });
+  cleanups.push(() => w.stop(3000));
+  await waitForOutput(w, /worker ready: roles notify/, 60_000);
+  expect((await pollReady(port, 200)).status).toBe(200);
+}, 90_000);

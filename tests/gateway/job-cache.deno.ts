@@ -163,9 +163,17 @@ async function withFeed(
   }
 }
 
+/** Resolves once the feed delivered the first event of a job of `username`. */
+function creationSeen(feed: JobFeed, username: string): Promise<void> {
+  return new Promise((resolve) => feed.on((job) => job.username === username && resolve()));
+}
+
 Deno.test("status polls: answered from memory until the job changes; state changes and progress ticks both seen", async () => {
-  await withFeed(async (g, url) => {
+  await withFeed(async (g, url, feed) => {
+    // The creation event reaches the feed asynchronously: a poll that overlaps it is rightly not cached.
+    const created = creationSeen(feed, "poller");
     const { job: j } = await g.jobs.requestRefresh({ username: "poller" });
+    await created;
     const status = async () => json(await fetch(`${url}/api/bundles/poller/status?job_id=${j.job_id}`));
     assert.equal((await status()).state, "queued");
 
@@ -216,7 +224,9 @@ Deno.test("status after an event stream's final event is never older than that e
 
 Deno.test("status cache: emptied when the feed's connection drops, refilled once it is back", async () => {
   await withFeed(async (g, url, feed) => {
+    const created = creationSeen(feed, "dropper");
     const { job: j } = await g.jobs.requestRefresh({ username: "dropper" });
+    await created;
     const status = async () => (await json(await fetch(`${url}/api/bundles/dropper/status?job_id=${j.job_id}`))).state;
     assert.equal(await status(), "queued");
     const key = g.jobs.keys.job(j.job_id);

@@ -1,6 +1,7 @@
 /**
  * Storage outage: Azurite (persistent) stopped for 10 s mid-refresh and
- * started again. The job completes or fails with a reason; the current
+ * started again; the GCS test server (in this process, so it cannot be
+ * stopped without losing its objects) resetting every connection for 10 s. The job completes or fails with a reason; the current
  * bundle is never partial (readers polling it during the outage and after
  * see the old complete bundle or the new complete one).
  * npm run test:reliability only (it waits out a 10 s outage).
@@ -8,6 +9,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { startAzurite } from "../support/azurite.ts";
+import { startGcsTestServer } from "../support/gcs-test-server.ts";
 import { type Stack, startStack } from "../support/pipeline.ts";
 import { assertNothingLost, FULL, sleep } from "./support.ts";
 
@@ -53,6 +55,42 @@ test.skipIf(!FULL)(
     if (done.state === "completed") {
       expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the outage\n");
     } else expect(done.error).toBeTruthy();
+  },
+  300_000,
+);
+
+test.skipIf(!FULL)(
+  "GCS unreachable (every connection reset) for 10 s mid-refresh: completed or failed, never partial",
+  async () => {
+    const gcs = await startGcsTestServer({ buckets: ["foliosync"] });
+    cleanup.push(() => gcs.stop());
+    const stack: Stack = await startStack({
+      fixture: { latencyMs: 60 },
+      env: { STORAGE_BACKEND: "gcs", GCS_BUCKET: "foliosync", GCS_API_ENDPOINT: gcs.url },
+    });
+    cleanup.push(() => stack.stop());
+    await stack.startWorkers();
+    expect((await stack.refresh("yungryce")).state).toBe("completed");
+    await stack.github.push("yungryce", "monty", { readme: "# during the GCS outage\n" });
+    const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
+    await stack.waitFor(job.job_id, ["syncing"]);
+    gcs.setFailNext(1_000_000, "reset");
+    await sleep(10_000);
+    gcs.clearFaults();
+    const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
+    const summary = await assertNothingLost({
+      jobs: stack.jobs,
+      store: stack.ctx.store,
+      results: new Map([[job.job_id, done]]),
+      expectRepos: () => 48,
+      explainDlq: (e) => e.queue === "sync" || e.queue === "merge",
+    });
+    console.log(JSON.stringify({ scenario: "gcs-outage-10s", state: done.state, error: done.error, ...summary }));
+    const current = await readCurrentBundle(stack.ctx.store, "yungryce");
+    expect(current!.bundle.repos.length).toBe(48);
+    if (done.state === "completed" && summary.dlq === 0) {
+      expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the GCS outage\n");
+    } else if (done.state === "failed") expect(done.error).toBeTruthy();
   },
   300_000,
 );

@@ -177,8 +177,9 @@ export async function assertNothingLost(
     /** Redis lost its data (no persistence): jobs may be gone. */
     redisLost?: boolean;
   },
-): Promise<{ completed: number; failed: number; lost: number; dlq: number }> {
+): Promise<{ completed: number; failed: number; lost: number; dlq: number; reasons: string[] }> {
   let completed = 0, failed = 0, lost = 0;
+  const reasons: string[] = [];
   const problems: string[] = [];
   for (const [id, job] of t.results) {
     if (job === null) {
@@ -189,6 +190,7 @@ export async function assertNothingLost(
     if (job.state === "failed") {
       failed++;
       if (!job.error) problems.push(`${id}: failed without a reason`);
+      else reasons.push(job.error);
       continue;
     }
     if (!FINAL_STATES.has(job.state)) {
@@ -219,5 +221,5 @@ export async function assertNothingLost(
     if (!t.explainDlq?.(e)) problems.push(`unexplained DLQ entry: ${e.queue} ${e.bee_job_id}: ${e.error}`);
   }
   if (problems.length) throw new Error(`nothing-lost check failed:\n  ${problems.join("\n  ")}`);
-  return { completed, failed, lost, dlq: dlq.length };
+  return { completed, failed, lost, dlq: dlq.length, reasons };
 }

@@ -39,6 +39,19 @@ export interface FixtureStats {
   rate_limited: number;
   /** Requests answered with an injected secondary rate limit. */
   secondary_limited: number;
+  /** POST /graphql requests. */
+  graphql: number;
+  /** Points GraphQL queries cost. */
+  graphql_points: number;
+  /** File contents (Blob.text) GraphQL served. */
+  graphql_blobs: number;
+  /** GraphQL answers that carried `errors`. */
+  graphql_errors: number;
+  /** Requests refused with 401 (no token for GraphQL, or a bad one). */
+  unauthorized: number;
+  graphql_rate: { limit: number; used: number; remaining: number; reset: number; resource: string };
+  /** Quota spent per token, by a short hash of the token. */
+  tokens: Record<string, { core: number; graphql: number }>;
   failed_injected: number;
   in_flight: number;
   max_in_flight: number;
@@ -54,9 +67,15 @@ export interface FixtureConfig {
   rate_window_s?: number;
   /** The next `count` API requests get GitHub's secondary-limit 403 (with `retry-after` when given). */
   secondary_limit?: { count: number; retry_after?: number | null };
+  /** Tokens answered with 401 Bad credentials. */
+  bad_tokens?: string[];
+  /** false: POST /graphql answers 404. */
+  graphql?: boolean;
 }
 
 export interface PushChanges {
+  /** The push's time (ISO); default now. Always later than the repo's previous push. */
+  pushed_at?: string;
   readme?: string;
   /** path → content; null deletes the file. */
   files?: Record<string, string | null>;

@@ -3,11 +3,17 @@ import type { Redis } from "ioredis";
 import { NonRetriableError, RetryAfterError } from "../../shared/errors.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { Semaphore } from "./semaphore.ts";
+import { type PooledToken, type QuotaResource, TokenPool } from "./token-pool.ts";
 import { backoffDelay } from "../../shared/retry.ts";
 
 export interface GithubClientOptions {
   baseUrl: string;
+  /** One token (a pool of one). */
   token?: string;
+  /** A pool of tokens: each request goes to the live one with the most quota left. */
+  tokens?: string[];
+  /** Redis hash of every token's quota, shared by every worker process. */
+  quotaKey?: string;
   /** Most requests in flight (GitHub documents 100 concurrent requests). */
   maxInFlight?: number;
   /** Shared pause key so every worker process waits out a rate limit together. */
@@ -25,6 +31,19 @@ export interface GithubClientOptions {
   log?: (msg: string) => void;
   /** Each answer (status 0: none came) with its x-ratelimit-remaining header: for metrics. */
   onResponse?: (route: string, status: number, rateLimitRemaining: string | undefined) => void;
+}
+
+/** One entry of a GraphQL answer's `errors`, in GitHub's shape (every field untrusted). */
+export interface GraphqlError {
+  type?: string;
+  message?: string;
+  path?: (string | number)[];
+}
+
+/** A GraphQL answer: its data (partial when some of it failed) and GitHub's errors. */
+export interface GraphqlAnswer<T> {
+  data: T | null;
+  errors: GraphqlError[];
 }
 
 /** A per-refresh allowance of GitHub requests; `charge` throws once it is spent. */
@@ -77,6 +96,20 @@ function networkReason(err: unknown): string {
 function headersOf(err: unknown): Record<string, string> {
   return ((err as { response?: { headers?: Record<string, string> } })?.response?.headers) ?? {};
 }
+/** The `errors` (and partial `data`) of a GraphQL answer that Octokit threw as a GraphqlResponseError. */
+function graphqlErrorsOf(err: unknown): { errors: GraphqlError[]; data: unknown } | null {
+  const e = err as { errors?: unknown; data?: unknown } | null;
+  if (!e || !Array.isArray(e.errors) || statusOf(err) !== undefined) return null;
+  const errors = e.errors.slice(0, 100).map((x) => {
+    const o = (x ?? {}) as Record<string, unknown>;
+    return {
+      type: typeof o.type === "string" ? o.type.slice(0, 100) : undefined,
+      message: typeof o.message === "string" ? o.message.slice(0, 500) : undefined,
+      path: Array.isArray(o.path) ? o.path.filter((p) => typeof p === "string" || typeof p === "number") : undefined,
+    } as GraphqlError;
+  });
+  return { errors, data: e.data ?? null };
+}
 /** GitHub's error message from an Octokit error's body (bounded: it is untrusted). */
 function bodyMessageOf(err: unknown): string {
   const data = (err as { response?: { data?: unknown } })?.response?.data;
@@ -103,23 +136,33 @@ export interface Listing {
 }
 
 /**
- * The one way workers talk to GitHub: Octokit with conditional requests,
- * at most `maxInFlight` concurrent requests, rate limits waited out together
- * (no burst while waiting), and GitHub's answers mapped onto typed errors:
- * 404/422 → NonRetriableError (callers that expect absence ask for null),
- * 403/429 with the quota spent or `retry-after` → wait, then RetryAfterError
- * when the wait would be too long; 5xx/network → retried, then thrown.
+ * The one way workers talk to GitHub: Octokit (REST with conditional
+ * requests, and GraphQL), each request sent with the pooled token that has
+ * the most quota left (anonymous REST without tokens), at most `maxInFlight`
+ * concurrent requests, rate limits waited out together (no burst while
+ * waiting), and GitHub's answers mapped onto typed errors: 404/422 →
+ * NonRetriableError (callers that expect absence ask for null), 401 → the
+ * token leaves the pool, 403/429 with the quota spent or `retry-after` or a
+ * secondary limit → wait, then RetryAfterError when the wait would be too
+ * long; 5xx/network → retried, then thrown.
  */
 export class GithubClient {
+  /** The anonymous client, or the first token's. */
   readonly octokit: Octokit;
+  readonly pool: TokenPool;
+  private readonly octokits = new Map<string, Octokit>();
   private readonly gate: Semaphore;
   private pausedUntil = 0;
   /** Secondary rate limits in a row (reset by any answer that is not one). */
   private secondaryStreak = 0;
   private readonly opts:
-    & Required<Omit<GithubClientOptions, "token" | "redis" | "log" | "onResponse">>
+    & Required<Omit<GithubClientOptions, "token" | "tokens" | "redis" | "log" | "onResponse">>
     & GithubClientOptions;
+  /** Every request sent (REST and GraphQL). */
   requests = 0;
+  graphqlRequests = 0;
+  /** GraphQL points spent, as GitHub reported each query's cost. */
+  graphqlPoints = 0;
 
   constructor(opts: GithubClientOptions) {
     this.opts = {
@@ -128,16 +171,86 @@ export class GithubClient {
       maxRateWaitMs: 60 * 60_000,
       transientRetries: 2,
       secondaryWaitMs: 60_000,
+      quotaKey: "fs:github:quota",
       ...opts,
     };
-    this.octokit = new Octokit({
-      baseUrl: opts.baseUrl.replace(/\/+$/, ""),
-      ...(opts.token ? { auth: opts.token } : {}),
-      userAgent: "foliosync",
-      request: { retries: 0 },
-      log: { debug() {}, info() {}, warn() {}, error() {} },
-    });
+    const make = (auth?: string) =>
+      new Octokit({
+        baseUrl: opts.baseUrl.replace(/\/+$/, ""),
+        ...(auth ? { auth } : {}),
+        userAgent: "foliosync",
+        request: { retries: 0 },
+        log: { debug() {}, info() {}, warn() {}, error() {} },
+      });
+    this.pool = new TokenPool(
+      [...(opts.tokens ?? []), ...(opts.token ? [opts.token] : [])],
+      opts.redis,
+      this.opts.quotaKey,
+    );
+    for (const t of this.pool.tokens) this.octokits.set(t.fp, make(t.token));
+    this.octokit = this.pool.size ? this.octokits.get(this.pool.tokens[0].fp)! : make();
     this.gate = new Semaphore(this.opts.maxInFlight);
+  }
+
+  /** GraphQL needs a token: is there one left? */
+  get canGraphql(): boolean {
+    return this.pool.alive().length > 0;
+  }
+
+  /**
+   * The token for the next request: the live one with the most `resource`
+   * quota left; when every one is spent, waits for the earliest reset (or
+   * RetryAfterError past maxRateWaitMs). null: no tokens configured (anonymous REST).
+   */
+  private async acquireToken(resource: QuotaResource): Promise<PooledToken | null> {
+    if (this.pool.size === 0) {
+      if (resource === "graphql") throw new NonRetriableError("GitHub's GraphQL API needs a token");
+      return null;
+    }
+    for (;;) {
+      await this.pool.sync();
+      const pick = this.pool.pick(resource);
+      if (pick === null) {
+        throw new NonRetriableError("every GitHub token failed authentication; none is left in the pool");
+      }
+      if ("token" in pick) return pick.token;
+      const wait = pick.waitMs + 250;
+      if (wait > this.opts.maxRateWaitMs) {
+        throw new RetryAfterError(
+          `GitHub ${resource} quota of every token spent; the earliest resets in ${Math.ceil(wait / 1000)} s`,
+          wait,
+        );
+      }
+      this.opts.log?.(
+        `github: every token's ${resource} quota is spent; waiting ${Math.ceil(wait / 1000)} s for the earliest reset`,
+      );
+      await sleep(Math.min(wait, 5_000) + Math.random() * 100);
+      await this.pool.sync(true);
+    }
+  }
+
+  private client(t: PooledToken | null): Octokit {
+    return t ? this.octokits.get(t.fp)! : this.octokit;
+  }
+
+  /** Records a REST answer's quota headers against the token that sent it. */
+  private async noteHeaders(t: PooledToken | null, headers: Record<string, string | number | undefined>) {
+    if (!t) return;
+    const remaining = Number(headers["x-ratelimit-remaining"]), reset = Number(headers["x-ratelimit-reset"]);
+    if (headers["x-ratelimit-remaining"] === undefined || !Number.isFinite(remaining) || !Number.isFinite(reset)) {
+      return;
+    }
+    const resource = headers["x-ratelimit-resource"] === "graphql" ? "graphql" : "core";
+    await this.pool.report(t, resource, remaining, reset * 1000);
+  }
+
+  /** A token GitHub refused (401) leaves the pool, for every process; the log names its fingerprint only. */
+  private async dropToken(t: PooledToken, message: string) {
+    const reason = `authentication failed (401${message ? `: ${message.slice(0, 100)}` : ""})`;
+    await this.pool.remove(t, reason);
+    this.opts.log?.(
+      `github: token ${t.fp} ${reason}; removed from the pool (${this.pool.alive().length} of ${this.pool.size} left)`,
+    );
   }
 
   /** Waits while a rate limit is in force (this process's or any worker's, via Redis). */
@@ -211,6 +324,7 @@ export class GithubClient {
     let transient = 0;
     for (;;) {
       await this.waitForQuota();
+      const tok = await this.acquireToken("core");
       await opts.budget?.charge(1);
       await this.gate.acquire();
       let status: number | undefined;
@@ -218,12 +332,13 @@ export class GithubClient {
       let error: unknown;
       try {
         this.requests++;
-        const res = await this.octokit.request(route, {
+        const res = await this.client(tok).request(route, {
           ...params,
           headers: opts.etag ? { "if-none-match": opts.etag } : {},
         });
         this.secondaryStreak = 0;
         this.opts.onResponse?.(route, res.status, res.headers["x-ratelimit-remaining"]);
+        await this.noteHeaders(tok, res.headers);
         return { modified: true, etag: res.headers.etag, data: res.data as T, link: res.headers.link };
       } catch (err) {
         error = err;
@@ -233,9 +348,19 @@ export class GithubClient {
       } finally {
         this.gate.release();
       }
+      await this.noteHeaders(tok, headers);
       if (status === 304) {
         this.secondaryStreak = 0;
         return { modified: false, etag: opts.etag };
+      }
+      if (tok && status === 401) {
+        await this.dropToken(tok, bodyMessageOf(error));
+        continue; // the next live token, if any
+      }
+      if (
+        tok && (status === 403 || status === 429) && headers["x-ratelimit-remaining"] === "0" && !headers["retry-after"]
+      ) {
+        continue; // this token is spent (noted above): the next pick takes another one or waits for a reset
       }
       const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
       if (until !== null) {
@@ -260,6 +385,100 @@ export class GithubClient {
         : `GitHub unreachable for ${opts.what ?? route}: ${networkReason(error)}`;
       throw new Error(msg, { cause: error });
     }
+  }
+
+  /**
+   * One GraphQL query through `octokit.graphql` with the token that has the
+   * most GraphQL points left. The answer's `rateLimit { cost remaining
+   * resetAt }` (ask for it in every query) feeds the shared quota. GitHub's
+   * error shapes: HTTP 200 with `errors` → `RATE_LIMITED` waits for the reset
+   * and tries again; other errors come back beside the (partial) data for the
+   * caller to judge. HTTP faults map as for REST: 401 drops the token, rate
+   * limits wait, 404/422 → NonRetriableError, 5xx/network → retried, then thrown.
+   */
+  async graphql<T>(
+    query: string,
+    variables: Record<string, unknown>,
+    opts: { what: string; budget?: RequestBudget },
+  ): Promise<GraphqlAnswer<T>> {
+    let transient = 0;
+    for (;;) {
+      await this.waitForQuota();
+      const tok = (await this.acquireToken("graphql"))!;
+      await opts.budget?.charge(1);
+      await this.gate.acquire();
+      let status: number | undefined;
+      let headers: Record<string, string> = {};
+      let error: unknown;
+      try {
+        this.requests++;
+        this.graphqlRequests++;
+        const data = await this.client(tok).graphql<T>(query, variables);
+        this.secondaryStreak = 0;
+        this.opts.onResponse?.("POST /graphql", 200, undefined);
+        await this.noteGraphqlQuota(tok, data);
+        return { data, errors: [] };
+      } catch (err) {
+        error = err;
+        status = statusOf(err);
+        headers = headersOf(err);
+      } finally {
+        this.gate.release();
+      }
+      const answered = graphqlErrorsOf(error);
+      if (answered) {
+        // HTTP 200 with `errors`: GitHub answered (GraphqlResponseError carries the headers itself).
+        headers = ((error as { headers?: Record<string, string> }).headers) ?? {};
+        this.opts.onResponse?.("POST /graphql", 200, headers["x-ratelimit-remaining"]);
+        await this.noteGraphqlQuota(tok, answered.data);
+        if (answered.errors.some((e) => e.type === "RATE_LIMITED")) {
+          const reset = Number(headers["x-ratelimit-reset"]) * 1000;
+          await this.pool.report(
+            tok,
+            "graphql",
+            0,
+            Number.isFinite(reset) && reset > Date.now() ? reset : Date.now() + 60_000,
+          );
+          continue;
+        }
+        return { data: answered.data as T | null, errors: answered.errors };
+      }
+      this.opts.onResponse?.("POST /graphql", hasResponse(error) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
+      await this.noteHeaders(tok, headers);
+      if (status === 401) {
+        await this.dropToken(tok, bodyMessageOf(error));
+        continue;
+      }
+      if ((status === 403 || status === 429) && headers["x-ratelimit-remaining"] === "0" && !headers["retry-after"]) {
+        continue;
+      }
+      const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
+      if (until !== null) {
+        await this.pause(until);
+        continue;
+      }
+      if (status !== undefined && hasResponse(error) && status >= 400 && status < 500) {
+        throw new NonRetriableError(`GitHub GraphQL ${status} for ${opts.what}`, { cause: error });
+      }
+      if (transient < this.opts.transientRetries) {
+        transient++;
+        await sleep(backoffDelay(transient, { baseMs: 200, maxMs: 2_000 }));
+        continue;
+      }
+      const msg = status !== undefined && hasResponse(error)
+        ? `GitHub GraphQL ${status} for ${opts.what}`
+        : `GitHub unreachable for ${opts.what}: ${networkReason(error)}`;
+      throw new Error(msg, { cause: error });
+    }
+  }
+
+  /** A GraphQL answer's `rateLimit` (when it asked for one) → the token's shared quota and the points count. */
+  private async noteGraphqlQuota(t: PooledToken, data: unknown) {
+    const rl = (data as { rateLimit?: { cost?: unknown; remaining?: unknown; resetAt?: unknown } } | null)?.rateLimit;
+    if (!rl) return;
+    if (typeof rl.cost === "number" && Number.isFinite(rl.cost)) this.graphqlPoints += rl.cost;
+    const resetAt = typeof rl.resetAt === "string" ? Date.parse(rl.resetAt) : NaN;
+    if (typeof rl.remaining === "number") await this.pool.report(t, "graphql", rl.remaining, resetAt);
   }
 
   /**
@@ -407,7 +626,8 @@ export class GithubClient {
       : d.encoding === "none"
       ? new Uint8Array(0)
       : new TextEncoder().encode(d.content ?? "");
-    const file = fileText(bytes, opts.maxBytes, size);
+    // A binary file has no text (GraphQL's Blob.text is null for one): "" on either path.
+    const file = looksBinary(bytes) ? { text: "", truncated: false } : fileText(bytes, opts.maxBytes, size);
     return {
       modified: true,
       etag: res.etag,
@@ -442,6 +662,13 @@ export function fileText(bytes: Uint8Array, maxBytes = Number.MAX_SAFE_INTEGER, 
     text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(cut),
     truncated: cut.byteLength < bytes.byteLength || size > bytes.byteLength,
   };
+}
+
+/** Git's test for binary content (as GitHub's `isBinary`): a NUL byte in the first 8,000 bytes. */
+export function looksBinary(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.byteLength, 8000);
+  for (let i = 0; i < n; i++) if (bytes[i] === 0) return true;
+  return false;
 }
 
 function base64ToBytes(b64: string): Uint8Array {

@@ -35,6 +35,12 @@ export interface HandlerDeps {
   log?: (msg: string, extra?: Record<string, unknown>) => void;
   /** Longest wait for another training of the same user (ms). */
   lockWaitMs?: number;
+  /**
+   * The training lock's value: the queue job's id, so a redelivery of a job
+   * whose worker died holding the lock takes it over instead of waiting out
+   * its TTL. Default: a fresh value per call.
+   */
+  lockToken?: string;
   /** Where a failed training's cause goes (the dead-letter queue); optional in tests. */
   deadLetter?: (
     entry: { queue: "train"; bee_job_id: string; data: unknown; error: string; job_id?: string },
@@ -53,6 +59,11 @@ async function acquire(redis: Redis, key: string, token: string, waitMs: number)
   const deadline = Date.now() + waitMs;
   for (;;) {
     if ((await redis.set(key, token, "PX", LOCK_TTL_MS, "NX")) === "OK") return true;
+    // Held under our own token: an earlier delivery of this job died holding it.
+    if ((await redis.get(key)) === token) {
+      await redis.pexpire(key, LOCK_TTL_MS);
+      return true;
+    }
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -97,7 +108,7 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
   if (why) return skip(why);
 
   const lockKey = trainLockKey(deps.prefix, user);
-  const token = crypto.randomUUID();
+  const token = deps.lockToken ?? crypto.randomUUID();
   if (!(await acquire(redis, lockKey, token, deps.lockWaitMs ?? 10 * 60_000))) {
     return skip("another training of this user is still running");
   }

@@ -31,6 +31,7 @@ if (import.meta.main) {
   const cfg = loadConfig(processEnv());
   const log = createLogger(cfg.LOG_LEVEL, { role: "train" });
   const metrics = new WorkerMetrics();
+  metrics.collectProcessMetrics();
   const readiness = new Readiness(cfg.REDIS_URL, ["train"]);
   const health = await startHealthServer({
     port: cfg.WORKER_METRICS_PORT,
@@ -95,6 +96,7 @@ if (import.meta.main) {
               backend: choice.backend,
               log: (m, x) => log.info(m, x),
               deadLetter: (entry) => jobs.deadLetter(entry),
+              lockToken: `train:${job.id}`,
             },
             msg,
           );

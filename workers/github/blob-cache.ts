@@ -1,0 +1,18 @@
+/**
+ * File contents fetched over GraphQL, kept in Redis by git object id between
+ * plan (which fetches them in batches) and sync (which builds the records):
+ * content-addressed, so the same id is the same text for every repo and job.
+ */
+
+/** How long fetched contents wait for their sync jobs. */
+export const BLOB_TTL_S = 3600;
+
+/** The key of one file's text (cut to `maxBytes`, so the limit is part of the key). */
+export function blobKey(prefix: string, maxBytes: number, oid: string): string {
+  return `${prefix}:github:blob:${maxBytes}:${oid}`;
+}
+
+/** The field of the user's ETag hash that holds the id a repo's file had when it was last synced. */
+export function oidField(repo: string, label: string): string {
+  return `${repo}:oid:${label}`;
+}
