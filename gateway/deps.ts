@@ -12,7 +12,7 @@ import { JobStore } from "../shared/jobs/job-store.ts";
 import { createAiService } from "../shared/ranking/ai-service.ts";
 import { loadInstalledSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
 import { createStore } from "../shared/storage/index.ts";
-import type { GatewayDeps } from "./app.ts";
+import type { GatewayDeps } from "./context.ts";
 import { JobEventsHub } from "./job-events-hub.ts";
 import { startJobFeed } from "./job-feed.ts";
 import { createMetrics } from "./metrics.ts";
@@ -37,7 +37,12 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
   });
   // Connection errors surface as failed requests (5xx JSON) and /api/ready 503; do not crash.
   redis.on("error", () => {});
-  const jobs = new JobStore(redis, { prefix: config.QUEUE_PREFIX, lockTtlMs: config.LOCK_TTL_MS });
+  const jobs = new JobStore(redis, {
+    prefix: config.QUEUE_PREFIX,
+    lockTtlMs: config.LOCK_TTL_MS,
+    notifyRetries: config.NOTIFY_RETRIES,
+    notifyBackoffMs: config.NOTIFY_BACKOFF_MS,
+  });
   const store = await createStore(config);
   const ai = createAiService({
     store,

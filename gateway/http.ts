@@ -1,6 +1,6 @@
 /**
  * Small HTTP building blocks shared by every route: the one error type and
- * error shape, the bounded JSON body reader, API-key and client identity.
+ * error shape, the bounded JSON body reader, client identity.
  */
 import type { Context } from "hono";
 import type { z } from "zod";
@@ -12,7 +12,7 @@ import { isJobId } from "../shared/keys.ts";
 export class HttpError extends Error {
   override name = "HttpError";
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
@@ -172,48 +172,7 @@ export function requireJobId(c: Context): string {
 
 export const sameUser = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-// ---- API keys ----
 const enc = new TextEncoder();
-
-/** Constant-time comparison of two strings (length leaks, content does not). */
-export function timingSafeEqualStr(a: string, b: string): boolean {
-  const x = enc.encode(a);
-  const y = enc.encode(b);
-  let diff = x.length ^ y.length;
-  const n = Math.max(x.length, y.length);
-  for (let i = 0; i < n; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
-
-/** The bearer token of the request, or null. */
-export function bearerToken(c: Context): string | null {
-  const h = c.req.header("authorization");
-  if (!h) return null;
-  const m = h.match(/^Bearer[ \t]+(\S+)\s*$/i);
-  return m ? m[1] : null;
-}
-
-/**
- * With keys configured, the request must carry one of them (401 otherwise).
- * Every key is compared (no early exit), each in constant time.
- */
-export function requireApiKey(c: Context, keys: readonly string[]): string | null {
-  if (keys.length === 0) return null;
-  const token = bearerToken(c);
-  let ok = false;
-  if (token) { for (const k of keys) ok = timingSafeEqualStr(token, k) || ok; }
-  if (!ok) {
-    throw new HttpError(
-      401,
-      "unauthorized",
-      token ? "invalid API key" : "missing API key: send Authorization: Bearer <key>",
-      {
-        "www-authenticate": 'Bearer realm="foliosync"',
-      },
-    );
-  }
-  return token;
-}
 
 export async function sha256Hex(data: string | Uint8Array): Promise<string> {
   const bytes = typeof data === "string" ? enc.encode(data) : data;

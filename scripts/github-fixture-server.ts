@@ -3,7 +3,10 @@
  * `../shared/fixtures/github/<owner>/` — enough of the API that unmodified
  * `@octokit/rest` (with `baseUrl` pointed here) can list a user's repositories,
  * read READMEs, context files and languages, and see ETags, 304s and rate
- * limits the way GitHub sends them.
+ * limits the way GitHub sends them — and `POST /graphql`, GitHub's GraphQL
+ * API over the same data (scripts/fixture-graphql/). Quotas are kept per
+ * token (the `Authorization` header; none: one shared bucket) and per
+ * resource (REST requests, GraphQL points).
  *
  * Written against `node:http` so it runs under Bun and Deno alike.
  *

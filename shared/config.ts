@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { parseApiKeys } from "./auth/api-keys.ts";
 import { ConfigError } from "./errors.ts";
+import { parseAllowHosts } from "./net/address-policy.ts";
 
 const bool = z
   .enum(["1", "0", "true", "false", "yes", "no", ""])
@@ -42,14 +44,35 @@ export const ConfigSchema = z.object({
   GITHUB_REQUEST_BUDGET: int(2500, 10, 1_000_000),
   /** Least wait after a GitHub secondary rate limit without `retry-after` (GitHub asks for at least a minute). */
   GITHUB_SECONDARY_WAIT_MS: int(60_000, 1, 3_600_000),
-  /** Comma-separated API keys; when set, mutating routes need `Authorization: Bearer <key>`. */
+  /**
+   * Comma list of `KEY:SCOPE`, SCOPE `*` or usernames joined by `|` (shared/auth/api-keys.ts).
+   * When any key exists (here or created at run time), a refresh needs an in-scope `Authorization: Bearer <key>`.
+   */
   API_KEYS: z.string().optional(),
+  /** `public` (default): reads need no key; `key`: reads need an in-scope key too. */
+  READ_ACCESS: z.enum(["public", "key"]).default("public"),
+  /** /api/ai requests per client per minute. */
+  AI_RATE_LIMIT_PER_MIN: int(120, 1),
+  /** Event streams open at once per client (per gateway instance). */
+  MAX_STREAMS_PER_CLIENT: int(32, 1, 10_000),
   /** Refresh requests per client per minute. */
   RATE_LIMIT_PER_MIN: int(60, 1),
   /** Gateway: longest a job's status is answered from memory between its changes (0 = always read Redis). */
   JOB_CACHE_MS: int(5000, 0, 60_000),
-  /** Secret for GitHub push webhooks and for signing status webhooks. */
-  WEBHOOK_SECRET: z.string().optional(),
+  /** Verifies GitHub push webhooks (X-Hub-Signature-256). Unset: the webhook route answers 404. */
+  GITHUB_WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Signs status webhooks. Unset: a refresh with a callback_url is refused (nothing unsigned leaves). */
+  WEBHOOK_SIGNING_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Comma list of `host:port` that callbacks may reach even when they resolve to internal addresses. */
+  CALLBACK_ALLOW_HOSTS: z.string().optional(),
+  /** Attempts after the first for one status webhook delivery, before the DLQ. */
+  NOTIFY_RETRIES: int(6, 0, 20),
+  /** Base delay of the jittered exponential backoff between delivery attempts (ms). */
+  NOTIFY_BACKOFF_MS: int(1000, 1, 600_000),
+  /** Longest one delivery attempt may take, connect to answer (ms). */
+  NOTIFY_TIMEOUT_MS: int(5000, 100, 60_000),
+  /** Deliveries in flight at once per receiver host, per notify worker process. */
+  NOTIFY_HOST_CONCURRENCY: int(4, 1, 1000),
   TFJS_BACKEND: z.enum(["webgpu", "wasm", "cpu", ""]).default(""),
   QUEUE_PREFIX: z.string().regex(/^[a-z0-9:_-]+$/i).default("fs"),
   /** How long a user's refresh lock lives without a heartbeat. */
@@ -79,14 +102,30 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const v = env[key];
     if (v !== undefined && v !== "") cleaned[key] = v;
   }
+  if (cleaned.WEBHOOK_SECRET !== undefined) {
+    throw new ConfigError(
+      "invalid configuration: WEBHOOK_SECRET is no longer read: set GITHUB_WEBHOOK_SECRET (GitHub pushes) and " +
+        "WEBHOOK_SIGNING_SECRET (status webhooks), two different values",
+    );
+  }
   const parsed = ConfigSchema.safeParse(cleaned);
   if (!parsed.success) {
-    const msg = parsed.error.issues
-      .map((i) => `${String(i.path[0])}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`)
-      .join("; ");
+    // Names the variable and the rule, never the value: values may be secrets (a password in REDIS_URL, a key).
+    const msg = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join("; ");
     throw new ConfigError(`invalid configuration: ${msg}`);
   }
   const cfg = parsed.data;
+  if (
+    cfg.GITHUB_WEBHOOK_SECRET !== undefined && cfg.WEBHOOK_SIGNING_SECRET !== undefined &&
+    cfg.GITHUB_WEBHOOK_SECRET === cfg.WEBHOOK_SIGNING_SECRET
+  ) {
+    // One secret for both would let a status webhook (whose receiver the caller chooses) pass as a GitHub push.
+    throw new ConfigError("invalid configuration: GITHUB_WEBHOOK_SECRET must differ from WEBHOOK_SIGNING_SECRET");
+  }
+  for (const name of ["API_KEYS", "CALLBACK_ALLOW_HOSTS"] as const) {
+    const problem = name === "API_KEYS" ? apiKeysProblem(cfg.API_KEYS) : allowHostsProblem(cfg.CALLBACK_ALLOW_HOSTS);
+    if (problem) throw new ConfigError(`invalid configuration: ${name}: ${problem}`);
+  }
   if (cfg.STORAGE_BACKEND === "gcs" && !cfg.GCS_BUCKET) {
     throw new ConfigError("invalid configuration: STORAGE_BACKEND=gcs needs GCS_BUCKET");
   }
@@ -109,12 +148,27 @@ export function processEnv(): Record<string, string | undefined> {
   return g.process?.env ?? {};
 }
 
+/** Why an API_KEYS value is malformed (never quoting it: it holds keys), or null. */
+function apiKeysProblem(v: string | undefined): string | null {
+  try {
+    parseApiKeys(v);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function allowHostsProblem(v: string | undefined): string | null {
+  try {
+    parseAllowHosts(v);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** GITHUB_TOKENS and GITHUB_TOKEN together: the token pool (GITHUB_TOKEN alone is a pool of one). */
 export function githubTokens(cfg: Config): string[] {
   const all = [...(cfg.GITHUB_TOKENS ?? "").split(","), cfg.GITHUB_TOKEN ?? ""].map((s) => s.trim()).filter(Boolean);
   return [...new Set(all)];
-}
-
-export function apiKeys(cfg: Config): string[] {
-  return (cfg.API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }

@@ -1,3 +1,5 @@
+import { redactText } from "./safe-error.ts";
+
 /**
  * Typed control-flow errors (Inngest style): the error's class decides what a
  * worker does with a failed attempt, in one place, decideAfterFailure below.
@@ -61,9 +63,9 @@ export type FailureDecision =
   /** Retrying cannot help, or the retries or waits are spent: dead letter with the reason. */
   | { action: "dead-letter"; reason: string };
 
-/** The message of any thrown value. */
+/** The message of any thrown value, as logs and the DLQ may show it (URLs cut to scheme://host, credentials blanked). */
 export function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 /**

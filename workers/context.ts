@@ -28,6 +28,8 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       lockTtlMs: cfg.LOCK_TTL_MS,
       jobStuckMs: cfg.JOB_STUCK_MS,
       retries: cfg.JOB_RETRIES,
+      notifyRetries: cfg.NOTIFY_RETRIES,
+      notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
     });
   const metrics = overrides.metrics ?? new WorkerMetrics();
   const store = overrides.store ?? tracedStore(instrumentStore(await createStore(cfg), metrics));

@@ -1,13 +1,14 @@
 import type BeeQueue from "bee-queue";
 import type { z } from "zod";
 import { decideAfterFailure, describeError } from "../shared/errors.ts";
+import { publicError } from "../shared/safe-error.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
 import { inSpan, SpanKind, traceOf } from "../shared/telemetry.ts";
 import { waitingOutRateLimits } from "./github/rate-wait.ts";
 import { runMerge } from "./merge.ts";
-import { deliverStatusWebhook } from "./notify.ts";
+import { deliverStatusWebhook, statusWebhookGaveUp } from "./notify.ts";
 import { runPlan } from "./plan.ts";
 import type { JobOutcome } from "./metrics.ts";
 import { createQueue, guardDelivery, STALL_INTERVAL_MS, watchStalls } from "./queues.ts";
@@ -107,7 +108,7 @@ const specs: { [R in Role]: RoleRunner } = {
     schema: NotifyMessage,
     concurrency: (c) => c.cfg.NOTIFY_CONCURRENCY,
     run: (c, m) => deliverStatusWebhook(c, m),
-    onFinalFailure: async () => {},
+    onFinalFailure: (c, m) => statusWebhookGaveUp(c, m),
   }),
 };
 
@@ -190,7 +191,8 @@ async function runAttempt(
     if (action === "dead-letter") {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
-      await msg.onFinalFailure(reason);
+      // The job shows what is safe to show: no URL path, file path or address.
+      await msg.onFinalFailure(publicError(err));
       observe("failed");
       return;
     }

@@ -12,7 +12,7 @@
  * GET /page/model/{u} — what the page shows of the user's promoted model:
  * {username, model: {version, backend, trained_at} | null}.
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { readModelPointer } from "../../shared/ranking/model-store.ts";
 import { requireUsername } from "../http.ts";
 

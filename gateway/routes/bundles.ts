@@ -4,6 +4,7 @@
  *                                  (or If-Modified-Since); 404 before the first bundle.
  * GET /api/bundles/{u}/{repo}   → one record of the current bundle; 404.
  * GET /api/bundles/{u}/repos/{repo}  the same, for repos named "status" or "events".
+ * Reads: public unless READ_ACCESS=key (auth.ts: 401/403).
  *
  * Only the small `current.json` pointer is read (and cached ≤ 1 s, see
  * pointer-cache.ts). Bundles are
@@ -12,7 +13,7 @@
  * one pointer read, a 200 one pointer read plus, on a cache miss, one bundle
  * read.
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { Bundle, type BundlePointer } from "../../shared/schemas/bundle.ts";
 import type { BundleResponse } from "../../shared/schemas/api.ts";
 import type { RepoRecord } from "../../shared/schemas/repo.ts";
@@ -137,6 +138,7 @@ export function bundleRoutes(app: RouteApp, ctx: AppContext) {
 
   app.get("/api/bundles/:username", async (c) => {
     const username = requireUsername(c.req.param("username"));
+    await ctx.auth.require(c, "read", username);
     const pointer = await pointerOf(username);
     const { etag, mod, headers, headers200 } = validatorsOf(pointer);
     const inm = c.req.header("if-none-match");
@@ -166,6 +168,7 @@ export function bundleRoutes(app: RouteApp, ctx: AppContext) {
     app.get(path, async (c) => {
       const username = requireUsername(c.req.param("username"));
       const repo = requireRepoName(c.req.param("repo"));
+      await ctx.auth.require(c, "read", username);
       const { rec, pointer } = await oneRepo(username, repo);
       // A record changes only with the bundle: the bundle's fingerprint is a valid validator for it too.
       const etag = etagOf(pointer);

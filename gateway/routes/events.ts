@@ -16,12 +16,15 @@
  *   training_failed), for a page that wants to show the model too.
  *   EventSource clients must close() on the final event: the browser would
  *   otherwise reconnect (and get the final state again, then end again).
- * - The subscription is dropped when the client disconnects.
- * 400/404 exactly as for status.
+ * - The subscription is dropped when the client disconnects, and the stream
+ *   ends when its job no longer exists (checked with every heartbeat).
+ * - At most MAX_STREAMS_PER_CLIENT streams per client are open at once on
+ *   one gateway instance (429 beyond).
+ * 400/404 (and 401/403 under READ_ACCESS=key) exactly as for status.
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { FINAL_STATES, type JobRecord, type JobState, TERMINAL_STATES } from "../../shared/schemas/job.ts";
-import { requireJobId, requireUsername } from "../http.ts";
+import { HttpError, requireJobId, requireUsername } from "../http.ts";
 import { loadUserJob } from "./status.ts";
 
 const RANK: Record<JobState, number> = {
@@ -56,9 +59,30 @@ export function compareJobs(a: JobRecord, b: JobRecord): number {
 const enc = new TextEncoder();
 
 export function eventRoutes(app: RouteApp, ctx: AppContext) {
+  /** Open streams per client on this instance. */
+  const openPerClient = new Map<string, number>();
+  const maxPerClient = ctx.config.MAX_STREAMS_PER_CLIENT;
+
   app.get("/api/bundles/:username/events", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
+    const client = await ctx.auth.require(c, "read", username);
+    const opened = openPerClient.get(client.id) ?? 0;
+    if (opened >= maxPerClient) {
+      throw new HttpError(429, "too_many_streams", `at most ${maxPerClient} event streams per client at once`, {
+        "retry-after": "5",
+      });
+    }
+    // Counted from here; released exactly once by cleanup (or by a failed start below).
+    openPerClient.set(client.id, opened + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (openPerClient.get(client.id) ?? 1) - 1;
+      if (n <= 0) openPerClient.delete(client.id);
+      else openPerClient.set(client.id, n);
+    };
     const stopAt = c.req.query("until") === "terminal" ? TERMINAL_STATES : FINAL_STATES;
 
     let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
@@ -72,6 +96,7 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
     let unsubscribe: (() => Promise<void>) | null = null;
 
     const cleanup = () => {
+      release();
       if (closed) return;
       closed = true;
       if (heartbeat !== undefined) clearInterval(heartbeat);
@@ -105,16 +130,17 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       if (stopAt.has(job.state)) cleanup();
     };
 
-    unsubscribe = await ctx.subscribe(jobId, (job) => {
-      if (ready) send(job);
-      else early.push(job);
-    });
     let current: JobRecord;
     try {
+      unsubscribe = await ctx.subscribe(jobId, (job) => {
+        if (ready) send(job);
+        else early.push(job);
+      });
       current = await loadUserJob(ctx, username, jobId);
     } catch (err) {
       closed = true;
-      await unsubscribe().catch(() => {});
+      release();
+      await unsubscribe?.().catch(() => {});
       throw err;
     }
     ctx.metrics.sseOpened();
@@ -127,7 +153,13 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
         ready = true;
         for (const job of early.splice(0)) send(job);
         if (closed) return;
-        heartbeat = setInterval(() => write(": ping\n\n"), ctx.heartbeatMs);
+        heartbeat = setInterval(() => {
+          write(": ping\n\n");
+          // A job that expired or was removed will never change again: end its stream.
+          ctx.jobs.get(jobId).then((j) => {
+            if (!j) cleanup();
+          }, () => {});
+        }, ctx.heartbeatMs);
         maxTimer = setTimeout(cleanup, ctx.maxStreamMs);
       },
       cancel() {

@@ -6,7 +6,7 @@
  * GET /api/metrics  Prometheus text (gateway/metrics.ts).
  * GET /api/openapi.json  the contract, generated from the zod schemas.
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { errorBody } from "../http.ts";
 import { openApiDocument } from "../openapi.ts";
 

@@ -2,22 +2,18 @@
  * POST /api/bundles/{u}/refresh  body {force_refresh?, callback_url?} (may be empty)
  * → 202 {status:"processing", job_id, status_url, events_url}; a second
  * request for the same user while a refresh is in flight gets the same job.
- * Order of checks: API key (401) → username (400) → body (415/413/400) →
- * client rate (429, in the same Lua script that takes the lock and enqueues). Never calls GitHub: it only enqueues.
+ * Order of checks: API key (401/403, auth.ts) → username (400) → body
+ * (415/413/400) → callback_url (400: scheme, userinfo, internal address
+ * literal, no signing secret) → client rate (429, in the same Lua script that
+ * takes the lock and enqueues) → the callback's registration on the job (429
+ * when the job has the most receivers). Never calls GitHub: it only enqueues.
  */
-import type { Context } from "hono";
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { type RefreshAccepted, RefreshBody } from "../../shared/schemas/api.ts";
+import { checkCallbackUrl, parseAllowHosts } from "../../shared/net/address-policy.ts";
+import { MAX_RECEIVERS_PER_JOB } from "../../shared/webhooks/callbacks.ts";
+import { HttpError, parseJsonBody, requireUsername } from "../http.ts";
 import { inSpan, SpanKind } from "../../shared/telemetry.ts";
-import {
-  clientIp,
-  HttpError,
-  parseJsonBody,
-  requireApiKey,
-  requireUsername,
-  safeClientId,
-  sha256Hex,
-} from "../http.ts";
 
 export function jobUrls(username: string, jobId: string) {
   const u = encodeURIComponent(username);
@@ -30,39 +26,34 @@ export function jobUrls(username: string, jobId: string) {
 
 export function refreshRoutes(app: RouteApp, ctx: AppContext) {
   const limit = ctx.config.RATE_LIMIT_PER_MIN;
-  // Hashing the key once per distinct key keeps it out of Redis and off the hot path.
-  const keyIds = new Map<string, string>();
-
-  // Synchronous unless a key is seen for the first time (no await on the hot path).
-  function clientId(c: Context, key: string | null): string | Promise<string> {
-    if (key) {
-      const id = keyIds.get(key);
-      if (id) return id;
-      return sha256Hex(key).then((hex) => {
-        const fresh = "key:" + hex.slice(0, 24);
-        keyIds.set(key, fresh);
-        return fresh;
-      });
-    }
-    return "ip:" + safeClientId(clientIp(c, ctx.trustedProxyHops));
-  }
+  const allowHosts = parseAllowHosts(ctx.config.CALLBACK_ALLOW_HOSTS);
 
   app.post("/api/bundles/:username/refresh", async (c) => {
-    const key = requireApiKey(c, ctx.keys);
     const username = requireUsername(c.req.param("username"));
+    const client = await ctx.auth.require(c, "write", username);
     const body = await parseJsonBody(c, RefreshBody, { optional: true });
+    if (body.callback_url !== undefined) {
+      if (!ctx.config.WEBHOOK_SIGNING_SECRET) {
+        throw new HttpError(
+          400,
+          "callbacks_disabled",
+          "callback_url is not accepted: this server has no WEBHOOK_SIGNING_SECRET to sign status webhooks with",
+        );
+      }
+      const target = checkCallbackUrl(body.callback_url, allowHosts);
+      if (!target.ok) throw new HttpError(400, "invalid_callback_url", target.reason);
+    }
     // The rate limit is checked inside the same Lua script that takes the
     // lock and enqueues (its peek step: one small round trip for a request
     // that joins a refresh in flight, a second one to create a job).
-    const client = clientId(c, key);
     // The refresh's trace starts here: the plan message carries this span's context.
     const res = await inSpan(
       "POST /api/bundles/{username}/refresh",
       { kind: SpanKind.SERVER, attributes: { "http.route": "/api/bundles/{username}/refresh" } },
       async (span) => {
         const r = await ctx.jobs.requestRefresh(
-          { username, force_refresh: body.force_refresh, callback_url: body.callback_url },
-          { client: typeof client === "string" ? client : await client, limit, windowMs: ctx.rateWindowMs },
+          { username, force_refresh: body.force_refresh },
+          { client: client.id, limit, windowMs: ctx.rateWindowMs },
         );
         if (!r.limited) span?.setAttribute("foliosync.job_id", r.jobId);
         return r;
@@ -73,6 +64,22 @@ export function refreshRoutes(app: RouteApp, ctx: AppContext) {
       throw new HttpError(429, "rate_limited", `more than ${limit} refresh requests per minute; retry later`, {
         "retry-after": String(res.limited.retryAfterS),
       });
+    }
+    if (body.callback_url !== undefined) {
+      const reg = await ctx.jobs.registerCallback(
+        res.jobId,
+        client.id,
+        body.callback_url,
+        res.created ? res.job : undefined,
+      );
+      if (reg === "full") {
+        throw new HttpError(
+          429,
+          "too_many_callbacks",
+          `job ${res.jobId} already has ${MAX_RECEIVERS_PER_JOB} callback receivers; follow it with status_url or events_url`,
+          { "retry-after": "30" },
+        );
+      }
     }
     const urls = jobUrls(username, res.jobId);
     const out: RefreshAccepted = { status: "processing", job_id: res.jobId, ...urls };

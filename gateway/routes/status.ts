@@ -1,10 +1,10 @@
 /**
  * GET /api/bundles/{u}/status?job_id= → 200 job (with progress);
  * 400 without/malformed job_id or bad username; 404 unknown job or a job of
- * another user. A job that has not changed since it was last read is answered
+ * another user; 401/403 under READ_ACCESS=key (auth.ts). A job that has not changed since it was last read is answered
  * from memory (job-cache.ts).
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import type { JobRecord } from "../../shared/schemas/job.ts";
 import { HttpError, requireJobId, requireUsername, sameUser } from "../http.ts";
 
@@ -28,6 +28,7 @@ export function statusRoutes(app: RouteApp, ctx: AppContext) {
   app.get("/api/bundles/:username/status", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
+    await ctx.auth.require(c, "read", username);
     // Between the job's changes, from memory (job-cache.ts).
     const hit = await ctx.jobCache.get(jobId);
     requireOwner(hit?.job.username, username, jobId);

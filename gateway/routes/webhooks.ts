@@ -1,23 +1,35 @@
 /**
  * POST /api/webhooks/github — GitHub webhooks (push, ping).
- *  - WEBHOOK_SECRET unset → 404 (the feature is off).
+ *  - GITHUB_WEBHOOK_SECRET unset → 404 (the feature is off). It is never the
+ *    status-webhook signing secret (config.ts refuses equal values), so a
+ *    status webhook — whose receiver a caller chooses — cannot pass as a push.
  *  - `X-Hub-Signature-256: sha256=<hex>` = HMAC-SHA256(secret, raw body),
- *    compared in constant time → 401 when missing or wrong. Checked before
- *    anything in the body is read. Not behind API keys: the signature is the
- *    credential.
+ *    compared in constant time → 401 when missing or wrong. Checked over the
+ *    raw bytes before anything in the body is parsed. Not behind API keys:
+ *    the signature is the credential.
+ *  - `X-GitHub-Delivery` is processed once: remembered in Redis for
+ *    DELIVERY_MEMORY_S; a redelivery → 200 {duplicate:true}, no new job.
  *  - `ping` → 200 {ok:true}.
  *  - `push` to the default branch → refresh of that one repository
  *    (`only_repos: [repo]`) for the repository's owner → 202 like refresh.
  *    Pushes to other branches, and other events, → 200 {ignored:true, reason}.
  *  Bodies: application/json, or application/x-www-form-urlencoded with a
- *  `payload` field (GitHub's other content type), at most 64 KiB.
+ *  `payload` field (GitHub's other content type), at most 25 MB (GitHub's
+ *  own ceiling for a push payload; other routes keep 64 KiB).
  */
-import type { AppContext, RouteApp } from "../app.ts";
+import type { AppContext, RouteApp } from "../context.ts";
 import { isRepoName, isUsername } from "../../shared/schemas/names.ts";
-import { HttpError, readRawBody, timingSafeEqualStr } from "../http.ts";
+import { timingSafeEqual } from "hono/utils/buffer";
+import { HttpError, readRawBody } from "../http.ts";
 import { jobUrls } from "./refresh.ts";
 
 const enc = new TextEncoder();
+
+/** GitHub caps push payloads at 25 MB. */
+export const WEBHOOK_MAX_BODY_BYTES = 25 * 1024 * 1024;
+/** How long a delivery id is remembered (GitHub redelivers on request, within days). */
+export const DELIVERY_MEMORY_S = 7 * 24 * 3600;
+const DELIVERY_ID_RE = /^[A-Za-z0-9-]{1,64}$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export async function hubSignature(secret: string, body: Uint8Array): Promise<string> {
@@ -60,15 +72,19 @@ const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (
 
 export function webhookRoutes(app: RouteApp, ctx: AppContext) {
   app.post("/api/webhooks/github", async (c) => {
-    const secret = ctx.config.WEBHOOK_SECRET;
-    if (!secret) throw new HttpError(404, "not_found", "webhooks are not configured (WEBHOOK_SECRET)");
-    const raw = await readRawBody(c);
+    const secret = ctx.config.GITHUB_WEBHOOK_SECRET;
+    if (!secret) throw new HttpError(404, "not_found", "GitHub webhooks are not configured (GITHUB_WEBHOOK_SECRET)");
+    const raw = await readRawBody(c, WEBHOOK_MAX_BODY_BYTES);
     const given = c.req.header("x-hub-signature-256") ?? "";
     const expected = await hubSignature(secret, raw);
-    if (!given || !timingSafeEqualStr(given.trim().toLowerCase(), expected)) {
+    if (!given || !(await timingSafeEqual(given.trim().toLowerCase(), expected))) {
       throw new HttpError(401, "bad_signature", "missing or invalid X-Hub-Signature-256");
     }
     const event = (c.req.header("x-github-event") ?? "").trim();
+    const delivery = (c.req.header("x-github-delivery") ?? "").trim();
+    if (!DELIVERY_ID_RE.test(delivery)) {
+      throw new HttpError(400, "invalid_delivery", "X-GitHub-Delivery is missing or malformed");
+    }
     const payload = parsePayload(raw, c.req.header("content-type") ?? "");
     if (event === "ping") return c.json({ ok: true, event: "ping" }, 200);
     if (event !== "push") {
@@ -88,7 +104,19 @@ export function webhookRoutes(app: RouteApp, ctx: AppContext) {
     if (ref && def && ref !== `refs/heads/${def}`) {
       return c.json({ ignored: true, reason: `push to ${ref.slice(0, 100)}, not the default branch` }, 200);
     }
-    const { job } = await ctx.jobs.requestRefresh({ username: owner, only_repos: [repo] });
+    // Once per delivery id: the first to set the marker acts; a redelivery (or a replay) does not.
+    const marker = `${ctx.config.QUEUE_PREFIX}:gh-delivery:${delivery}`;
+    if ((await ctx.redis.set(marker, "1", "EX", DELIVERY_MEMORY_S, "NX")) !== "OK") {
+      return c.json({ duplicate: true, reason: "this X-GitHub-Delivery was processed already" }, 200);
+    }
+    let job;
+    try {
+      ({ job } = await ctx.jobs.requestRefresh({ username: owner, only_repos: [repo] }));
+    } catch (err) {
+      // Not processed: a redelivery may try again.
+      await ctx.redis.del(marker).catch(() => {});
+      throw err;
+    }
     return c.json({ status: "processing", job_id: job.job_id, ...jobUrls(owner, job.job_id) }, 202);
   });
 }

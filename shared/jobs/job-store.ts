@@ -2,7 +2,6 @@ import type { Redis } from "ioredis";
 import { redisKeys } from "../keys.ts";
 import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
-  FINAL_STATES,
   JOB_STATES,
   JobRecord,
   type JobState,
@@ -14,6 +13,7 @@ import {
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { type JobScripts, jobScripts } from "./scripts.ts";
+import { CallbackRegistry } from "../webhooks/callbacks.ts";
 
 export interface JobStoreOptions {
   prefix?: string;
@@ -25,6 +25,9 @@ export interface JobStoreOptions {
   jobTtlS?: number;
   /** Retries for transient faults before the DLQ. */
   retries?: number;
+  /** Status webhook deliveries: retries before the DLQ, and the backoff base (ms). */
+  notifyRetries?: number;
+  notifyBackoffMs?: number;
 }
 
 export interface DlqEntry {
@@ -41,7 +44,6 @@ const now = () => new Date().toISOString();
 export interface RefreshInput {
   username: string;
   force_refresh?: boolean;
-  callback_url?: string;
   only_repos?: string[];
 }
 /** A per-client rate limit, checked atomically in the same script as the lock. */
@@ -144,7 +146,6 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
     if (!raw.only_repos.every(isRepoName)) throw new Error("not a job record");
     job.only_repos = raw.only_repos;
   }
-  if (optStr(raw.callback_url)) job.callback_url = raw.callback_url;
   job.created_at = raw.created_at;
   job.updated_at = raw.updated_at;
   if (optStr(raw.error)) job.error = raw.error;
@@ -168,6 +169,10 @@ export class JobStore {
   readonly jobStuckMs: number;
   readonly jobTtlS: number;
   readonly retries: number;
+  readonly notifyRetries: number;
+  readonly notifyBackoffMs: number;
+  /** Status-webhook receivers of each job (shared/webhooks/callbacks.ts). */
+  readonly callbacks: CallbackRegistry;
 
   constructor(redis: Redis, opts: JobStoreOptions = {}) {
     this.redis = redis;
@@ -178,6 +183,9 @@ export class JobStore {
     this.jobStuckMs = opts.jobStuckMs ?? 30 * 60_000;
     this.jobTtlS = opts.jobTtlS ?? 7 * 24 * 3600;
     this.retries = opts.retries ?? 5;
+    this.notifyRetries = opts.notifyRetries ?? 6;
+    this.notifyBackoffMs = opts.notifyBackoffMs ?? 1000;
+    this.callbacks = new CallbackRegistry(redis, this.prefix, this.jobTtlS);
   }
 
   private channels() {
@@ -192,15 +200,9 @@ export class JobStore {
     };
   }
 
-  /** Frontends that registered a callback hear about every final state (notify worker, signed). */
-  private async notifyFinal(job: JobRecord | null): Promise<void> {
-    if (job?.callback_url && FINAL_STATES.has(job.state)) {
-      await this.enqueue("notify", `${job.job_id}:${job.state}`, {
-        job_id: job.job_id,
-        callback_url: job.callback_url,
-        job,
-      });
-    }
+  /** Every state change reaches the job's status-webhook receivers (signed, by the notify worker). */
+  private async notifyReceivers(job: JobRecord | null): Promise<void> {
+    if (job) await this.callbacks.fanOut(job.job_id);
   }
 
   queueOptions(queue: QueueName): EnqueueOptions {
@@ -212,7 +214,7 @@ export class JobStore {
       case "train":
         return { retries: 1, backoffMs: 2000 };
       case "notify":
-        return { retries: 6, backoffMs: 1000 };
+        return { retries: this.notifyRetries, backoffMs: this.notifyBackoffMs };
     }
   }
 
@@ -246,7 +248,7 @@ export class JobStore {
     let reply = await this.scripts.requestRefresh(keys, { ...base, limit: rate?.limit ?? 0, now: now() });
     let record: Omit<JobRecord, "progress"> | undefined;
     if (reply.kind === "none") {
-      await this.notifyFinal(reply.failedJson ? storedJob(reply.failedJson) : null);
+      await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
       // Step 2, only when nothing is in flight: the new job (the rate was counted by the peek).
       const t = now();
       record = {
@@ -256,7 +258,6 @@ export class JobStore {
         force_refresh: input.force_refresh ?? false,
         created_at: t,
         updated_at: t,
-        ...(input.callback_url ? { callback_url: input.callback_url } : {}),
         ...(input.only_repos?.length ? { only_repos: input.only_repos } : {}),
       };
       const plan: PlanMessage = {
@@ -276,7 +277,7 @@ export class JobStore {
       return { limited: { retryAfterS: Math.max(1, Math.ceil(reply.retryAfterMs / 1000)) } };
     }
     if (reply.kind === "none") throw new Error("request-refresh: no job created and none in flight");
-    if (reply.kind === "created") await this.notifyFinal(reply.failedJson ? storedJob(reply.failedJson) : null);
+    if (reply.kind === "created") await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
     const created = reply.kind === "created" && reply.jobId === jobId;
     const id = reply.jobId;
     const joinedJson = reply.kind === "joined" ? reply.json : "";
@@ -324,7 +325,7 @@ export class JobStore {
       ...this.channels(),
     });
     const job = jobFrom(out);
-    await this.notifyFinal(job);
+    await this.notifyReceivers(job);
     return job;
   }
 
@@ -345,6 +346,7 @@ export class JobStore {
       syncs: syncs.map((s) => ({ id: syncJobId(jobId, s.repo), repo: s.repo, data: beeJobData(s, opts) })),
       ...this.channels(),
     });
+    if (out) await this.callbacks.fanOut(jobId);
     return jobFrom(out);
   }
 
@@ -401,6 +403,7 @@ export class JobStore {
       },
     );
     const json = reply.json;
+    if (json) await this.callbacks.fanOut(jobId);
     // Exactly one caller hears "last": the last counted entry of the call that completed the total.
     const lastCounted = reply.last ? reply.counted.lastIndexOf(true) : -1;
     batch.items.forEach((it, i) => {
@@ -413,6 +416,20 @@ export class JobStore {
         },
       });
     });
+  }
+
+  /**
+   * Registers a client's status-webhook receiver on a job (its first delivery
+   * is the job's current state; `created`: the job as the caller created it,
+   * then the current state). "full" when the job has the most receivers.
+   */
+  registerCallback(
+    jobId: string,
+    client: string,
+    url: string,
+    created?: JobRecord,
+  ): Promise<"ok" | "full" | "missing"> {
+    return this.callbacks.register(jobId, client, url, this.queueOptions("notify"), created);
   }
 
   /** Enqueues a job with a chosen id unless that id is already queued. */
@@ -444,7 +461,7 @@ export class JobStore {
       ...this.channels(),
     });
     const failed = out.map((json) => storedJob(json)!).filter(Boolean);
-    for (const job of failed) await this.notifyFinal(job);
+    for (const job of failed) await this.notifyReceivers(job);
     return failed;
   }
 

@@ -146,6 +146,39 @@ export interface JobScripts {
     data: string,
   ): Promise<boolean>;
   releaseIfOwner(key: string, expected: string): Promise<boolean>;
+  /** 1 registered, 0 the job has the most receivers, -1 no such job (callback-register-2.lua). */
+  callbackRegister(k: { receivers: string; job: string }, a: CallbackRegisterArgs): Promise<number>;
+  /** Deliveries queued or merged (callback-fanout-4.lua). */
+  callbackFanout(
+    k: { receivers: string; job: string; notifyJobs: string; notifyWaiting: string },
+    a: CallbackFanoutArgs,
+  ): Promise<number>;
+  /** Whether the head was dropped (callback-advance-3.lua). */
+  callbackAdvance(
+    k: { list: string; notifyJobs: string; notifyWaiting: string },
+    a: { seq: number; notify_id_prefix: string; meta: string },
+  ): Promise<boolean>;
+}
+
+export interface CallbackRegisterArgs {
+  receiver: string;
+  url: string;
+  max_receivers: number;
+  meta: string;
+  notify_data: string;
+  ttl_s: number;
+}
+
+export interface CallbackFanoutArgs {
+  job_id: string;
+  receiver_prefix: string;
+  now_ms: number;
+  progress_interval_ms: number;
+  ttl_s: number;
+  /** "" = every receiver. */
+  only: string;
+  /** "" = the stored job. */
+  as_of: string;
 }
 
 const str = (v: unknown) => (v === null || v === undefined ? "" : String(v));
@@ -163,6 +196,9 @@ export function jobScripts(redis: Redis): JobScripts {
     enqueue: raw(redis, "enqueue"),
     dlqReplay: raw(redis, "dlqReplay"),
     releaseIfOwner: raw(redis, "releaseIfOwner"),
+    callbackRegister: raw(redis, "callbackRegister"),
+    callbackFanout: raw(redis, "callbackFanout"),
+    callbackAdvance: raw(redis, "callbackAdvance"),
   };
   return {
     async requestRefresh(k, a) {
@@ -224,6 +260,15 @@ export function jobScripts(redis: Redis): JobScripts {
     },
     async releaseIfOwner(key, expected) {
       return Number(await r.releaseIfOwner(key, expected)) === 1;
+    },
+    async callbackRegister(k, a) {
+      return Number(await r.callbackRegister(k.receivers, k.job, JSON.stringify(a)));
+    },
+    async callbackFanout(k, a) {
+      return Number(await r.callbackFanout(k.receivers, k.job, k.notifyJobs, k.notifyWaiting, JSON.stringify(a)));
+    },
+    async callbackAdvance(k, a) {
+      return Number(await r.callbackAdvance(k.list, k.notifyJobs, k.notifyWaiting, JSON.stringify(a))) === 1;
     },
   };
 }

@@ -5,6 +5,7 @@ import { RepoRecord } from "./repo.ts";
 export const RefreshBody = z
   .object({
     force_refresh: z.boolean().optional().default(false),
+    /** Where signed status webhooks go (checked further at refresh and at every delivery). */
     callback_url: z
       .string()
       .max(2048)

@@ -64,7 +64,6 @@ export const JobRecord = z.object({
   force_refresh: z.boolean(),
   /** Only these repos (GitHub push webhook); absent for a full refresh. */
   only_repos: z.array(RepoName).optional(),
-  callback_url: z.string().optional(),
   created_at: z.string(),
   updated_at: z.string(),
   /** Why the job failed, or why training was skipped / failed. */
@@ -143,10 +142,10 @@ export const TrainMessage = z.object({
 });
 export type TrainMessage = z.infer<typeof TrainMessage>;
 
+/** Which receiver of which job has a delivery at the head of its list (shared/webhooks/callbacks.ts). */
 export const NotifyMessage = z.object({
   job_id: z.string(),
-  callback_url: z.string(),
-  job: JobRecord,
+  receiver: z.string().regex(/^[0-9a-f]{16}$/),
   trace: TraceCarrier.optional(),
 });
 export type NotifyMessage = z.infer<typeof NotifyMessage>;

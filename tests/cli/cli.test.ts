@@ -201,7 +201,7 @@ test("gateway errors map to exit codes: unreachable 4, missing key 5, rate limit
   expect((await s.cli(["bundle", "yungryce", "--url", "http://127.0.0.1:1"])).code).toBe(4);
   expect((await s.cli(["bundle", "yungryce", "--url", "ftp://x"])).code).toBe(2);
   const locked = await startGateway({
-    env: { ...s.env, API_KEYS: "cli-test-key-0123456789", RATE_LIMIT_PER_MIN: "1" },
+    env: { ...s.env, API_KEYS: "cli-test-key-0123456789:*", RATE_LIMIT_PER_MIN: "1" },
   });
   try {
     const denied = await s.cli(["refresh", "yungryce", "--url", locked.url]);

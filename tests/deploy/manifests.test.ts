@@ -268,8 +268,9 @@ const SECRET_STANDINS: Record<string, string> = {
   AZURE_STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=eA==;EndpointSuffix=x",
   GITHUB_TOKEN: "t",
   GITHUB_TOKENS: "t1,t2",
-  API_KEYS: "k",
-  WEBHOOK_SECRET: "s",
+  API_KEYS: "key-standin:*",
+  GITHUB_WEBHOOK_SECRET: "github-webhook-standin",
+  WEBHOOK_SIGNING_SECRET: "status-signing-standin",
   LLM_API_KEY: "l",
 };
 

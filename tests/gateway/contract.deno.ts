@@ -26,7 +26,7 @@ async function expectError(res: Response, status: number, code?: string) {
 }
 
 Deno.test("refresh", async (t) => {
-  const g = await startTestGateway({ RATE_LIMIT_PER_MIN: "1000" });
+  const g = await startTestGateway({ RATE_LIMIT_PER_MIN: "1000", WEBHOOK_SIGNING_SECRET: "signing-secret-0123456789" });
   try {
     await t.step(
       "202 with job urls; a second request while in flight gets the same job and enqueues nothing more",
@@ -51,9 +51,12 @@ Deno.test("refresh", async (t) => {
         "/api/bundles/with-opts/refresh",
         post({ force_refresh: true, callback_url: "https://example.com/hook" }),
       );
-      const job = await g.jobs.get((await json(r2)).job_id);
+      const jobId = (await json(r2)).job_id;
+      const job = await g.jobs.get(jobId);
       assert.equal(job?.force_refresh, true);
-      assert.equal(job?.callback_url, "https://example.com/hook");
+      // The callback is registered beside the job, never in it.
+      assert.equal(await g.jobs.callbacks.count(jobId), 1);
+      assert.ok(!JSON.stringify(job).includes("example.com"));
     });
 
     await t.step("bad usernames: 400 before anything reaches Redis", async () => {
@@ -123,15 +126,15 @@ Deno.test("refresh", async (t) => {
 });
 
 Deno.test("API keys: refresh needs a bearer key when API_KEYS is set; reads do not", async () => {
-  const g = await startTestGateway({ API_KEYS: "k-one, k-two", RATE_LIMIT_PER_MIN: "1000" });
+  const g = await startTestGateway({ API_KEYS: "k-one-key:*, k-two-key:octo", RATE_LIMIT_PER_MIN: "1000" });
   try {
     const none = await g.req("/api/bundles/octo/refresh", post({}));
     await expectError(none, 401, "unauthorized");
     assert.match(none.headers.get("www-authenticate") ?? "", /Bearer/);
-    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-three" })), 401);
-    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Basic k-one" })), 401);
-    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-on" })), 401);
-    const ok = await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-two" }));
+    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-three-key" })), 401);
+    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Basic k-one-key" })), 401);
+    await expectError(await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-one-ke" })), 401);
+    const ok = await g.req("/api/bundles/octo/refresh", post({}, { authorization: "Bearer k-two-key" }));
     assert.equal(ok.status, 202);
     const { job_id } = await json(ok);
     // status, bundle, ai stay readable without a key
@@ -144,21 +147,23 @@ Deno.test("API keys: refresh needs a bearer key when API_KEYS is set; reads do n
 });
 
 Deno.test("rate limit: 429 with Retry-After per client (IP from a trusted proxy, or API key)", async () => {
-  const g = await startTestGateway({ RATE_LIMIT_PER_MIN: "2", API_KEYS: "ka,kb" }, { trustedProxyHops: 1 });
+  const g = await startTestGateway({ RATE_LIMIT_PER_MIN: "2", API_KEYS: "key-a-123:*,key-b-123:*" }, {
+    trustedProxyHops: 1,
+  });
   try {
     const from = (ip: string, key: string) => post({}, { "x-forwarded-for": ip, authorization: `Bearer ${key}` });
-    assert.equal((await g.req("/api/bundles/u1/refresh", from("10.0.0.1", "ka"))).status, 202);
-    assert.equal((await g.req("/api/bundles/u2/refresh", from("10.0.0.1", "ka"))).status, 202);
-    const limited = await g.req("/api/bundles/u3/refresh", from("10.0.0.1", "ka"));
+    assert.equal((await g.req("/api/bundles/u1/refresh", from("10.0.0.1", "key-a-123"))).status, 202);
+    assert.equal((await g.req("/api/bundles/u2/refresh", from("10.0.0.1", "key-a-123"))).status, 202);
+    const limited = await g.req("/api/bundles/u3/refresh", from("10.0.0.1", "key-a-123"));
     await expectError(limited, 429, "rate_limited");
     const ra = Number(limited.headers.get("retry-after"));
     assert.ok(Number.isInteger(ra) && ra >= 1 && ra <= 60, `Retry-After ${ra}`);
     // another key is another client
-    assert.equal((await g.req("/api/bundles/u3/refresh", from("10.0.0.1", "kb"))).status, 202);
+    assert.equal((await g.req("/api/bundles/u3/refresh", from("10.0.0.1", "key-b-123"))).status, 202);
     // the key never reaches Redis in clear
     const keys = await g.redis.keys("gt:rl:*");
-    assert.ok(keys.length >= 2 && keys.every((k) => !k.includes("ka") || /key:[0-9a-f]+/.test(k)), keys.join(" "));
-    assert.ok(keys.every((k) => !/:ka:|:kb:/.test(k)));
+    assert.ok(keys.length >= 2 && keys.every((k) => /:key:[0-9a-f]{24}:/.test(k)), keys.join(" "));
+    assert.ok(keys.every((k) => !k.includes("key-a-123") && !k.includes("key-b-123")));
   } finally {
     await g.close();
   }
@@ -345,8 +350,8 @@ Deno.test("POST /api/ai", async () => {
 });
 
 Deno.test("GitHub webhooks: signature, ping, push → one-repo refresh", async () => {
-  const secret = "s3cret";
-  const g = await startTestGateway({ WEBHOOK_SECRET: secret, API_KEYS: "only-for-refresh" });
+  const secret = "github-webhook-secret-1";
+  const g = await startTestGateway({ GITHUB_WEBHOOK_SECRET: secret, API_KEYS: "only-for-refresh:*" });
   const off = await startTestGateway();
   try {
     const send = async (event: string, payload: unknown, sig?: string, ct = "application/json") => {
@@ -359,6 +364,7 @@ Deno.test("GitHub webhooks: signature, ping, push → one-repo refresh", async (
         headers: {
           "content-type": ct,
           "x-github-event": event,
+          "x-github-delivery": crypto.randomUUID(),
           "x-hub-signature-256": sig ?? await hubSignature(secret, bytes),
         },
         body: bytes,

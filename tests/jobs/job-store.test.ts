@@ -82,7 +82,6 @@ describe("storedJob (the trusted read path)", () => {
       { ...base, job_id: 5 },
       { ...base, force_refresh: "yes" },
       { ...base, created_at: undefined },
-      { ...base, callback_url: 3 },
       { ...base, only_repos: ["../x"] },
     ];
     for (const b of bad) {
@@ -145,7 +144,8 @@ describe("job store", () => {
 
   test("a crashed job (no sign of life for JOB_STUCK_MS) never blocks the user: it is failed with a reason", async () => {
     const s = new JobStore(redis, { prefix: "t2s", jobStuckMs: 100 });
-    const a = await s.requestRefresh({ username: "crashy", callback_url: "http://127.0.0.1:9/cb" });
+    const a = await s.requestRefresh({ username: "crashy" });
+    expect(await s.registerCallback(a.jobId, "ip:192.0.2.1", "http://127.0.0.1:9/cb", a.job)).toBe("ok");
     await Bun.sleep(250);
     const b = await s.requestRefresh({ username: "crashy" });
     expect(b.created).toBe(true);
@@ -153,8 +153,8 @@ describe("job store", () => {
     const old = await s.get(a.jobId);
     expect(old?.state).toBe("failed");
     expect(old?.error).toMatch(/no progress for \d+ s while queued/);
-    // Its callback hears about it like any other final state.
-    expect(await redis.hexists(queueKey("t2s", "notify", "jobs"), `${a.jobId}:failed`)).toBe(1);
+    // Its callback receiver hears about it like any other state change.
+    expect(await s.callbacks.pendingStates(a.jobId, "ip:192.0.2.1")).toEqual(["queued", "failed"]);
   });
 
   test("fan-in counts each repo once and exactly one call is last, however often repos are reported", async () => {
@@ -242,7 +242,8 @@ describe("nothing lost (issue 17)", () => {
 
   test("the watchdog fails a job with no progress for JOB_STUCK_MS: reason, lock released, event published", async () => {
     const s = new JobStore(redis, { prefix: "wd", jobStuckMs: 150 });
-    const { job } = await s.requestRefresh({ username: "stuck", callback_url: "http://127.0.0.1:9/cb" });
+    const { job } = await s.requestRefresh({ username: "stuck" });
+    await s.registerCallback(job.job_id, "ip:192.0.2.1", "http://127.0.0.1:9/cb", job);
     await s.setState(job.job_id, "stuck", "planning");
     await s.startSync(job.job_id, [sync(job.job_id, "stuck", "a"), sync(job.job_id, "stuck", "b")]);
     const seen: string[] = [];
@@ -272,7 +273,7 @@ describe("nothing lost (issue 17)", () => {
     expect(all).toContain("failed");
     expect(await redis.exists(s.keys.lock("stuck"))).toBe(0);
     expect(await redis.zscore(s.keys.inflight(), job.job_id)).toBeNull();
-    expect(await redis.hexists(queueKey("wd", "notify", "jobs"), `${job.job_id}:failed`)).toBe(1);
+    expect((await s.callbacks.pendingStates(job.job_id, "ip:192.0.2.1")).at(-1)).toBe("failed");
     // A late repo of the failed job changes nothing; the user can refresh again.
     await s.markRepoDone(job.job_id, "stuck", "b", "completed");
     expect((await s.get(job.job_id))?.state).toBe("failed");

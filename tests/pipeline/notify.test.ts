@@ -1,46 +1,133 @@
+// Status webhooks through the real pipeline: real Redis, the GitHub fixture
+// server, in-process workers (plan, sync, merge, notify), real HTTP receivers.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
+import { FINAL_STATES, JOB_STATES, type JobState } from "../../shared/schemas/job.ts";
+import { receiverId } from "../../shared/webhooks/callbacks.ts";
+import { verifyStatusWebhook } from "../../shared/webhooks/index.ts";
 import { type Stack, startStack } from "../support/pipeline.ts";
 
+const SECRET = "status-signing-secret-0123";
+
+interface Got {
+  body: string;
+  headers: Headers;
+  state: JobState;
+}
+
+/** A receiver that answers `status(n)` to its n-th request (0-based) and records the 2xx ones. */
+function receiver(status: (n: number) => number) {
+  const got: Got[] = [];
+  let n = 0;
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      const body = await req.text();
+      const s = status(n++);
+      if (s >= 200 && s < 300) got.push({ body, headers: req.headers, state: JSON.parse(body).state });
+      return new Response("", { status: s });
+    },
+  });
+  return { got, server, url: `http://127.0.0.1:${server.port}/hook?token=receiver-private-token`, attempts: () => n };
+}
+
+const flaky = receiver((n) => (n < 3 ? 503 : 200));
+const healthy = receiver(() => 200);
+const dead = receiver(() => 500);
+
 let stack: Stack;
-const received: { body: string; headers: Headers }[] = [];
-let failFirst = true;
-const receiver = Bun.serve({
-  port: 0,
-  hostname: "127.0.0.1",
-  async fetch(req) {
-    const body = await req.text();
-    // The first delivery fails: the notify queue must retry it.
-    if (failFirst) {
-      failFirst = false;
-      return new Response("try again", { status: 503 });
-    }
-    received.push({ body, headers: req.headers });
-    return new Response("ok");
-  },
-});
 beforeAll(async () => {
-  stack = await startStack({ env: { WEBHOOK_SECRET: "s3cret" } });
-  await stack.startWorkers();
+  const allow = [flaky, healthy, dead].map((r) => `127.0.0.1:${r.server.port}`).join(",");
+  stack = await startStack({
+    env: {
+      WEBHOOK_SIGNING_SECRET: SECRET,
+      CALLBACK_ALLOW_HOSTS: allow,
+      NOTIFY_RETRIES: "4",
+      NOTIFY_BACKOFF_MS: "40",
+    },
+  });
 });
 afterAll(async () => {
   await stack.stop();
-  receiver.stop(true);
+  for (const r of [flaky, healthy, dead]) r.server.stop(true);
 });
 
-test("a job with a callback_url gets a signed status webhook for its final state, retried on failure", async () => {
-  const callback = `http://127.0.0.1:${receiver.port}/hook`;
-  const { job } = await stack.jobs.requestRefresh({ username: "yungryce", callback_url: callback });
+const order = (s: JobState) => JOB_STATES.indexOf(s);
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+test("a receiver failing its first 3 attempts gets every state change, signed, in order, unique ids", async () => {
+  const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+  expect(await stack.jobs.registerCallback(job.job_id, "ip:203.0.113.7", flaky.url)).toBe("ok");
+  await stack.startWorkers();
   expect((await stack.waitFor(job.job_id, ["completed"])).state).toBe("completed");
-  const deadline = Date.now() + 20_000;
-  while (received.length === 0 && Date.now() < deadline) await Bun.sleep(50);
-  expect(received.length).toBe(1);
-  const { body, headers } = received[0];
-  const payload = JSON.parse(body);
-  expect(payload.job_id).toBe(job.job_id);
-  expect(payload.state).toBe("completed");
-  expect(payload.progress.total).toBe(48);
-  const expected = `sha256=${createHmac("sha256", "s3cret").update(body).digest("hex")}`;
-  expect(headers.get("x-foliosync-signature-256")).toBe(expected);
-  expect(headers.get("x-foliosync-delivery")).toBe(`${job.job_id}:completed`);
-}, 40_000);
+  await until(() => flaky.got.some((g) => g.state === "completed"), 30_000, "the completed delivery");
+
+  const states = flaky.got.map((g) => g.state);
+  for (const s of ["queued", "planning", "syncing", "merging", "completed"] as JobState[]) expect(states).toContain(s);
+  // In order: state never goes back; progress never goes back within a state.
+  for (let i = 1; i < flaky.got.length; i++) {
+    const a = JSON.parse(flaky.got[i - 1].body);
+    const b = JSON.parse(flaky.got[i].body);
+    expect(order(b.state)).toBeGreaterThanOrEqual(order(a.state));
+    if (a.state === b.state) {
+      expect(b.progress.completed + b.progress.failed).toBeGreaterThan(a.progress.completed + a.progress.failed);
+    }
+  }
+  const ids = flaky.got.map((g) => g.headers.get("x-foliosync-delivery"));
+  expect(new Set(ids).size).toBe(ids.length);
+  for (const g of flaky.got) {
+    expect(await verifyStatusWebhook(SECRET, g.headers, g.body)).toBe(true);
+    expect(await verifyStatusWebhook("another-secret-0123456", g.headers, g.body)).toBe(false);
+    expect(g.headers.get("x-foliosync-event")).toBe(`job.${g.state}`);
+    expect(g.body).not.toContain("hook");
+    expect(g.body).not.toContain("receiver-private-token");
+  }
+  // Progress ticks are bounded (about one a second), not one per repo.
+  expect(states.filter((s) => s === "syncing").length).toBeLessThan(48);
+  expect(flaky.attempts()).toBe(flaky.got.length + 3);
+  expect(JSON.parse(flaky.got.at(-1)!.body).progress.total).toBe(48);
+}, 90_000);
+
+test("a receiver that never answers 2xx ends in the DLQ without delaying the bundle or another tenant", async () => {
+  const before = await stack.jobs.dlqDepth();
+  const a = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
+  const b = await stack.jobs.requestRefresh({ username: "sindresorhus" });
+  // Workers are running: the jobs may have moved on; the creator's receiver still hears `queued` first.
+  expect(await stack.jobs.registerCallback(a.job.job_id, "ip:198.51.100.1", dead.url, a.job)).toBe("ok");
+  expect(await stack.jobs.registerCallback(b.job.job_id, "ip:198.51.100.2", healthy.url, b.job)).toBe("ok");
+  const [ja, jb] = await Promise.all([
+    stack.waitFor(a.job.job_id, FINAL_STATES, 90_000),
+    stack.waitFor(b.job.job_id, FINAL_STATES, 90_000),
+  ]);
+  expect(ja.state).toBe("completed");
+  expect(jb.state).toBe("completed");
+  await until(() => healthy.got.some((g) => g.state === "completed"), 30_000, "the healthy receiver's completed");
+  expect(healthy.got.map((g) => g.state)).toEqual(expect.arrayContaining(["queued", "merging", "completed"]));
+  expect(dead.got.length).toBe(0);
+  // Every delivery to the dead receiver is dead-lettered in turn, until none is left.
+  const rid = receiverId("ip:198.51.100.1");
+  await until(
+    async () => (await stack.jobs.callbacks.head(a.job.job_id, rid)) === null,
+    60_000,
+    "the dead receiver's list to drain",
+  );
+  const dlq = (await stack.jobs.dlqList(500)).filter((e) => e.queue === "notify" && e.error.includes(a.job.job_id));
+  expect(dlq.length).toBeGreaterThanOrEqual(4); // queued … completed, each dead-lettered
+  expect(await stack.jobs.dlqDepth()).toBeGreaterThan(before);
+  for (const e of dlq) {
+    const text = JSON.stringify(e);
+    expect(text).not.toContain("receiver-private-token");
+    expect(text).not.toContain("/hook");
+    expect(e.error).toContain(`http://127.0.0.1:${dead.server.port}`);
+  }
+  // 5 attempts per delivery were due; after 5 failures in a row the host's breaker fails the rest at once.
+  expect(dead.attempts()).toBe(5);
+  expect(dlq.some((e) => e.error.includes("paused"))).toBe(true);
+}, 120_000);

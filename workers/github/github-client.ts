@@ -136,12 +136,15 @@ export interface Listing {
 }
 
 /**
- * The one way workers talk to GitHub: Octokit with conditional requests,
- * at most `maxInFlight` concurrent requests, rate limits waited out together
- * (no burst while waiting), and GitHub's answers mapped onto typed errors:
- * 404/422 → NonRetriableError (callers that expect absence ask for null),
- * 403/429 with the quota spent or `retry-after` → wait, then RetryAfterError
- * when the wait would be too long; 5xx/network → retried, then thrown.
+ * The one way workers talk to GitHub: Octokit (REST with conditional
+ * requests, and GraphQL), each request sent with the pooled token that has
+ * the most quota left (anonymous REST without tokens), at most `maxInFlight`
+ * concurrent requests, rate limits waited out together (no burst while
+ * waiting), and GitHub's answers mapped onto typed errors: 404/422 →
+ * NonRetriableError (callers that expect absence ask for null), 401 → the
+ * token leaves the pool, 403/429 with the quota spent or `retry-after` or a
+ * secondary limit → wait, then RetryAfterError when the wait would be too
+ * long; 5xx/network → retried, then thrown.
  */
 export class GithubClient {
   /** The anonymous client, or the first token's. */
