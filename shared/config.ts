@@ -102,7 +102,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const v = env[key];
     if (v !== undefined && v !== "") cleaned[key] = v;
   }
-  if (cleaned.WEBHOOK_SECRET !== undefined) {
+  if (env.WEBHOOK_SECRET !== undefined && env.WEBHOOK_SECRET !== "") {
     throw new ConfigError(
       "invalid configuration: WEBHOOK_SECRET is no longer read: set GITHUB_WEBHOOK_SECRET (GitHub pushes) and " +
         "WEBHOOK_SIGNING_SECRET (status webhooks), two different values",
