@@ -9,12 +9,16 @@
  *   dlq list|replay|depth [--queue Q]             the dead-letter queue (Redis)
  *   workers                                       queue depths, running workers, GitHub quota
  *   model list|rollback <user> [version]          model versions in storage
+ *   keys create|revoke|list                       run-time API keys (scripts/keys.ts)
  *
  * Gateway commands use --url / FOLIOSYNC_URL (default http://127.0.0.1:8787)
  * and --key / FOLIOSYNC_API_KEY; the others read the workers' environment
  * (REDIS_URL, QUEUE_PREFIX, STORAGE_*, GITHUB_*). Every command takes
  * --json (machine-readable stdout). Exit codes: exit-codes.ts.
  */
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import type { AiResponse, BundleResponse, RefreshAccepted } from "../../shared/schemas/api.ts";
 import { FINAL_STATES, JobRecord, TERMINAL_STATES } from "../../shared/schemas/job.ts";
@@ -35,6 +39,8 @@ import {
   withStore,
 } from "./ops.ts";
 import { clean, describe, fancy, ProgressView, type Stream, table, truncate } from "./render.ts";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export interface Io {
   stdout: Stream;
@@ -358,6 +364,39 @@ Exit codes: 0 ok, 1 job or operation failed, 2 usage or bad input, 3 not found,
         );
       });
     });
+
+  // Run-time API keys: the trust layer's scripts/keys.ts does the work (one implementation);
+  // its answers pass through, its exit codes are mapped onto this CLI's.
+  const keys = program.command("keys").description("run-time API keys in Redis (hashes only; reads REDIS_URL)");
+  const runKeys = (args: string[], cmd: Command) => {
+    const g = globals(cmd);
+    const r = spawnSync(process.execPath, [join(root, "scripts", "keys.ts"), ...args, ...(g.json ? ["--json"] : [])], {
+      env: process.env,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    io.stdout.write(r.stdout ?? "");
+    io.stderr.write(r.stderr ?? "");
+    if (r.status === 0) return;
+    if (r.status === 2) return setExit(EXIT.USAGE);
+    if (/could not reach Redis/.test(r.stderr ?? "")) return setExit(EXIT.UNAVAILABLE);
+    if (args[0] === "revoke" && /no such key|"revoked":false/.test(r.stdout ?? "")) return setExit(EXIT.NOT_FOUND);
+    setExit(EXIT.FAILED);
+  };
+  keys
+    .command("create")
+    .description("a new key for SCOPE (`*` or `alice|bob`); printed once, only its hash is kept")
+    .argument("<scope>", "`*` or user names joined by |")
+    .action((scope: string, _o, cmd) => runKeys(["create", scope], cmd));
+  keys
+    .command("revoke")
+    .description("revoke a key, by the key itself or the id `keys list` shows (exit 3: no such key)")
+    .argument("<key-or-id>")
+    .action((k: string, _o, cmd) => runKeys(["revoke", k], cmd));
+  keys
+    .command("list")
+    .description("id, scope and creation time of each run-time key (never a key)")
+    .action((_o, cmd) => runKeys(["list"], cmd));
 
   return program;
 }

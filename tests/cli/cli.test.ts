@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 test("--help works for every command and subcommand; a usage error exits 2", async () => {
-  const paths = [[], ["refresh"], ["dlq", "replay"], ["workers"], ["model", "rollback"]];
+  const paths = [[], ["refresh"], ["dlq", "replay"], ["workers"], ["model", "rollback"], ["keys", "create"]];
   for (const p of paths) {
     const r = await s.cli([...p, "--help"]);
     expect(r.code).toBe(0);
@@ -215,4 +215,18 @@ test("gateway errors map to exit codes: unreachable 4, missing key 5, rate limit
   } finally {
     await locked.stop();
   }
+}, 120_000);
+
+test("keys create/list/revoke (run-time API keys): the key works on the gateway until revoked", async () => {
+  const created = await s.cli(["keys", "create", "yungryce", "--json"]);
+  expect(created.code).toBe(0);
+  const k = JSON.parse(created.stdout);
+  expect(typeof k.key).toBe("string");
+  const list = JSON.parse((await s.cli(["keys", "list", "--json"])).stdout);
+  expect(JSON.stringify(list)).toContain(k.id);
+  expect(JSON.stringify(list)).not.toContain(k.key);
+  expect((await s.cli(["keys", "revoke", k.id])).code).toBe(0);
+  expect((await s.cli(["keys", "revoke", k.id])).code).toBe(3);
+  expect((await s.cli(["keys", "create"])).code).toBe(2);
+  expect((await s.cli(["keys", "list"], { REDIS_URL: "redis://127.0.0.1:1" })).code).toBe(4);
 }, 120_000);
