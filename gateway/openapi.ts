@@ -56,6 +56,8 @@ export function openApiDocument(): Json {
     responses: {
       "200": { description: "Record", content: json("RepoRecord") },
       ...common,
+      "401": err("READ_ACCESS=key and no valid key was sent"),
+      "403": err("READ_ACCESS=key and the key's scope does not cover the user"),
       "404": err("No such repo"),
     },
   });
@@ -78,7 +80,14 @@ export function openApiDocument(): Json {
         AiResponse: schema(AiResponse, "output"),
         ErrorBody: schema(ErrorBody, "output"),
       },
-      securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "Needed only when API_KEYS is set" } },
+      securitySchemes: {
+        apiKey: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "A key whose scope covers the user: for refresh once any key exists; for reads with READ_ACCESS=key",
+        },
+      },
     },
     paths: {
       "/api/bundles/{username}/refresh": {
@@ -92,8 +101,9 @@ export function openApiDocument(): Json {
             ...common,
             ...bodyErrors,
             "401": err("API keys are configured and none valid was sent"),
+            "403": err("The key's scope does not cover the user"),
             "429": {
-              description: "Over the client's refresh rate",
+              description: "Over the client's refresh rate, or the job has the most callback receivers",
               headers: { "Retry-After": { schema: { type: "integer" } } },
               content: json("ErrorBody"),
             },
@@ -107,6 +117,8 @@ export function openApiDocument(): Json {
           responses: {
             "200": { description: "Job", content: json("JobRecord") },
             ...common,
+            "401": err("READ_ACCESS=key and no valid key was sent"),
+            "403": err("READ_ACCESS=key and the key's scope does not cover the user"),
             "404": err("Unknown job"),
           },
         },
@@ -135,7 +147,10 @@ export function openApiDocument(): Json {
               },
             },
             ...common,
+            "401": err("READ_ACCESS=key and no valid key was sent"),
+            "403": err("READ_ACCESS=key and the key's scope does not cover the user"),
             "404": err("Unknown job"),
+            "429": err("Too many event streams open for this client"),
           },
         },
       },
@@ -151,6 +166,8 @@ export function openApiDocument(): Json {
             },
             "304": { description: "If-None-Match matched" },
             ...common,
+            "401": err("READ_ACCESS=key and no valid key was sent"),
+            "403": err("READ_ACCESS=key and the key's scope does not cover the user"),
             "404": err("No bundle yet"),
           },
         },
@@ -161,12 +178,20 @@ export function openApiDocument(): Json {
       "/api/ai": {
         post: {
           summary: "Rank the user's repositories for a question",
+          security: [{}, { apiKey: [] }],
           requestBody: { required: true, content: json("AiBody") },
           responses: {
             "200": { description: "Answer", content: json("AiResponse") },
             ...common,
             ...bodyErrors,
+            "401": err("READ_ACCESS=key and no valid key was sent"),
+            "403": err("READ_ACCESS=key and the key's scope does not cover the user"),
             "404": err("No bundle for the user"),
+            "429": {
+              description: "Over the client's /api/ai rate",
+              headers: { "Retry-After": { schema: { type: "integer" } } },
+              content: json("ErrorBody"),
+            },
           },
         },
       },
@@ -176,14 +201,23 @@ export function openApiDocument(): Json {
           parameters: [
             { name: "X-Hub-Signature-256", in: "header", required: true, schema: { type: "string" } },
             { name: "X-GitHub-Event", in: "header", required: true, schema: { type: "string" } },
+            { name: "X-GitHub-Delivery", in: "header", required: true, schema: { type: "string" } },
           ],
-          requestBody: { required: true, content: { "application/json": { schema: { type: "object" } } } },
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: { type: "object" } },
+              "application/x-www-form-urlencoded": {
+                schema: { type: "object", properties: { payload: { type: "string" } }, required: ["payload"] },
+              },
+            },
+          },
           responses: {
-            "200": { description: "ping, or an ignored event" },
+            "200": { description: "ping, an ignored event, or a delivery id seen before ({duplicate:true})" },
             "202": { description: "Refresh accepted", content: json("RefreshAccepted") },
             ...common,
             "401": err("Bad signature"),
-            "404": err("Webhooks not configured"),
+            "404": err("GITHUB_WEBHOOK_SECRET not configured"),
           },
         },
       },

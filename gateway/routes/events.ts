@@ -24,6 +24,7 @@
  */
 import type { AppContext, RouteApp } from "../context.ts";
 import { FINAL_STATES, type JobRecord, type JobState, TERMINAL_STATES } from "../../shared/schemas/job.ts";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import { HttpError, requireJobId, requireUsername } from "../http.ts";
 import { loadUserJob } from "./status.ts";
 
@@ -56,8 +57,6 @@ export function compareJobs(a: JobRecord, b: JobRecord): number {
   return 0;
 }
 
-const enc = new TextEncoder();
-
 export function eventRoutes(app: RouteApp, ctx: AppContext) {
   /** Open streams per client on this instance. */
   const openPerClient = new Map<string, number>();
@@ -85,7 +84,6 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
     };
     const stopAt = c.req.query("until") === "terminal" ? TERMINAL_STATES : FINAL_STATES;
 
-    let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
     let ready = false;
     let closed = false;
     let last: JobRecord | null = null;
@@ -95,6 +93,11 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
     let maxTimer: ReturnType<typeof setTimeout> | undefined;
     let unsubscribe: (() => Promise<void>) | null = null;
 
+    let sse: SSEStreamingApi | null = null;
+    /** Resolves when the stream is over: Hono's streamSSE closes the response when its callback returns. */
+    let finish: () => void = () => {};
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+
     const cleanup = () => {
       release();
       if (closed) return;
@@ -103,18 +106,13 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       if (maxTimer !== undefined) clearTimeout(maxTimer);
       ctx.metrics.sseClosed();
       unsubscribe?.().catch(() => {});
-      try {
-        controller?.close();
-      } catch { /* already closed or cancelled */ }
+      finish();
     };
 
     const write = (text: string) => {
-      if (closed || !controller) return;
-      try {
-        controller.enqueue(enc.encode(text));
-      } catch {
-        cleanup();
-      }
+      if (closed || !sse) return;
+      // Writes are queued in order by the stream; a failed one means the client is gone.
+      sse.write(text).catch(cleanup);
     };
 
     const send = (job: JobRecord) => {
@@ -126,6 +124,8 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(username);
       // Likewise the job's cached status: a poll after this event reads Redis.
       ctx.jobCache.drop(job.job_id);
+      // SSE framing by hand (id first, one data line: JSON has no line breaks): written straight to
+      // the stream rather than through writeSSE, which resolves and splits each payload again.
       write(`id: ${++seq}\ndata: ${JSON.stringify(job)}\n\n`);
       if (stopAt.has(job.state)) cleanup();
     };
@@ -145,14 +145,17 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
     }
     ctx.metrics.sseOpened();
 
-    const body = new ReadableStream<Uint8Array>({
-      start(ctrl) {
-        controller = ctrl;
-        write("retry: 3000\n\n");
-        send(current);
-        ready = true;
-        for (const job of early.splice(0)) send(job);
-        if (closed) return;
+    c.header("cache-control", "no-store");
+    c.header("x-accel-buffering", "no");
+    const res = streamSSE(c, async (stream) => {
+      sse = stream;
+      // A client disconnect aborts the stream.
+      stream.onAbort(cleanup);
+      write("retry: 3000\n\n");
+      send(current);
+      ready = true;
+      for (const job of early.splice(0)) send(job);
+      if (!closed) {
         heartbeat = setInterval(() => {
           write(": ping\n\n");
           // A job that expired or was removed will never change again: end its stream.
@@ -161,21 +164,11 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
           }, () => {});
         }, ctx.heartbeatMs);
         maxTimer = setTimeout(cleanup, ctx.maxStreamMs);
-      },
-      cancel() {
-        cleanup();
-      },
+      }
+      await finished;
     });
-    // A client disconnect cancels the body stream (cancel() above). request.signal
-    // is not used: on Deno.serve it also aborts after every successful response.
-
-    return new Response(body, {
-      status: 200,
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
-        "x-accel-buffering": "no",
-      },
-    });
+    // streamSSE sets no-cache; an event stream is never stored.
+    res.headers.set("cache-control", "no-store");
+    return res;
   });
 }
