@@ -18,6 +18,8 @@ import { readPointer } from "../../shared/bundle-store.ts";
 import { redisKeys } from "../../shared/keys.ts";
 import { type TrainOutcome, trainUserModel, type TrainUserModelInput } from "./train.ts";
 import { jobScripts } from "../../shared/jobs/scripts.ts";
+import { describeError } from "../../shared/errors.ts";
+import { publicError } from "../../shared/safe-error.ts";
 
 export type Publish = (
   msg: TrainMessage,
@@ -140,9 +142,13 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
     log(`training skipped for ${user}: ${outcome.reason}`, { job_id: msg.job_id });
     return { state: "training_skipped", detail: outcome.reason, outcome };
   } catch (err) {
-    const error = (err as Error)?.message ?? String(err);
+    // Logs and the DLQ get the redacted message; the job (public) also loses paths and addresses.
+    const error = describeError(err);
     log(`training failed for ${user}: ${error}`, { job_id: msg.job_id });
-    await publish(msg, "training_failed", { error, message: "training failed; the previous model keeps serving" })
+    await publish(msg, "training_failed", {
+      error: publicError(err),
+      message: "training failed; the previous model keeps serving",
+    })
       .catch(() => {});
     await deps.deadLetter?.({
       queue: "train",
