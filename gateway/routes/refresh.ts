@@ -28,65 +28,64 @@ export function refreshRoutes(app: RouteApp, ctx: AppContext) {
   const limit = ctx.config.RATE_LIMIT_PER_MIN;
   const allowHosts = parseAllowHosts(ctx.config.CALLBACK_ALLOW_HOSTS);
 
-  app.post("/api/bundles/:username/refresh", async (c) => {
-    const username = requireUsername(c.req.param("username"));
-    const client = await ctx.auth.require(c, "write", username);
-    const body = await parseJsonBody(c, RefreshBody, { optional: true });
-    if (body.callback_url !== undefined) {
-      if (!ctx.config.WEBHOOK_SIGNING_SECRET) {
-        throw new HttpError(
-          400,
-          "callbacks_disabled",
-          "callback_url is not accepted: this server has no WEBHOOK_SIGNING_SECRET to sign status webhooks with",
-        );
+  // The refresh's trace starts in this span: the plan message and the callback's notify
+  // message carry its context (shared/telemetry.ts).
+  app.post("/api/bundles/:username/refresh", (c) =>
+    inSpan("POST /api/bundles/{username}/refresh", {
+      kind: SpanKind.SERVER,
+      attributes: { "http.route": "/api/bundles/{username}/refresh" },
+      expected: (err) => err instanceof HttpError && err.status < 500, // a 4xx is an answer
+    }, async (span) => {
+      const username = requireUsername(c.req.param("username"));
+      const client = await ctx.auth.require(c, "write", username);
+      const body = await parseJsonBody(c, RefreshBody, { optional: true });
+      if (body.callback_url !== undefined) {
+        if (!ctx.config.WEBHOOK_SIGNING_SECRET) {
+          throw new HttpError(
+            400,
+            "callbacks_disabled",
+            "callback_url is not accepted: this server has no WEBHOOK_SIGNING_SECRET to sign status webhooks with",
+          );
+        }
+        const target = checkCallbackUrl(body.callback_url, allowHosts);
+        if (!target.ok) throw new HttpError(400, "invalid_callback_url", target.reason);
       }
-      const target = checkCallbackUrl(body.callback_url, allowHosts);
-      if (!target.ok) throw new HttpError(400, "invalid_callback_url", target.reason);
-    }
-    // The rate limit is checked inside the same Lua script that takes the
-    // lock and enqueues (its peek step: one small round trip for a request
-    // that joins a refresh in flight, a second one to create a job).
-    // The refresh's trace starts here: the plan message carries this span's context.
-    const res = await inSpan(
-      "POST /api/bundles/{username}/refresh",
-      { kind: SpanKind.SERVER, attributes: { "http.route": "/api/bundles/{username}/refresh" } },
-      async (span) => {
-        const r = await ctx.jobs.requestRefresh(
-          { username, force_refresh: body.force_refresh },
-          { client: client.id, limit, windowMs: ctx.rateWindowMs },
-        );
-        if (!r.limited) span?.setAttribute("foliosync.job_id", r.jobId);
-        return r;
-      },
-    );
-    if (res.limited) {
-      ctx.metrics.rateLimited();
-      throw new HttpError(429, "rate_limited", `more than ${limit} refresh requests per minute; retry later`, {
-        "retry-after": String(res.limited.retryAfterS),
-      });
-    }
-    if (body.callback_url !== undefined) {
-      const reg = await ctx.jobs.registerCallback(
-        res.jobId,
-        client.id,
-        body.callback_url,
-        res.created ? res.job : undefined,
+      // The rate limit is checked inside the same Lua script that takes the
+      // lock and enqueues (its peek step: one small round trip for a request
+      // that joins a refresh in flight, a second one to create a job).
+      const res = await ctx.jobs.requestRefresh(
+        { username, force_refresh: body.force_refresh },
+        { client: client.id, limit, windowMs: ctx.rateWindowMs },
       );
-      if (reg === "full") {
-        throw new HttpError(
-          429,
-          "too_many_callbacks",
-          `job ${res.jobId} already has ${MAX_RECEIVERS_PER_JOB} callback receivers; follow it with status_url or events_url`,
-          { "retry-after": "30" },
-        );
+      if (res.limited) {
+        ctx.metrics.rateLimited();
+        throw new HttpError(429, "rate_limited", `more than ${limit} refresh requests per minute; retry later`, {
+          "retry-after": String(res.limited.retryAfterS),
+        });
       }
-    }
-    const urls = jobUrls(username, res.jobId);
-    const out: RefreshAccepted = { status: "processing", job_id: res.jobId, ...urls };
-    // A plain Response (what c.header + c.json build, without Hono's Headers merging).
-    return new Response(JSON.stringify(out), {
-      status: 202,
-      headers: { location: urls.status_url, "content-type": "application/json" },
-    });
-  });
+      if (body.callback_url !== undefined) {
+        const reg = await ctx.jobs.registerCallback(
+          res.jobId,
+          client.id,
+          body.callback_url,
+          res.created ? res.job : undefined,
+        );
+        if (reg === "full") {
+          throw new HttpError(
+            429,
+            "too_many_callbacks",
+            `job ${res.jobId} already has ${MAX_RECEIVERS_PER_JOB} callback receivers; follow it with status_url or events_url`,
+            { "retry-after": "30" },
+          );
+        }
+      }
+      span?.setAttribute("foliosync.job_id", res.jobId);
+      const urls = jobUrls(username, res.jobId);
+      const out: RefreshAccepted = { status: "processing", job_id: res.jobId, ...urls };
+      // A plain Response (what c.header + c.json build, without Hono's Headers merging).
+      return new Response(JSON.stringify(out), {
+        status: 202,
+        headers: { location: urls.status_url, "content-type": "application/json" },
+      });
+    }));
 }

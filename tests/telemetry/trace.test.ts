@@ -73,11 +73,13 @@ function startCollector(): Promise<{ url: string; spans: CollectedSpan[]; server
 
 let s: OpsStack | undefined;
 let trainer: Managed | undefined;
+let hookServer: Server | undefined;
 let collector: Awaited<ReturnType<typeof startCollector>> | undefined;
 afterAll(async () => {
   await trainer?.stop(5000);
   await s?.stop();
   collector?.server.close();
+  hookServer?.close();
 }, 60_000);
 
 test("tracing off (no OTEL_* set): no spans, no trace field in messages, stores unwrapped", () => {
@@ -92,27 +94,62 @@ test("tracing off (no OTEL_* set): no spans, no trace field in messages, stores 
 
 test("one trace spans a whole refresh across gateway, worker and training processes", async () => {
   collector = await startCollector();
-  const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: "200", LOG_LEVEL: "info" };
-  s = await startOpsStack({ env: otel });
+  // A status-webhook receiver, so the trace includes notify deliveries.
+  let hooks = 0;
+  hookServer = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      hooks++;
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => hookServer!.listen(0, "127.0.0.1", () => r()));
+  const hookPort = (hookServer.address() as { port: number }).port;
+  const otel = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    OTEL_BSP_SCHEDULE_DELAY: "200",
+    LOG_LEVEL: "info",
+    WEBHOOK_SIGNING_SECRET: "trace-test-signing-secret-0123",
+    CALLBACK_ALLOW_HOSTS: `127.0.0.1:${hookPort}`,
+  };
+  // Workers start once the refresh is queued, so the CLI joins that very job.
+  s = await startOpsStack({ env: otel, worker: false });
   trainer = startProcess(denoBin, ["run", "-A", join(repoRoot, "workers", "train", "main.ts")], {
     cwd: repoRoot,
     env: { ...process.env, ...s.env, XDG_RUNTIME_DIR: "/tmp/foliosync-xdg", TFJS_BACKEND: "cpu" },
   });
   await waitForOutput(trainer, /train worker ready/, 90_000);
 
-  const r = await runCli(["refresh", "yungryce", "--wait", "--train", "--json", "--timeout", "400"], s.env, 420_000);
+  const started = await fetch(`${s.gateway.url}/api/bundles/yungryce/refresh`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ callback_url: `http://127.0.0.1:${hookPort}/hook` }),
+  });
+  expect(started.status).toBe(202);
+  // The CLI joins the refresh in flight and follows it to the end of training.
+  const following = runCli(["refresh", "yungryce", "--wait", "--train", "--json", "--timeout", "400"], s.env, 420_000);
+  await new Promise((res) => setTimeout(res, 1500));
+  await s.startWorker();
+  const r = await following;
   if (r.code !== 0) throw new Error(`${r.stdout}\n${r.stderr}\n${trainer.output().slice(-3000)}`);
   const job = JSON.parse(r.stdout);
   expect(["trained", "training_skipped"]).toContain(job.state);
 
   const spans = collector.spans;
+  // The request that created the job (the CLI's joining request is a trace of its own).
   const root = () =>
-    spans.find((x) => x.service === "foliosync-gateway" && x.attributes["foliosync.job_id"] === job.job_id);
+    spans.find((x) =>
+      x.service === "foliosync-gateway" && x.attributes["foliosync.job_id"] === job.job_id &&
+      spans.some((p) => p.name === "plan" && p.parentSpanId === x.spanId)
+    );
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const g = root();
     const t = g && spans.filter((x) => x.traceId === g.traceId);
-    if (t && t.some((x) => x.name === "train") && t.filter((x) => x.name === "sync").length === 48) break;
+    const complete = t && t.some((x) => x.name === "train") && t.some((x) => x.name === "notify") &&
+      t.filter((x) => x.name === "sync").length === 48;
+    if (complete) break;
     await new Promise((res) => setTimeout(res, 200));
   }
   const gw = root()!;
@@ -147,6 +184,12 @@ test("one trace spans a whole refresh across gateway, worker and training proces
   expect(puts.filter((x) => byId.get(x.parentSpanId)?.name === "sync").length).toBe(48);
   expect(mine.some((x) => x.name.startsWith("storage ") && byId.get(x.parentSpanId)?.name === "merge")).toBe(true);
   expect(mine.some((x) => x.name.startsWith("storage ") && x.service === "foliosync-train")).toBe(true);
+
+  // Status webhooks: each delivery is a notify span under the request that registered the callback.
+  const notifies = named("notify");
+  expect(notifies.length).toBeGreaterThan(0);
+  for (const n of notifies) expect(n.parentSpanId).toBe(gw.spanId);
+  expect(hooks).toBeGreaterThan(0);
 
   // Log lines carry the job id and the trace id.
   const lines = trainer.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
