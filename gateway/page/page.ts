@@ -10,7 +10,8 @@
  * Everything from the server is put into the page as text, never as HTML.
  *
  * GET /page/model/{u} — what the page shows of the user's promoted model:
- * {username, model: {version, backend, trained_at} | null}.
+ * {username, model: {version, backend, trained_at} | null}; a read, so
+ * behind an API key when READ_ACCESS=key.
  */
 import type { AppContext, RouteApp } from "../context.ts";
 import { readModelPointer } from "../../shared/ranking/model-store.ts";
@@ -310,6 +311,8 @@ export function pageRoutes(app: RouteApp, ctx: AppContext) {
 
   app.get("/page/model/:username", async (c) => {
     const username = requireUsername(c.req.param("username"));
+    // A read like GET /api/bundles/{u}: behind a key when READ_ACCESS=key.
+    await ctx.auth.require(c, "read", username);
     const cur = await readModelPointer(ctx.store, username);
     const p = cur?.pointer;
     const model = p

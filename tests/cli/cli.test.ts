@@ -201,9 +201,16 @@ test("gateway errors map to exit codes: unreachable 4, missing key 5, rate limit
   expect((await s.cli(["bundle", "yungryce", "--url", "http://127.0.0.1:1"])).code).toBe(4);
   expect((await s.cli(["bundle", "yungryce", "--url", "ftp://x"])).code).toBe(2);
   const locked = await startGateway({
-    env: { ...s.env, API_KEYS: "cli-test-key-0123456789:*", RATE_LIMIT_PER_MIN: "1" },
+    env: { ...s.env, API_KEYS: "cli-test-key-0123456789:*", RATE_LIMIT_PER_MIN: "1", READ_ACCESS: "key" },
   });
   try {
+    // The status page's model line is a read: behind the key like the bundle.
+    expect((await fetch(`${locked.url}/page/model/yungryce`)).status).toBe(401);
+    const model = await fetch(`${locked.url}/page/model/yungryce`, {
+      headers: { authorization: "Bearer cli-test-key-0123456789" },
+    });
+    expect(await model.json()).toEqual({ username: "yungryce", model: null });
+    expect((await s.cli(["bundle", "yungryce", "--url", locked.url])).code).toBe(5);
     const denied = await s.cli(["refresh", "yungryce", "--url", locked.url]);
     expect(denied.code).toBe(5);
     expect(denied.stderr).not.toContain("cli-test-key");
