@@ -224,7 +224,7 @@ test("gateway errors map to exit codes: unreachable 4, missing key 5, rate limit
   }
 }, 120_000);
 
-test("keys create/list/revoke (run-time API keys): the key works on the gateway until revoked", async () => {
+test("keys create/list/revoke (run-time API keys): printed once, listed by id only, revoked once; exit codes 2, 3, 4", async () => {
   const created = await s.cli(["keys", "create", "yungryce", "--json"]);
   expect(created.code).toBe(0);
   const k = JSON.parse(created.stdout);
