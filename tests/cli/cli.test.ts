@@ -224,16 +224,20 @@ test("gateway errors map to exit codes: unreachable 4, missing key 5, rate limit
   }
 }, 120_000);
 
-test("keys create/list/revoke (run-time API keys): printed once, listed by id only, revoked once; exit codes 2, 3, 4", async () => {
-  const created = await s.cli(["keys", "create", "yungryce", "--json"]);
-  expect(created.code).toBe(0);
-  const k = JSON.parse(created.stdout);
-  expect(typeof k.key).toBe("string");
-  const list = JSON.parse((await s.cli(["keys", "list", "--json"])).stdout);
-  expect(JSON.stringify(list)).toContain(k.id);
-  expect(JSON.stringify(list)).not.toContain(k.key);
-  expect((await s.cli(["keys", "revoke", k.id])).code).toBe(0);
-  expect((await s.cli(["keys", "revoke", k.id])).code).toBe(3);
-  expect((await s.cli(["keys", "create"])).code).toBe(2);
-  expect((await s.cli(["keys", "list"], { REDIS_URL: "redis://127.0.0.1:1" })).code).toBe(4);
-}, 120_000);
+test(
+  "keys create/list/revoke (run-time API keys): printed once, listed by id only, revoked once; exit codes 2, 3, 4",
+  async () => {
+    const created = await s.cli(["keys", "create", "yungryce", "--json"]);
+    expect(created.code).toBe(0);
+    const k = JSON.parse(created.stdout);
+    expect(typeof k.key).toBe("string");
+    const list = JSON.parse((await s.cli(["keys", "list", "--json"])).stdout);
+    expect(JSON.stringify(list)).toContain(k.id);
+    expect(JSON.stringify(list)).not.toContain(k.key);
+    expect((await s.cli(["keys", "revoke", k.id])).code).toBe(0);
+    expect((await s.cli(["keys", "revoke", k.id])).code).toBe(3);
+    expect((await s.cli(["keys", "create"])).code).toBe(2);
+    expect((await s.cli(["keys", "list"], { REDIS_URL: "redis://127.0.0.1:1" })).code).toBe(4);
+  },
+  120_000,
+);
