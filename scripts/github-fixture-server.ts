@@ -12,6 +12,7 @@
  *
  * CLI:  bun scripts/github-fixture-server.ts --port N [--host H] [--fixtures DIR]
  *         [--rate-limit N] [--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]
+ *         [--hang-rate F] [--hang-ms N]
  *       prints exactly one line: `github-fixture-server listening on http://127.0.0.1:PORT`
  * Module: `startFixtureServer(opts) → Promise<{url, port, close()}>`
  *
@@ -47,8 +48,17 @@ export interface FixtureServerOptions {
   latencyMs?: number;
   /** Probability of an injected 502 per API request (seeded PRNG). */
   failRate?: number;
-  /** PRNG seed for --fail-rate; default 1. */
+  /** PRNG seed for --fail-rate and --hang-rate; default 1. */
   seed?: number;
+  /**
+   * Probability that an API request hangs (seeded PRNG, drawn apart from
+   * --fail-rate's): it is held without a byte of answer for `hangMs`, then
+   * answered as usual; with `hangMs` 0 (default) it is never answered and
+   * held until the client gives up.
+   */
+  hangRate?: number;
+  /** How long a hanging request is held before it is answered; 0: until the client hangs up. */
+  hangMs?: number;
 }
 
 export interface RunningFixtureServer {
@@ -326,6 +336,7 @@ function freshStats(): Stats {
     rate_limited: 0,
     secondary_limited: 0,
     failed_injected: 0,
+    hung: 0, // requests held without an answer (hang_rate)
     graphql_points: 0, // points GraphQL queries cost
     graphql_blobs: 0, // file contents (Blob.text) served by GraphQL
     graphql_errors: 0, // GraphQL answers carrying errors
@@ -345,6 +356,10 @@ class FixtureServer {
   failRate: number;
   seed: number;
   rand: () => number;
+  hangRate: number;
+  hangMs: number;
+  /** Its own PRNG, so that hanging leaves the --fail-rate sequence of a seed as it was. */
+  hangRand: () => number;
   buckets = new Map<string, { windowStart: number; used: number }>();
   /** Quota spent per token (by label, never the token itself), for /_fixture/stats. */
   tokenStats: Record<string, { core: number; graphql: number }> = {};
@@ -365,6 +380,9 @@ class FixtureServer {
     this.failRate = opts.failRate ?? 0;
     this.seed = opts.seed ?? 1;
     this.rand = rng(this.seed);
+    this.hangRate = opts.hangRate ?? 0;
+    this.hangMs = opts.hangMs ?? 0;
+    this.hangRand = rng(this.seed + 0x9e3779b9);
   }
 
   // --- rate limit ---------------------------------------------------------
@@ -770,14 +788,18 @@ class FixtureServer {
         this.badTokens.clear();
         this.graphqlEnabled = true;
         this.rand = rng(this.seed);
+        this.hangRand = rng(this.seed + 0x9e3779b9);
         this.invalidate();
         return this.json(200, { ok: true });
       case "config": {
         if (body.latency_ms !== undefined) this.latencyMs = Number(body.latency_ms);
         if (body.fail_rate !== undefined) this.failRate = Number(body.fail_rate);
+        if (body.hang_rate !== undefined) this.hangRate = Math.min(1, Math.max(0, Number(body.hang_rate) || 0));
+        if (body.hang_ms !== undefined) this.hangMs = Math.max(0, Number(body.hang_ms) || 0);
         if (body.seed !== undefined) {
           this.seed = Number(body.seed);
           this.rand = rng(this.seed);
+          this.hangRand = rng(this.seed + 0x9e3779b9);
         }
         if (body.rate_limit !== undefined) this.rateLimit = Number(body.rate_limit ?? DEFAULT_RATE_LIMIT);
         if (body.rate_window_s !== undefined) this.rateWindowS = Number(body.rate_window_s);
@@ -866,6 +888,8 @@ class FixtureServer {
     return {
       latency_ms: this.latencyMs,
       fail_rate: this.failRate,
+      hang_rate: this.hangRate,
+      hang_ms: this.hangMs,
       seed: this.seed,
       rate_limit: this.rateLimit,
       rate_window_s: this.rateWindowS,
@@ -923,6 +947,11 @@ class FixtureServer {
       this.lastToken = token;
       const resource: RateResource = isGraphql ? "graphql" : "core";
       if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+      if (this.hangRate > 0 && this.hangRand() < this.hangRate) {
+        s.hung++;
+        await hangUntil(res, this.hangMs);
+        if (res.destroyed || res.writableEnded) return; // the client gave up (or the server closed)
+      }
       if (this.secondary.count > 0) {
         this.secondary.count--;
         s.secondary_limited++;
@@ -1018,6 +1047,19 @@ class FixtureServer {
   }
 }
 
+/** Holds a request: until `ms` pass (0: forever) or its connection closes, whichever comes first. */
+function hangUntil(res: ServerResponse, ms: number): Promise<void> {
+  return new Promise((done) => {
+    const timer = ms > 0 ? setTimeout(finish, ms) : undefined;
+    function finish() {
+      clearTimeout(timer);
+      res.off("close", finish);
+      done();
+    }
+    res.on("close", finish);
+  });
+}
+
 function etagMatches(header: string, etag: string): boolean {
   const norm = (t: string) => t.trim().replace(/^W\//, "");
   const want = norm(etag);
@@ -1102,10 +1144,16 @@ function parseArgs(argv: string[]): FixtureServerOptions {
       case "--seed":
         opts.seed = num(a, v);
         break;
+      case "--hang-rate":
+        opts.hangRate = num(a, v);
+        break;
+      case "--hang-ms":
+        opts.hangMs = num(a, v);
+        break;
       case "--help":
         console.log(
           "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +
-            "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]",
+            "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S] [--hang-rate F] [--hang-ms N]",
         );
         // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
         (globalThis as any).process?.exit?.(0);

@@ -44,6 +44,8 @@ export const ConfigSchema = z.object({
   GITHUB_REQUEST_BUDGET: int(2500, 10, 1_000_000),
   /** Least wait after a GitHub secondary rate limit without `retry-after` (GitHub asks for at least a minute). */
   GITHUB_SECONDARY_WAIT_MS: int(60_000, 1, 3_600_000),
+  /** Longest one GitHub request (REST or GraphQL) may take, answer body included; then it is abandoned as a timeout (retried). */
+  GITHUB_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
   /**
    * Comma list of `KEY:SCOPE`, SCOPE `*` or usernames joined by `|` (shared/auth/api-keys.ts).
    * When any key exists (here or created at run time), a refresh needs an in-scope `Authorization: Bearer <key>`.

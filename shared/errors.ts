@@ -31,6 +31,18 @@ export class RetryAfterError extends FoliosyncError {
   }
 }
 
+/**
+ * A request that got no complete answer within its deadline (a server that
+ * never answers must not hold a job forever). Transient: the attempt is
+ * retried by the job's backoff like any network fault.
+ */
+export class RequestTimeoutError extends FoliosyncError {
+  override name = "RequestTimeoutError";
+  constructor(message: string, readonly timeoutMs: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** A conditional storage write lost: create-only on an existing key, or a stale version. */
 export class PreconditionFailedError extends FoliosyncError {
   override name = "PreconditionFailedError";

@@ -1,4 +1,4 @@
-import { PreconditionFailedError } from "./errors.ts";
+import { PreconditionFailedError, RequestTimeoutError } from "./errors.ts";
 
 /**
  * The one backoff of foliosync: bounded exponential backoff with full jitter
@@ -80,6 +80,7 @@ export function httpStatusOf(err: unknown): number | undefined {
 /** 5xx, 408, 429 and socket-level faults (reset, refused, hang up, timeouts). */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof PreconditionFailedError) return false;
+  if (err instanceof RequestTimeoutError) return true;
   const status = httpStatusOf(err);
   if (status !== undefined) return status >= 500 || status === 429 || status === 408;
   const seen = new Set<unknown>();

@@ -40,6 +40,7 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
       quotaKey: `${cfg.QUEUE_PREFIX}:github:quota`,
       maxInFlight: cfg.GITHUB_MAX_INFLIGHT,
       secondaryWaitMs: cfg.GITHUB_SECONDARY_WAIT_MS,
+      requestTimeoutMs: cfg.GITHUB_REQUEST_TIMEOUT_MS,
       redis,
       pauseKey: `${cfg.QUEUE_PREFIX}:github:paused-until`,
       log: (m) => log.warn(m),

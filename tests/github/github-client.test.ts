@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
-import { RetryAfterError } from "../../shared/errors.ts";
+import { decideAfterFailure, RequestTimeoutError, RetryAfterError } from "../../shared/errors.ts";
 import { jsonDepth, MAX_CONTEXT_DEPTH, parseRepoContext } from "../../shared/repo-record.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { fileText, GithubClient, type Listing } from "../../workers/github/github-client.ts";
@@ -36,6 +36,54 @@ describe("GitHub client errors", () => {
       const err = await gh.request("GET /users/{username}/repos", { username: "yungryce" }, { what: "the list" })
         .then(() => null, (e: Error) => e);
       expect(err!.message).toMatch(/^GitHub 5\d\d for the list$/);
+    } finally {
+      await fx.stop();
+    }
+  });
+});
+
+describe("GitHub client: a request that never answers", () => {
+  test("REST and GraphQL requests time out as RequestTimeoutError, which the one error policy retries", async () => {
+    const fx = await startFixtureServer({ hangRate: 1 }); // every request held until the client hangs up
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url, token: "t", transientRetries: 0, requestTimeoutMs: 300 });
+      const rest = await gh.request("GET /users/{username}/repos", { username: "yungryce" }, { what: "the list" })
+        .then(() => null, (e: Error) => e);
+      expect(rest).toBeInstanceOf(RequestTimeoutError);
+      expect(rest!.message).toBe("GitHub did not answer within 300 ms for the list");
+      const gql = await gh.graphql("query { viewer { login } }", {}, { what: "the viewer" })
+        .then(() => null, (e: Error) => e);
+      expect(gql).toBeInstanceOf(RequestTimeoutError);
+      expect(decideAfterFailure(gql, { retriesLeft: 1, waitsLeft: 0 }).action).toBe("retry");
+      expect(decideAfterFailure(gql, { retriesLeft: 0, waitsLeft: 0 })).toEqual({
+        action: "dead-letter",
+        reason: "GitHub did not answer within 300 ms for the viewer",
+      });
+      const st = await fx.stats();
+      expect(st.hung).toBe(2);
+      // The client hung up: the server holds nothing any more.
+      for (let i = 0; i < 50 && (await fx.stats()).in_flight > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect((await fx.stats()).in_flight).toBe(0);
+    } finally {
+      await fx.stop();
+    }
+  });
+
+  test("a slow answer within the deadline is an answer; quick retries carry a request past a hang", async () => {
+    const fx = await startFixtureServer({ hangRate: 1, hangMs: 100 });
+    try {
+      const gh = new GithubClient({ baseUrl: fx.url, transientRetries: 0, requestTimeoutMs: 5_000 });
+      const res = await gh.request<unknown[]>("GET /users/{username}/repos", { username: "yungryce", per_page: 100 });
+      expect(res!.data!.length).toBe(48);
+      // Half the requests hang forever; in-request retries (the same loop as for 5xx) get every listing through.
+      await fx.config({ hang_rate: 0.5, hang_ms: 0, seed: 7 });
+      const retrying = new GithubClient({ baseUrl: fx.url, transientRetries: 8, requestTimeoutMs: 200 });
+      const listing = await retrying.listUserRepos("yungryce", { etag: () => undefined, body: () => undefined });
+      expect(listing.repos.length).toBe(48);
+      expect(listing.complete).toBe(true);
+      const st = await fx.stats();
+      expect(st.hung).toBeGreaterThan(0);
+      expect(st.config.hang_rate).toBe(0.5);
     } finally {
       await fx.stop();
     }

@@ -16,6 +16,10 @@ export interface FixtureServerOptions {
   latencyMs?: number;
   failRate?: number;
   seed?: number;
+  /** Probability that a request hangs (held without an answer; see hangMs). */
+  hangRate?: number;
+  /** How long a hanging request is held before it is answered; 0: until the client hangs up. */
+  hangMs?: number;
   /** Extra environment for the child. */
   env?: Record<string, string>;
 }
@@ -53,6 +57,8 @@ export interface FixtureStats {
   /** Quota spent per token, by a short hash of the token. */
   tokens: Record<string, { core: number; graphql: number }>;
   failed_injected: number;
+  /** Requests held without an answer (hang_rate). */
+  hung: number;
   in_flight: number;
   max_in_flight: number;
   rate: { limit: number; used: number; remaining: number; reset: number; resource: string };
@@ -62,6 +68,9 @@ export interface FixtureStats {
 export interface FixtureConfig {
   latency_ms?: number;
   fail_rate?: number;
+  /** Probability that an API request hangs: held without a byte of answer for hang_ms (0: until the client hangs up). */
+  hang_rate?: number;
+  hang_ms?: number;
   seed?: number;
   rate_limit?: number;
   rate_window_s?: number;
@@ -115,6 +124,8 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
   if (opts.latencyMs !== undefined) args.push("--latency-ms", String(opts.latencyMs));
   if (opts.failRate !== undefined) args.push("--fail-rate", String(opts.failRate));
   if (opts.seed !== undefined) args.push("--seed", String(opts.seed));
+  if (opts.hangRate !== undefined) args.push("--hang-rate", String(opts.hangRate));
+  if (opts.hangMs !== undefined) args.push("--hang-ms", String(opts.hangMs));
   // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const g = globalThis as any;
   const baseEnv: Record<string, string> = g.Deno?.env?.toObject?.() ?? g.process?.env ?? {};

@@ -1,6 +1,6 @@
 import { Octokit } from "@octokit/rest";
 import type { Redis } from "ioredis";
-import { NonRetriableError, RetryAfterError } from "../../shared/errors.ts";
+import { NonRetriableError, RequestTimeoutError, RetryAfterError } from "../../shared/errors.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type PooledToken, type QuotaResource, TokenPool } from "./token-pool.ts";
@@ -28,6 +28,11 @@ export interface GithubClientOptions {
    * (GitHub asks for at least a minute); doubled for each further one in a row.
    */
   secondaryWaitMs?: number;
+  /**
+   * Longest one request (REST or GraphQL, answer body included) may take;
+   * then it is abandoned and fails with RequestTimeoutError (transient).
+   */
+  requestTimeoutMs?: number;
   log?: (msg: string) => void;
   /** Each answer (status 0: none came) with its x-ratelimit-remaining header: for metrics. */
   onResponse?: (route: string, status: number, rateLimitRemaining: string | undefined) => void;
@@ -144,7 +149,8 @@ export interface Listing {
  * NonRetriableError (callers that expect absence ask for null), 401 → the
  * token leaves the pool, 403/429 with the quota spent or `retry-after` or a
  * secondary limit → wait, then RetryAfterError when the wait would be too
- * long; 5xx/network → retried, then thrown.
+ * long; 5xx/network → retried, then thrown; no complete answer within
+ * `requestTimeoutMs` → abandoned, retried, then RequestTimeoutError.
  */
 export class GithubClient {
   /** The anonymous client, or the first token's. */
@@ -171,6 +177,7 @@ export class GithubClient {
       maxRateWaitMs: 60 * 60_000,
       transientRetries: 2,
       secondaryWaitMs: 60_000,
+      requestTimeoutMs: 30_000,
       quotaKey: "fs:github:quota",
       ...opts,
     };
@@ -313,6 +320,79 @@ export class GithubClient {
   }
 
   /**
+   * Runs one request under the request deadline: the request gets an abort
+   * signal, and the deadline wins the race even if the transport ignored the
+   * signal. An answer whose body was still arriving at the deadline is not an
+   * answer (Octokit reads a cut JSON body as ""), so it fails too. Either way
+   * the error is RequestTimeoutError, whatever shape the abort took below.
+   */
+  private async withDeadline<R>(what: string, send: (signal: AbortSignal) => Promise<R>): Promise<R> {
+    const ms = this.opts.requestTimeoutMs;
+    const ctl = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new RequestTimeoutError(`GitHub did not answer within ${ms} ms for ${what}`, ms);
+        ctl.abort(err);
+        reject(err);
+      }, ms);
+    });
+    try {
+      const res = await Promise.race([send(ctl.signal), deadline]);
+      if (ctl.signal.aborted) throw ctl.signal.reason;
+      return res;
+    } catch (err) {
+      if (ctl.signal.aborted) throw ctl.signal.reason;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      deadline.catch(() => {}); // settled by the timer only when it fired; never unhandled
+    }
+  }
+
+  /**
+   * The faults REST and GraphQL answer alike. A refused token (401) leaves
+   * the pool; a token whose quota is spent hands over to the next pick (its
+   * quota was noted); a rate limit pauses every request until its time.
+   * true: the caller sends the request again (waitForQuota and acquireToken
+   * do the waiting).
+   */
+  private async tryAgainAfter(
+    tok: PooledToken | null,
+    status: number | undefined,
+    headers: Record<string, string>,
+    error: unknown,
+  ): Promise<boolean> {
+    if (tok && status === 401) {
+      await this.dropToken(tok, bodyMessageOf(error));
+      return true; // the next live token, if any
+    }
+    if (
+      tok && (status === 403 || status === 429) && headers["x-ratelimit-remaining"] === "0" && !headers["retry-after"]
+    ) {
+      return true; // this token is spent: the next pick takes another one or waits for a reset
+    }
+    const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
+    if (until === null) return false;
+    await this.pause(until);
+    return true;
+  }
+
+  /**
+   * What a request that failed its quick retries throws: a timeout as itself
+   * (RequestTimeoutError), an answer as `GitHub <status>`, and a request
+   * that never got one (Octokit reports DNS, refused, reset as status 500
+   * without a response) as unreachable, with the reason, rather than as a 500.
+   */
+  private failure(error: unknown, status: number | undefined, label: string, what: string): Error {
+    if (error instanceof RequestTimeoutError) return error;
+    const msg = status !== undefined && hasResponse(error)
+      ? `GitHub ${label}${status} for ${what}`
+      : `GitHub unreachable for ${what}: ${networkReason(error)}`;
+    return new Error(msg, { cause: error });
+  }
+
+  /**
    * One GitHub request. `etag` makes it conditional. Returns {modified:false}
    * on 304, null on 404 when `absentOk`.
    */
@@ -332,10 +412,12 @@ export class GithubClient {
       let error: unknown;
       try {
         this.requests++;
-        const res = await this.client(tok).request(route, {
-          ...params,
-          headers: opts.etag ? { "if-none-match": opts.etag } : {},
-        });
+        const res = await this.withDeadline(opts.what ?? route, (signal) =>
+          this.client(tok).request(route, {
+            ...params,
+            headers: opts.etag ? { "if-none-match": opts.etag } : {},
+            request: { signal },
+          }));
         this.secondaryStreak = 0;
         this.opts.onResponse?.(route, res.status, res.headers["x-ratelimit-remaining"]);
         await this.noteHeaders(tok, res.headers);
@@ -353,37 +435,18 @@ export class GithubClient {
         this.secondaryStreak = 0;
         return { modified: false, etag: opts.etag };
       }
-      if (tok && status === 401) {
-        await this.dropToken(tok, bodyMessageOf(error));
-        continue; // the next live token, if any
-      }
-      if (
-        tok && (status === 403 || status === 429) && headers["x-ratelimit-remaining"] === "0" && !headers["retry-after"]
-      ) {
-        continue; // this token is spent (noted above): the next pick takes another one or waits for a reset
-      }
-      const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
-      if (until !== null) {
-        await this.pause(until);
-        continue; // waitForQuota holds every request until the reset
-      }
+      if (await this.tryAgainAfter(tok, status, headers, error)) continue;
       if (status === 404 && opts.absentOk) return null;
       if (status === 404 || status === 422 || status === 401 || status === 451 || status === 410) {
         throw new NonRetriableError(`GitHub ${status} for ${opts.what ?? route}`, { cause: error });
       }
-      // 5xx, network faults: a couple of quick retries with jitter, then let the job's backoff decide.
+      // 5xx, network faults, timeouts: a couple of quick retries with jitter, then the job's backoff decides.
       if (transient < this.opts.transientRetries) {
         transient++;
         await sleep(backoffDelay(transient, { baseMs: 200, maxMs: 2_000 }));
         continue;
       }
-      // Octokit reports a request that never got an answer (DNS, refused, reset) as status 500
-      // without a response: say what happened rather than blame GitHub for a 500.
-      const answered = status !== undefined && hasResponse(error);
-      const msg = answered
-        ? `GitHub ${status} for ${opts.what ?? route}`
-        : `GitHub unreachable for ${opts.what ?? route}: ${networkReason(error)}`;
-      throw new Error(msg, { cause: error });
+      throw this.failure(error, status, "", opts.what ?? route);
     }
   }
 
@@ -413,7 +476,10 @@ export class GithubClient {
       try {
         this.requests++;
         this.graphqlRequests++;
-        const data = await this.client(tok).graphql<T>(query, variables);
+        const data = await this.withDeadline(
+          opts.what,
+          (signal) => this.client(tok).graphql<T>(query, { ...variables, request: { signal } }),
+        );
         this.secondaryStreak = 0;
         this.opts.onResponse?.("POST /graphql", 200, undefined);
         await this.noteGraphqlQuota(tok, data);
@@ -445,18 +511,7 @@ export class GithubClient {
       }
       this.opts.onResponse?.("POST /graphql", hasResponse(error) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
       await this.noteHeaders(tok, headers);
-      if (status === 401) {
-        await this.dropToken(tok, bodyMessageOf(error));
-        continue;
-      }
-      if ((status === 403 || status === 429) && headers["x-ratelimit-remaining"] === "0" && !headers["retry-after"]) {
-        continue;
-      }
-      const until = this.rateLimitedUntil(status, headers, bodyMessageOf(error));
-      if (until !== null) {
-        await this.pause(until);
-        continue;
-      }
+      if (await this.tryAgainAfter(tok, status, headers, error)) continue;
       if (status !== undefined && hasResponse(error) && status >= 400 && status < 500) {
         throw new NonRetriableError(`GitHub GraphQL ${status} for ${opts.what}`, { cause: error });
       }
@@ -465,10 +520,7 @@ export class GithubClient {
         await sleep(backoffDelay(transient, { baseMs: 200, maxMs: 2_000 }));
         continue;
       }
-      const msg = status !== undefined && hasResponse(error)
-        ? `GitHub GraphQL ${status} for ${opts.what}`
-        : `GitHub unreachable for ${opts.what}: ${networkReason(error)}`;
-      throw new Error(msg, { cause: error });
+      throw this.failure(error, status, "GraphQL ", opts.what);
     }
   }
 
