@@ -334,6 +334,8 @@ function freshStats(): Stats {
     not_found: 0,
     not_modified: 0,
     rate_limited: 0,
+    rate_limited_windows: 0, // rate-limit windows (per token and resource) in which anything was refused
+    max_rate_limited_per_window: 0, // most requests refused within one such window
     secondary_limited: 0,
     failed_injected: 0,
     hung: 0, // requests held without an answer (hang_rate)
@@ -369,6 +371,8 @@ class FixtureServer {
   /** false: POST /graphql answers 404 (as where GraphQL is not offered). */
   graphqlEnabled = true;
   cache = new Map<string, Reply>();
+  /** Refusals in the current rate-limit window, per bucket (token and resource). */
+  refusals = new Map<string, { windowStart: number; count: number }>();
   /** Injected secondary rate limits: the next `count` API requests get GitHub's secondary-limit 403. */
   secondary = { count: 0, retryAfterS: null as number | null };
 
@@ -407,6 +411,21 @@ class FixtureServer {
     const fp = tokenLabel(token);
     const t = this.tokenStats[fp] ??= { core: 0, graphql: 0 };
     t[resource] += n;
+  }
+
+  /** Counts a request refused for a spent quota, per window: how many came after the quota ran out. */
+  refused(token: string, resource: RateResource) {
+    const s = this.stats;
+    s.rate_limited++;
+    const key = `${resource}\u0000${token}`;
+    const start = this.bucket(token, resource).windowStart;
+    let w = this.refusals.get(key);
+    if (!w || w.windowStart !== start) {
+      this.refusals.set(key, w = { windowStart: start, count: 0 });
+      s.rate_limited_windows++;
+    }
+    w.count++;
+    s.max_rate_limited_per_window = Math.max(s.max_rate_limited_per_window, w.count);
   }
 
   rateState(token = this.lastToken, resource: RateResource = "core") {
@@ -710,7 +729,7 @@ class FixtureServer {
       limit: rate.limit,
       resetAt: new Date(rate.reset * 1000).toISOString().replace(".000Z", "Z"),
     }, gitBlobSha);
-    if (out.rateLimited) s.rate_limited++;
+    if (out.rateLimited) this.refused(token, "graphql");
     else s.served++;
     if (out.cost) this.spend(token, "graphql", out.cost);
     s.graphql_points += out.cost;
@@ -779,11 +798,13 @@ class FixtureServer {
       case "reset-stats":
         this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
         this.tokenStats = {};
+        this.refusals.clear();
         return this.json(200, { ok: true });
       case "reset":
         this.owners = loadOwners(this.fixturesDir);
         this.stats = { ...freshStats(), in_flight: this.stats.in_flight };
         this.buckets.clear();
+        this.refusals.clear();
         this.tokenStats = {};
         this.badTokens.clear();
         this.graphqlEnabled = true;
@@ -1004,7 +1025,7 @@ class FixtureServer {
       if (kind !== "rate_limit") {
         const r = this.rateState(token);
         if (r.remaining <= 0) {
-          s.rate_limited++;
+          this.refused(token, "core");
           const ip = req.socket.remoteAddress ?? "127.0.0.1";
           return this.send(
             res,

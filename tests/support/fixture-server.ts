@@ -41,6 +41,10 @@ export interface FixtureStats {
   not_found: number;
   not_modified: number;
   rate_limited: number;
+  /** Rate-limit windows (per token and resource) in which any request was refused. */
+  rate_limited_windows: number;
+  /** Most requests refused within one such window. */
+  max_rate_limited_per_window: number;
   /** Requests answered with an injected secondary rate limit. */
   secondary_limited: number;
   /** POST /graphql requests. */

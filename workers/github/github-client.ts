@@ -278,6 +278,33 @@ export class GithubClient {
     }
   }
 
+  /**
+   * A slot of the in-flight gate, taken only while no rate-limit pause known
+   * to this process is in force: a request that queued for the gate before
+   * the quota ran out does not go out after it.
+   */
+  private async acquireGate(): Promise<void> {
+    for (;;) {
+      await this.gate.acquire();
+      if (this.pausedUntil <= Date.now()) return;
+      this.gate.release();
+      await this.waitForQuota();
+    }
+  }
+
+  /**
+   * An anonymous answer saying the quota is spent pauses this process at
+   * once, before the answer's gate slot goes to the next request (pause()
+   * then shares it through Redis). Pooled tokens are not paused: the pool
+   * moves to another token.
+   */
+  private holdIfSpent(tok: PooledToken | null, status: number | undefined, headers: Record<string, string>) {
+    if (tok || (status !== 403 && status !== 429) || headers["x-ratelimit-remaining"] !== "0") return;
+    if (headers["retry-after"]) return;
+    const reset = Number(headers["x-ratelimit-reset"]) * 1000;
+    if (Number.isFinite(reset) && reset > Date.now()) this.pausedUntil = Math.max(this.pausedUntil, reset + 250);
+  }
+
   private async pause(until: number) {
     this.pausedUntil = Math.max(this.pausedUntil, until);
     if (this.opts.redis) {
@@ -406,7 +433,7 @@ export class GithubClient {
       await this.waitForQuota();
       const tok = await this.acquireToken("core");
       await opts.budget?.charge(1);
-      await this.gate.acquire();
+      await this.acquireGate();
       let status: number | undefined;
       let headers: Record<string, string> = {};
       let error: unknown;
@@ -426,6 +453,7 @@ export class GithubClient {
         error = err;
         status = statusOf(err);
         headers = headersOf(err);
+        this.holdIfSpent(tok, status, headers);
         this.opts.onResponse?.(route, hasResponse(err) ? status ?? 0 : 0, headers["x-ratelimit-remaining"]);
       } finally {
         this.gate.release();
@@ -469,7 +497,7 @@ export class GithubClient {
       await this.waitForQuota();
       const tok = (await this.acquireToken("graphql"))!;
       await opts.budget?.charge(1);
-      await this.gate.acquire();
+      await this.acquireGate();
       let status: number | undefined;
       let headers: Record<string, string> = {};
       let error: unknown;
