@@ -7,7 +7,7 @@
  *   bundle <user>                                 the user's repositories
  *   ask <user> "<question>"                       ranked repositories and the answer
  *   dlq list|replay|depth [--queue Q]             the dead-letter queue (Redis)
- *   workers                                       queue depths, running workers, GitHub quota
+ *   workers                                       queue depths, running workers, quota per pooled GitHub token
  *   model list|rollback <user> [version]          model versions in storage
  *   keys create|revoke|list                       run-time API keys (scripts/keys.ts)
  *
@@ -28,7 +28,7 @@ import {
   config,
   dlqDepths,
   dlqRows,
-  githubQuota,
+  githubTokenQuotas,
   listWorkers,
   modelVersions,
   queueDepths,
@@ -296,17 +296,20 @@ Exit codes: 0 ok, 1 job or operation failed, 2 usage or bad input, 3 not found,
 
   program
     .command("workers")
-    .description("queue depths (waiting, active, delayed, dead), running worker processes and the GitHub quota")
+    .description(
+      "queue depths (waiting, active, delayed, dead), running worker processes and each pooled GitHub token's quota",
+    )
     .action(async (_o, cmd) => {
       const g = globals(cmd);
       const cfg = config();
-      const quota = githubQuota(cfg);
       await withRedis(cfg, async (redis, jobs) => {
-        const [queues, workers] = await Promise.all([
+        const [queues, workers, tokens] = await Promise.all([
           queueDepths(redis, jobs, cfg.QUEUE_PREFIX),
           listWorkers(redis, cfg.QUEUE_PREFIX),
+          githubTokenQuotas(redis, cfg.QUEUE_PREFIX),
         ]);
-        const q = await quota;
+        const left = (x: { remaining: number; resets_at: string } | null) =>
+          x ? [String(x.remaining), x.resets_at] : ["-", "-"];
         const human = table(
           ["QUEUE", "WAITING", "ACTIVE", "DELAYED", "DEAD"],
           queues.map((d) => [d.queue, String(d.waiting), String(d.active), String(d.delayed), String(d.dead)]),
@@ -318,10 +321,19 @@ Exit codes: 0 ok, 1 job or operation failed, 2 usage or bad input, 3 not found,
               workers.map((w) => [clean(w.id), w.roles.map(clean).join(","), clean(w.started_at), clean(w.seen_at)]),
             )
             : "") +
-          `\nGitHub quota: ${
-            q ? `${q.remaining} of ${q.limit} left, resets ${q.reset}` : "unknown (GitHub did not answer)"
-          }\n`;
-        print(io, g, human, { queues, workers, github: q });
+          (tokens.length
+            ? `\nGitHub quota per pooled token (as the workers last heard from GitHub):\n` + table(
+              ["TOKEN", "CORE_LEFT", "CORE_RESETS", "GRAPHQL_LEFT", "GRAPHQL_RESETS", "STATE"],
+              tokens.map((t) => [
+                t.token,
+                ...left(t.core),
+                ...left(t.graphql),
+                t.alive ? "live" : `refused: ${t.dead_reason ?? ""}`,
+              ]),
+            )
+            : "\nGitHub quota: no pooled token has reported one yet " +
+              "(no request since the workers started, or no GITHUB_TOKENS: anonymous REST)\n");
+        print(io, g, human, { queues, workers, github: { tokens } });
       });
     });
 

@@ -14,6 +14,7 @@ import { isUsername } from "../../shared/schemas/names.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import type { BlobStore } from "../../shared/storage/types.ts";
 import { listWorkers, type WorkerPresence } from "../../shared/worker-presence.ts";
+import { readTokenQuotas } from "../../workers/github/token-pool.ts";
 import { CliError, EXIT } from "./exit-codes.ts";
 import { clean, truncate } from "./render.ts";
 
@@ -142,47 +143,39 @@ export async function queueDepths(redis: Redis, jobs: JobStore, prefix: string):
   }));
 }
 
-export interface GithubQuota {
-  limit: number;
-  remaining: number;
-  used: number;
-  /** ISO time the quota resets. */
-  reset: string;
+/** One pooled GitHub token's quota as the workers last learned it (never the token: its fingerprint). */
+export interface TokenQuotaRow {
+  /** Short fingerprint of the token (sha-256 prefix), as logs and metrics name it. */
+  token: string;
+  /** false once GitHub refused the token (it left the pool). */
+  alive: boolean;
+  dead_reason?: string;
+  /** REST requests left and when they are back (ISO); null until a worker heard from GitHub. */
+  core: { remaining: number; resets_at: string } | null;
+  /** GraphQL points left and when they are back (ISO). */
+  graphql: { remaining: number; resets_at: string } | null;
 }
 
 /**
- * The GitHub quota of the token the workers use (GET /rate_limit, which
- * does not count against it). null when GitHub does not answer; the token
- * is sent only to GITHUB_API_URL and never printed.
+ * The quota of every pooled GitHub token, from the pool's shared state in
+ * Redis (`<QUEUE_PREFIX>:github:quota`, written by every worker process from
+ * GitHub's answers): what the workers see, without a request of the CLI's
+ * own and without the CLI holding any token.
  */
-export async function githubQuota(cfg: Config, timeoutMs = 5_000): Promise<GithubQuota | null> {
-  try {
-    const res = await fetch(cfg.GITHUB_API_URL.replace(/\/+$/, "") + "/rate_limit", {
-      headers: {
-        accept: "application/vnd.github+json",
-        "user-agent": "foliosync-cli",
-        ...(cfg.GITHUB_TOKEN ? { authorization: `Bearer ${cfg.GITHUB_TOKEN}` } : {}),
-      },
-      redirect: "error",
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return null;
-    }
-    const core = ((await res.json()) as { resources?: { core?: Record<string, unknown> } })?.resources?.core;
-    const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : NaN);
-    const q = {
-      limit: num(core?.limit),
-      remaining: num(core?.remaining),
-      used: num(core?.used),
-      reset: num(core?.reset),
-    };
-    if (Object.values(q).some(Number.isNaN)) return null;
-    return { ...q, reset: new Date(q.reset * 1000).toISOString() };
-  } catch {
-    return null;
-  }
+export async function githubTokenQuotas(redis: Redis, prefix: string): Promise<TokenQuotaRow[]> {
+  const at = (remaining: number | undefined, reset: number | undefined) =>
+    remaining !== undefined && reset !== undefined && Number.isFinite(remaining) && Number.isFinite(reset)
+      ? { remaining, resets_at: new Date(reset).toISOString() }
+      : null;
+  return (await readTokenQuotas(redis, prefix))
+    .filter((q) => /^[0-9a-f]{8}$/.test(q.token))
+    .map((q) => ({
+      token: q.token,
+      alive: !q.dead,
+      ...(q.dead ? { dead_reason: truncate(clean(q.dead), 200) } : {}),
+      core: at(q.core_remaining, q.core_reset),
+      graphql: at(q.graphql_remaining, q.graphql_reset),
+    }));
 }
 
 export { listWorkers, type WorkerPresence };

@@ -7,6 +7,8 @@ import { spawn } from "node:child_process";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { JobRecord } from "../../shared/schemas/job.ts";
+import { GithubClient } from "../../workers/github/github-client.ts";
+import { tokenFingerprint } from "../../workers/github/token-pool.ts";
 import { startGateway } from "../support/gateway.ts";
 import { repoRoot } from "../support/paths.ts";
 import { cliBin, type OpsStack, startOpsStack } from "../support/ops-stack.ts";
@@ -136,18 +138,51 @@ test("ask: ranked repositories as a table and the answer; --json is the API's an
   expect((await s.cli(["ask", "nosuchuser", "flask"])).code).toBe(3);
 }, 120_000);
 
-test("workers: queue depths, this worker process and the GitHub quota", async () => {
-  const r = await s.cli(["workers", "--json"]);
+test("workers: queue depths, this worker process and each pooled token's quota from Redis, never a token", async () => {
+  // Worker-side state: a pool of two tokens answered by GitHub, and one GitHub refused.
+  const [a, b, bad] = ["cli-pool-token-a", "cli-pool-token-b", "cli-pool-token-refused"];
+  await s.github.config({ bad_tokens: [bad] });
+  try {
+    const pool = new GithubClient({ baseUrl: s.github.url, tokens: [a, b], redis: s.redis.client() });
+    for (let i = 0; i < 5; i++) await pool.request("GET /users/{username}/repos", { username: "yungryce" });
+    await pool.graphql("query { rateLimit { cost remaining resetAt } }", {}, { what: "the quota" });
+    const refused = new GithubClient({ baseUrl: s.github.url, tokens: [bad], redis: s.redis.client() });
+    await expect(refused.request("GET /users/{username}/repos", { username: "yungryce" })).rejects.toThrow();
+  } finally {
+    await s.github.config({ bad_tokens: [] });
+  }
+  const fixture = await s.github.stats();
+  const own = "cli-own-token-never-used";
+
+  const r = await s.cli(["workers", "--json"], { GITHUB_TOKEN: own, GITHUB_TOKENS: `${a},${b}` });
   expect(r.code).toBe(0);
+  for (const t of [a, b, bad, own]) expect(r.stdout + r.stderr).not.toContain(t);
   const w = JSON.parse(r.stdout);
   expect(w.queues.map((q: { queue: string }) => q.queue)).toEqual(["plan", "sync", "merge", "train", "notify"]);
   for (const q of w.queues) expect(Object.keys(q).sort()).toEqual(["active", "dead", "delayed", "queue", "waiting"]);
   const mine = w.workers.find((x: { pid: number }) => x.pid === s.worker!.child.pid);
   expect(mine.roles).toEqual(["plan", "sync", "merge", "notify"]);
-  expect(w.github).toMatchObject({ limit: expect.any(Number), remaining: expect.any(Number) });
+  const byFp = new Map(w.github.tokens.map((t: { token: string }) => [t.token, t]));
+  expect([...byFp.keys()].sort()).toEqual([a, b, bad].map(tokenFingerprint).sort());
+  // What the pool's state says is what GitHub (the fixture) counted for each token.
+  for (const t of [a, b]) {
+    const row = byFp.get(tokenFingerprint(t)) as { alive: boolean; core: { remaining: number; resets_at: string } };
+    expect(row.alive).toBe(true);
+    expect(row.core.remaining).toBe(fixture.rate.limit - fixture.tokens[tokenFingerprint(t)].core);
+    expect(Date.parse(row.core.resets_at)).toBeGreaterThan(Date.now());
+  }
+  expect(w.github.tokens.filter((t: { graphql: unknown }) => t.graphql !== null).length).toBe(1);
+  expect(byFp.get(tokenFingerprint(bad))).toMatchObject({ alive: false, dead_reason: expect.stringContaining("401") });
+  // The CLI sent GitHub nothing with its own token (nor any request at all).
+  const after = await s.github.stats();
+  expect(after.tokens[tokenFingerprint(own)]).toBeUndefined();
+  expect(after.total).toBe(fixture.total);
+
   const human = await s.cli(["workers"]);
   expect(human.stdout).toMatch(/^QUEUE\s+WAITING\s+ACTIVE\s+DELAYED\s+DEAD$/m);
-  expect(human.stdout).toMatch(/^GitHub quota: \d+ of \d+ left/m);
+  expect(human.stdout).toMatch(/^TOKEN\s+CORE_LEFT\s+CORE_RESETS\s+GRAPHQL_LEFT\s+GRAPHQL_RESETS\s+STATE$/m);
+  expect(human.stdout).toMatch(new RegExp(`^${tokenFingerprint(a)}\\s+\\d+\\s+\\S+Z\\s+.*live$`, "m"));
+  expect(human.stdout).toMatch(new RegExp(`^${tokenFingerprint(bad)}\\s+.*refused: authentication failed`, "m"));
   expect((await s.cli(["workers"], { REDIS_URL: "redis://127.0.0.1:1" })).code).toBe(4);
 }, 120_000);
 

@@ -1,7 +1,8 @@
 /**
  * The worker metrics module on real parts: a real local blob store whose
  * faults are counted by backend and operation (an expected precondition
- * conflict is not a fault), and GitHub answers feeding the quota gauge.
+ * conflict is not a fault), GitHub answers feeding the quota gauge, and
+ * each pooled token's quota (by fingerprint) read from Redis at scrape time.
  */
 import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,7 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreconditionFailedError } from "../../shared/errors.ts";
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
+import { GithubClient } from "../../workers/github/github-client.ts";
+import { tokenFingerprint } from "../../workers/github/token-pool.ts";
 import { instrumentStore, WorkerMetrics } from "../../workers/metrics.ts";
+import { startFixtureServer } from "../support/fixture-server.ts";
+import { startRedis } from "../support/redis.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -51,4 +56,47 @@ test("GitHub answers: requests by route and status, quota from the last x-rateli
   expect(line(text, 'foliosync_github_requests_total{route="GET /repos/{owner}/{repo}/readme",status="0"}'))
     .toEndWith(" 1");
   expect(line(text, "foliosync_github_quota_remaining ")).toBe("foliosync_github_quota_remaining 4997");
+});
+
+test("each pooled GitHub token's quota by fingerprint, read from the pool's shared state in Redis", async () => {
+  const redis = await startRedis();
+  const github = await startFixtureServer({ rateLimit: 500 });
+  try {
+    const [a, b, bad] = ["metrics-token-a", "metrics-token-b", "metrics-token-refused"];
+    await github.config({ bad_tokens: [bad] });
+    // Another worker process's client: what it learns from GitHub lands in Redis.
+    const pool = new GithubClient({
+      baseUrl: github.url,
+      tokens: [a, b],
+      redis: redis.client(),
+      quotaKey: "mx:github:quota",
+    });
+    for (let i = 0; i < 5; i++) await pool.request("GET /users/{username}/repos", { username: "yungryce" });
+    await pool.graphql("query { rateLimit { cost remaining resetAt } }", {}, { what: "the quota" });
+    const refused = new GithubClient({
+      baseUrl: github.url,
+      tokens: [bad],
+      redis: redis.client(),
+      quotaKey: "mx:github:quota",
+    });
+    await expect(refused.request("GET /users/{username}/repos", { username: "yungryce" })).rejects.toThrow();
+    const spent = (await github.stats()).tokens;
+
+    const text = await new WorkerMetrics().render(redis.client(), "mx");
+    for (const t of [a, b, bad]) expect(text).not.toContain(t);
+    for (const t of [a, b]) {
+      const fp = tokenFingerprint(t);
+      expect(line(text, `foliosync_github_token_quota_remaining{token="${fp}",resource="core"}`))
+        .toEndWith(` ${500 - spent[fp].core}`);
+      expect(line(text, `foliosync_github_token_alive{token="${fp}"}`)).toEndWith(" 1");
+    }
+    const gql = text.split("\n").filter((l) =>
+      l.startsWith("foliosync_github_token_quota_remaining{") && l.includes('resource="graphql"')
+    );
+    expect(gql.length).toBe(1);
+    expect(line(text, `foliosync_github_token_alive{token="${tokenFingerprint(bad)}"}`)).toEndWith(" 0");
+  } finally {
+    await github.stop();
+    await redis.stop();
+  }
 });
