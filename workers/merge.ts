@@ -7,6 +7,7 @@ import { RepoRecord } from "../shared/schemas/repo.ts";
 import { readModelPointer } from "../shared/ranking/model-store.ts";
 import { getJson, StoredJsonError } from "../shared/storage/json.ts";
 import type { WorkerContext } from "./context.ts";
+import { limitNoteKey } from "./plan.ts";
 
 /** Training is worth it only with this many documented repos. */
 export const MIN_DOCUMENTED_FOR_TRAINING = 3;
@@ -78,6 +79,9 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     ? (await readModelPointer(store, user))?.pointer.content_fingerprint !== bundle.content_fingerprint
     : previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
   let message = `bundle of ${records.length} repos published`;
+  // A limit plan applied stays in the final record: the job's message is what a user reads last.
+  const limitNote = await redis.get(limitNoteKey(ctx.cfg.QUEUE_PREFIX, msg.job_id));
+  if (limitNote) message += `; ${limitNote}`;
   if (lost.length) message += ` (${lost.length} records unreadable, re-sync on the next refresh)`;
   let train = false;
   if (contentChanged && documented >= MIN_DOCUMENTED_FOR_TRAINING) {

@@ -10,6 +10,15 @@ import { RefreshBudget } from "./github/budget.ts";
 import { fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
 import { BLOB_TTL_S, blobKey, oidField } from "./github/blob-cache.ts";
 
+/**
+ * Where plan leaves the job's note about a limit it applied (the bundle holds
+ * only the first MAX_REPOS_PER_USER repositories): the final message (merge's,
+ * or plan's own `fresh`) repeats it, so the job's record keeps saying so.
+ */
+export function limitNoteKey(prefix: string, jobId: string): string {
+  return `${prefix}:job-note:limit:${jobId}`;
+}
+
 /** Most repositories missing from a listing that plan checks one by one before dropping them. */
 const MAX_DELETION_CHECKS = 20;
 
@@ -62,10 +71,13 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   const listing = await listRepos(ctx, user, cachedPages, budget);
+  let limitNote: string | undefined;
   if (!listing.complete) {
-    const note = `only the first ${maxRepos} repositories of ${user} are bundled (MAX_REPOS_PER_USER=${maxRepos})`;
-    ctx.log.warn(`plan: ${note}`, { job_id: msg.job_id });
-    await jobs.setState(msg.job_id, user, "planning", { message: note }, ["planning"]);
+    limitNote = `the bundle holds only the first ${maxRepos} repositories of ${user} by name ` +
+      `(MAX_REPOS_PER_USER=${maxRepos}); the others are left out`;
+    ctx.log.warn(`plan: ${limitNote}`, { job_id: msg.job_id });
+    await redis.set(limitNoteKey(ctx.cfg.QUEUE_PREFIX, msg.job_id), limitNote, "EX", jobs.jobTtlS);
+    await jobs.setState(msg.job_id, user, "planning", { message: limitNote }, ["planning"]);
   }
 
   const repos = listing.repos.filter((r) => isRepoName(r.name));
@@ -99,7 +111,7 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
     if (pointer && pointerMatchesGithub(pointer.pointer, expected)) {
       await jobs.setState(msg.job_id, user, "fresh", {
-        message: "nothing changed on GitHub; the bundle is current",
+        message: "nothing changed on GitHub; the bundle is current" + (limitNote ? `; ${limitNote}` : ""),
         bundle_fingerprint: pointer.pointer.fingerprint,
       }, ["planning"]);
       return;

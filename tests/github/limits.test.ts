@@ -34,6 +34,11 @@ describe("limits with clear reasons", () => {
       const job = await stack.refresh("yungryce");
       expect(job.state).toBe("completed");
       expect(job.progress.total).toBe(30);
+      // The final record (merge's message) still says the bundle is cut, and where.
+      expect(job.message).toStartWith("bundle of 30 repos published; ");
+      expect(job.message).toContain(
+        "the bundle holds only the first 30 repositories of yungryce by name (MAX_REPOS_PER_USER=30)",
+      );
       const bundle = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
       expect(bundle.repos.length).toBe(30);
       let cut = 0;
@@ -58,6 +63,14 @@ describe("limits with clear reasons", () => {
       });
       const again = await stack.refresh("yungryce");
       expect(again.state).toBe("completed");
+      expect(again.message).toContain("(MAX_REPOS_PER_USER=30)");
+      // Nothing changed: `fresh`, and the record still says the bundle is cut.
+      const fresh = await stack.refresh("yungryce");
+      expect(fresh.state).toBe("fresh");
+      expect(fresh.message).toBe(
+        "nothing changed on GitHub; the bundle is current; the bundle holds only the first 30 repositories of " +
+          "yungryce by name (MAX_REPOS_PER_USER=30); the others are left out",
+      );
       const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle;
       expect(flags(after)).toEqual(flags(bundle));
     },
