@@ -279,6 +279,20 @@ export class GithubClient {
   }
 
   /**
+   * Everything a request waits for before it is sent, REST and GraphQL
+   * alike: no rate-limit pause in force, a token with quota (null:
+   * anonymous REST), one request charged to the refresh's budget, and a slot
+   * of the in-flight gate (the caller releases it).
+   */
+  private async sendSlot(resource: QuotaResource, budget?: RequestBudget): Promise<PooledToken | null> {
+    await this.waitForQuota();
+    const tok = await this.acquireToken(resource);
+    await budget?.charge(1);
+    await this.acquireGate();
+    return tok;
+  }
+
+  /**
    * A slot of the in-flight gate, taken only while no rate-limit pause known
    * to this process is in force: a request that queued for the gate before
    * the quota ran out does not go out after it.
@@ -430,10 +444,7 @@ export class GithubClient {
   ): Promise<Conditional<T> | null> {
     let transient = 0;
     for (;;) {
-      await this.waitForQuota();
-      const tok = await this.acquireToken("core");
-      await opts.budget?.charge(1);
-      await this.acquireGate();
+      const tok = await this.sendSlot("core", opts.budget);
       let status: number | undefined;
       let headers: Record<string, string> = {};
       let error: unknown;
@@ -494,10 +505,7 @@ export class GithubClient {
   ): Promise<GraphqlAnswer<T>> {
     let transient = 0;
     for (;;) {
-      await this.waitForQuota();
-      const tok = (await this.acquireToken("graphql"))!;
-      await opts.budget?.charge(1);
-      await this.acquireGate();
+      const tok = (await this.sendSlot("graphql", opts.budget))!;
       let status: number | undefined;
       let headers: Record<string, string> = {};
       let error: unknown;
