@@ -172,9 +172,19 @@ function walkFiles(root: string, rel = "", out = new Map<string, Uint8Array>()):
   return out;
 }
 
+/**
+ * Each fixture repository's files as read from disk, kept for the life of the
+ * process (the fixture directory is only ever read): `reset` starts from a
+ * fresh copy of the map without reading the disk again. The bytes are shared:
+ * changes replace a file's entry, never its bytes.
+ */
+const diskFiles = new Map<string, Map<string, Uint8Array>>();
+
 function repoFiles(repo: RepoState): Map<string, Uint8Array> {
   if (!repo.files) {
-    const all = repo.dir ? walkFiles(repo.dir) : new Map<string, Uint8Array>();
+    let disk = repo.dir ? diskFiles.get(repo.dir) : undefined;
+    if (repo.dir && !disk) diskFiles.set(repo.dir, disk = walkFiles(repo.dir));
+    const all = new Map(disk ?? []);
     const langs = all.get("languages.json");
     // languages.json is fixture metadata (served by /languages), not a file of the repository.
     all.delete("languages.json");
@@ -195,12 +205,18 @@ function sha1Hex(data: Uint8Array | string): string {
   return createHash("sha1").update(data).digest("hex");
 }
 
-/** Git blob id: sha1("blob <len>\0" + bytes). */
+const blobShas = new WeakMap<Uint8Array, string>();
+
+/** Git blob id: sha1("blob <len>\0" + bytes), computed once per file content (bytes are never changed in place). */
 export function gitBlobSha(bytes: Uint8Array): string {
-  const h = createHash("sha1");
-  h.update(`blob ${bytes.byteLength}\0`);
-  h.update(bytes);
-  return h.digest("hex");
+  let sha = blobShas.get(bytes);
+  if (sha === undefined) {
+    const h = createHash("sha1");
+    h.update(`blob ${bytes.byteLength}\0`);
+    h.update(bytes);
+    blobShas.set(bytes, sha = h.digest("hex"));
+  }
+  return sha;
 }
 
 /** Base64 with a newline after every 60 characters, the way GitHub sends file content. */

@@ -24,6 +24,9 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   const job = await jobs.get(msg.job_id);
   if (!job || job.state !== "merging") return null; // duplicate delivery after the merge finished
 
+  // The current pointer is read while the records are.
+  const previousRead = readPointer(store, user);
+  previousRead.catch(() => {}); // awaited below; a failed record read must not leave it unhandled
   const fingerprints = await redis.hgetall(jobs.keys.fingerprints(user));
   const names = Object.keys(fingerprints);
   const read = await Promise.all(
@@ -50,7 +53,7 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     .map((r) => r.value)
     .sort(byName);
 
-  const previous = await readPointer(store, user);
+  const previous = await previousRead;
   const githubFingerprint = bundleFingerprint(records);
   const content = contentFingerprint(records);
   const bundle: Bundle = {

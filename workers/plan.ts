@@ -129,8 +129,13 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     fingerprint: current.get(r.name)!,
     github: slim(r),
   }));
-  if (listing.graphql) await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget);
-  const started = await jobs.startSync(msg.job_id, syncs);
+  // The fetched contents are written to Redis on the connection the sync jobs are then enqueued on:
+  // Redis runs one connection's commands in order, so no sync job can be taken before its contents
+  // are there, and plan does not wait for the write before it enqueues (one round trip less).
+  const contentsWritten = listing.graphql
+    ? await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget)
+    : Promise.resolve();
+  const [started] = await Promise.all([jobs.startSync(msg.job_id, syncs), contentsWritten]);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
 }
 
@@ -198,7 +203,8 @@ const FILE_LABELS = ["readme", "repoContext", "skills_index", "architecture"] as
  * fetched here in batched queries and kept in Redis by id for the sync
  * workers. A code-only push changes no file id and fetches nothing. When the
  * batched fetch cannot be served over GraphQL, the messages go without
- * GraphQL data and those repos sync over REST.
+ * GraphQL data and those repos sync over REST. Returns the pending write of
+ * the contents to Redis (sent, not yet awaited).
  */
 async function prefetchFiles(
   ctx: WorkerContext,
@@ -207,7 +213,7 @@ async function prefetchFiles(
   listed: GraphqlListing["files"],
   userHash: Record<string, string>,
   budget: RefreshBudget,
-): Promise<void> {
+): Promise<Promise<unknown>> {
   const wants: SyncFile[] = [];
   for (const s of syncs) {
     const l = listed.get(s.repo.toLowerCase());
@@ -218,24 +224,25 @@ async function prefetchFiles(
       .map(({ f }) => f!);
     wants.push(...need);
   }
-  if (!wants.length) return;
+  if (!wants.length) return Promise.resolve();
   try {
     const blobs = await fetchBlobs(ctx.github, wants, {
       maxBytes: ctx.cfg.MAX_FILE_BYTES,
       budget,
       what: `file contents of ${msg.username}'s repositories`,
     });
-    if (blobs.size) {
-      const multi = ctx.redis.multi();
-      for (const [oid, b] of blobs) {
-        multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
-      }
-      await multi.exec();
+    if (!blobs.size) return Promise.resolve();
+    const multi = ctx.redis.multi();
+    for (const [oid, b] of blobs) {
+      multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
     }
+    // Sent now, awaited by the caller: a sync that finds a content missing fetches it itself.
+    return multi.exec();
   } catch (err) {
     if (!(err instanceof GraphqlUnusable)) throw err;
     ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);
     for (const s of syncs) delete s.graphql;
+    return Promise.resolve();
   }
 }
 

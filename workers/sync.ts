@@ -108,12 +108,15 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   const key = storageKeys.repo(user, msg.repo);
   const etagsKey = jobs.keys.etags(user);
 
-  const previous = (await getJson(store, key, RepoRecord).catch(() => null))?.value ?? null;
+  let read: Promise<RepoRecord | null> | undefined;
+  /** The previous record, read from storage once and only when needed (a cold sync over GraphQL never needs it). */
+  const loadPrevious = () => read ??= getJson(store, key, RepoRecord).then((r) => r?.value ?? null, () => null);
   if (msg.graphql) {
-    const record = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, previous);
+    const record = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, loadPrevious);
     if (record) return record;
     // GraphQL could not serve it: REST below.
   }
+  const previous = await loadPrevious();
   // ETags are only worth sending when there is a previous value to fall back on.
   const f = (name: string) => `${msg.repo}:${name}`;
   const etags = previous
@@ -181,7 +184,8 @@ const GRAPHQL_FILES = ["readme", "repoContext", "skills_index", "architecture"] 
  * git object id; a file whose id is the one last synced keeps the previous
  * record's text, any other comes from the contents plan fetched (kept in
  * Redis by id), or — when that is gone — from one query of its own. No
- * request at all for a code-only push. null when GraphQL cannot serve it.
+ * request at all for a code-only push. The previous record is read only when
+ * a file is kept from it. null when GraphQL cannot serve it.
  */
 async function syncFromGraphql(
   ctx: WorkerContext,
@@ -189,15 +193,21 @@ async function syncFromGraphql(
   g: NonNullable<SyncMessage["graphql"]>,
   gh: GithubRepo,
   owner: string,
-  previous: RepoRecord | null,
+  loadPrevious: () => Promise<RepoRecord | null>,
 ): Promise<RepoRecord | null> {
   const { redis, jobs, store } = ctx;
   const etagsKey = jobs.keys.etags(msg.username);
   const maxBytes = ctx.cfg.MAX_FILE_BYTES;
-  const stored = await redis.hmget(etagsKey, ...GRAPHQL_FILES.map((l) => oidField(msg.repo, l)));
   const keys = GRAPHQL_FILES.map((l) => g.files[l] ? blobKey(ctx.cfg.QUEUE_PREFIX, maxBytes, g.files[l]!.oid) : null);
   const present = keys.filter((k): k is string => k !== null);
-  const cachedRaw = present.length ? await redis.mget(...present) : [];
+  // The ids last synced and the contents plan fetched, in one round trip.
+  const [stored, cachedRaw] = await Promise.all([
+    redis.hmget(etagsKey, ...GRAPHQL_FILES.map((l) => oidField(msg.repo, l))),
+    present.length ? redis.mget(...present) : Promise.resolve([] as (string | null)[]),
+  ]);
+  // Only a file whose id is the one last synced is taken from the previous record.
+  const keepsAny = GRAPHQL_FILES.some((l, i) => g.files[l] && stored[i] === g.files[l]!.oid);
+  const previous = keepsAny ? await loadPrevious() : null;
   const cached = new Map<string, BlobText>();
   present.forEach((k, i) => {
     if (cachedRaw[i]) cached.set(k, JSON.parse(cachedRaw[i]!) as BlobText);

@@ -49,6 +49,14 @@ class TypedError extends Error {
 /** Git ids of file contents already hashed (contents are replaced, never mutated, on a push). */
 const shaMemo = new WeakMap<Uint8Array, string>();
 
+/**
+ * Queries already parsed and validated against the schema, by their text (a
+ * client sends the same few queries again and again; validating one against
+ * GitHub's schema takes milliseconds). Oldest out first past the bound.
+ */
+const validDocs = new Map<string, DocumentNode>();
+const MAX_VALID_DOCS = 200;
+
 let built: { graphql: typeof import("graphql"); schema: GraphQLSchema } | null = null;
 
 /** GitHub's schema, built once on first use (about a second). */
@@ -342,14 +350,18 @@ export async function runFixtureGraphql(
     };
   }
   const variables = request.variables && typeof request.variables === "object" ? request.variables as Json : {};
-  let doc: DocumentNode;
-  try {
-    doc = graphql.parse(request.query);
-  } catch (err) {
-    return { body: { errors: [shapeError(err as GraphQLError)] }, cost: 0, rateLimited: false, blobs: 0 };
+  let doc = validDocs.get(request.query);
+  if (!doc) {
+    try {
+      doc = graphql.parse(request.query);
+    } catch (err) {
+      return { body: { errors: [shapeError(err as GraphQLError)] }, cost: 0, rateLimited: false, blobs: 0 };
+    }
+    const invalid = graphql.validate(schema, doc);
+    if (invalid.length) return { body: { errors: invalid.map(shapeError) }, cost: 0, rateLimited: false, blobs: 0 };
+    if (validDocs.size >= MAX_VALID_DOCS) validDocs.delete(validDocs.keys().next().value!);
+    validDocs.set(request.query, doc);
   }
-  const invalid = graphql.validate(schema, doc);
-  if (invalid.length) return { body: { errors: invalid.map(shapeError) }, cost: 0, rateLimited: false, blobs: 0 };
   const cost = queryCost(doc, variables);
   if (cost > quota.remaining) {
     return {
