@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import type { Config } from "../config.ts";
 import { redisKeys } from "../keys.ts";
 import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
@@ -28,6 +29,23 @@ export interface JobStoreOptions {
   /** Status webhook deliveries: retries before the DLQ, and the backoff base (ms). */
   notifyRetries?: number;
   notifyBackoffMs?: number;
+}
+
+/** The JobStore settings the configuration gives, the same for the gateway and every worker. */
+export function jobStoreOptions(
+  cfg: Pick<
+    Config,
+    "QUEUE_PREFIX" | "LOCK_TTL_MS" | "JOB_STUCK_MS" | "JOB_RETRIES" | "NOTIFY_RETRIES" | "NOTIFY_BACKOFF_MS"
+  >,
+): JobStoreOptions {
+  return {
+    prefix: cfg.QUEUE_PREFIX,
+    lockTtlMs: cfg.LOCK_TTL_MS,
+    jobStuckMs: cfg.JOB_STUCK_MS,
+    retries: cfg.JOB_RETRIES,
+    notifyRetries: cfg.NOTIFY_RETRIES,
+    notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
+  };
 }
 
 export interface DlqEntry {
