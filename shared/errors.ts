@@ -1,4 +1,5 @@
-import { redactText } from "./safe-error.ts";
+import { publicError, redactText } from "./safe-error.ts";
+import type { JobErrorCode } from "./schemas/job.ts";
 
 /**
  * Typed control-flow errors (Inngest style): the error's class decides what a
@@ -52,6 +53,60 @@ export class InputError extends NonRetriableError {
 /** A name (username, repo, key part) that may not reach a key. */
 export class InvalidNameError extends InputError {
   override name = "InvalidNameError";
+}
+
+/** GitHub answered that the user (or a repository) does not exist (404, 410). */
+export class GitHubNotFoundError extends NonRetriableError {
+  override name = "GitHubNotFoundError";
+}
+
+/** GitHub refused the configured token(s) (401): only an operator can fix it. */
+export class GitHubUnauthorizedError extends NonRetriableError {
+  override name = "GitHubUnauthorizedError";
+}
+
+/** A configured bound was reached (a request budget, a size limit): retrying cannot help. */
+export class LimitExceededError extends NonRetriableError {
+  override name = "LimitExceededError";
+}
+
+/** The storage backend failed (after the adapter's retries): transient, the queue retries the step. */
+export class StorageUnavailableError extends FoliosyncError {
+  override name = "StorageUnavailableError";
+}
+
+/** A step's deliveries died or hung MAX_STALLS times (its worker crashed holding it). */
+export class StalledError extends NonRetriableError {
+  override name = "StalledError";
+}
+
+/**
+ * The one place where an error's class decides the job's `error_code`
+ * (JOB_ERROR_CODES in shared/schemas/job.ts). `fallback` is the code of an
+ * error of no known class: `internal`, or the step's own failure code
+ * (`training_failed`). A rate limit reaching a job is GitHub's: it is the
+ * only one a step waits out (RetryAfterError).
+ */
+export function errorCodeOf(err: unknown, fallback: JobErrorCode = "internal"): JobErrorCode {
+  if (err instanceof GitHubNotFoundError) return "github_not_found";
+  if (err instanceof GitHubUnauthorizedError) return "github_unauthorized";
+  if (err instanceof RetryAfterError) return "github_rate_limited";
+  if (err instanceof LimitExceededError) return "limit_exceeded";
+  if (err instanceof StalledError) return "stalled";
+  if (err instanceof StorageUnavailableError) return "storage_unavailable";
+  if (err instanceof InputError) return "invalid_input";
+  return fallback;
+}
+
+/** What a failed job records: the code from the error's class, and the safe message (publicError). */
+export interface JobFailure {
+  error: string;
+  error_code: JobErrorCode;
+}
+
+/** A job's `error` and `error_code` for a thrown value (the only way workers build them). */
+export function jobFailure(err: unknown, fallback: JobErrorCode = "internal"): JobFailure {
+  return { error: publicError(err), error_code: errorCodeOf(err, fallback) };
 }
 
 /** What a worker does after an attempt failed. */

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { redisKeys } from "../keys.ts";
 import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
+  JOB_ERROR_CODES,
   JOB_STATES,
   JobRecord,
   type JobState,
@@ -149,6 +150,10 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
   job.created_at = raw.created_at;
   job.updated_at = raw.updated_at;
   if (optStr(raw.error)) job.error = raw.error;
+  if (optStr(raw.error_code)) {
+    if (!Object.hasOwn(JOB_ERROR_CODES, raw.error_code)) throw new Error("not a job record");
+    job.error_code = raw.error_code;
+  }
   if (optStr(raw.message)) job.message = raw.message;
   if (optStr(raw.bundle_fingerprint)) job.bundle_fingerprint = raw.bundle_fingerprint;
   return job;
@@ -313,7 +318,7 @@ export class JobStore {
     jobId: string,
     username: string,
     state: JobState,
-    patch: Partial<Pick<JobRecord, "error" | "message" | "bundle_fingerprint">> = {},
+    patch: Partial<Pick<JobRecord, "error" | "error_code" | "message" | "bundle_fingerprint">> = {},
     from: JobState[] = [],
   ): Promise<JobRecord | null> {
     const out = await this.scripts.setState(this.jobKeys(jobId, username), {

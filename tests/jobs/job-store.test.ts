@@ -153,6 +153,7 @@ describe("job store", () => {
     const old = await s.get(a.jobId);
     expect(old?.state).toBe("failed");
     expect(old?.error).toMatch(/no progress for \d+ s while queued/);
+    expect(old?.error_code).toBe("stuck");
     // Its callback receiver hears about it like any other state change.
     expect(await s.callbacks.pendingStates(a.jobId, "ip:192.0.2.1")).toEqual(["queued", "failed"]);
   });
@@ -268,6 +269,7 @@ describe("nothing lost (issue 17)", () => {
     const now = await s.get(job.job_id);
     expect(now?.state).toBe("failed");
     expect(now?.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(now?.error_code).toBe("stuck");
     expect(now?.progress).toMatchObject({ total: 2, completed: 1 });
     expect(seen.at(-1)).toMatch(/^failed:no progress/);
     expect(all).toContain("failed");
@@ -293,6 +295,7 @@ describe("nothing lost (issue 17)", () => {
     const [failed] = await s.failStuckJobs();
     expect(failed.state).toBe("training_failed");
     expect(failed.error).toMatch(/while training/);
+    expect(failed.error_code).toBe("stuck");
   });
 
   test("deliveries that never finished are counted as stalls; a finished one resets the count", async () => {
