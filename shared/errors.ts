@@ -12,18 +12,16 @@ import type { JobErrorCode } from "./schemas/job.ts";
  *    then dead letter.
  */
 export class FoliosyncError extends Error {
-  override name = "FoliosyncError";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+    // Every subclass is named after itself (logs and `String(err)` show the class).
+    this.name = new.target.name;
   }
 }
 
-export class NonRetriableError extends FoliosyncError {
-  override name = "NonRetriableError";
-}
+export class NonRetriableError extends FoliosyncError {}
 
 export class RetryAfterError extends FoliosyncError {
-  override name = "RetryAfterError";
   /** Milliseconds to wait before the next attempt. */
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number, options?: { cause?: unknown }) {
@@ -34,51 +32,35 @@ export class RetryAfterError extends FoliosyncError {
 
 /** A conditional storage write lost: create-only on an existing key, or a stale version. */
 export class PreconditionFailedError extends FoliosyncError {
-  override name = "PreconditionFailedError";
   constructor(readonly key: string, message = `precondition failed for ${key}`, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
 
 /** Bad configuration: names the variable. */
-export class ConfigError extends FoliosyncError {
-  override name = "ConfigError";
-}
+export class ConfigError extends FoliosyncError {}
 
 /** Input that breaks a documented rule: an HTTP caller gets 400 with the message. */
-export class InputError extends NonRetriableError {
-  override name = "InputError";
-}
+export class InputError extends NonRetriableError {}
 
 /** A name (username, repo, key part) that may not reach a key. */
-export class InvalidNameError extends InputError {
-  override name = "InvalidNameError";
-}
+export class InvalidNameError extends InputError {}
 
-/** GitHub answered that the user (or a repository) does not exist (404, 410). */
-export class GitHubNotFoundError extends NonRetriableError {
-  override name = "GitHubNotFoundError";
-}
-
-/** GitHub refused the configured token(s) (401): only an operator can fix it. */
-export class GitHubUnauthorizedError extends NonRetriableError {
-  override name = "GitHubUnauthorizedError";
-}
-
-/** A configured bound was reached (a request budget, a size limit): retrying cannot help. */
-export class LimitExceededError extends NonRetriableError {
-  override name = "LimitExceededError";
-}
-
-/** The storage backend failed (after the adapter's retries): transient, the queue retries the step. */
-export class StorageUnavailableError extends FoliosyncError {
-  override name = "StorageUnavailableError";
-}
-
-/** A step's deliveries died or hung MAX_STALLS times (its worker crashed holding it). */
-export class StalledError extends NonRetriableError {
-  override name = "StalledError";
-}
+/**
+ * The classes that name why a step failed, each mapped to a job's
+ * `error_code` by errorCodeOf below (names come from the class: FoliosyncError).
+ *  - GitHubNotFoundError: GitHub answered that the user (or a repository) does not exist (404, 410).
+ *  - GitHubUnauthorizedError: GitHub refused the configured token(s) (401); only an operator can fix it.
+ *  - LimitExceededError: a configured bound was reached (a request budget, a size limit).
+ *  - StalledError: a step's deliveries died or hung MAX_STALLS times (its worker crashed holding it).
+ *  - StorageUnavailableError: the storage backend failed after the adapter's retries; transient, so the
+ *    queue retries the step.
+ */
+export class GitHubNotFoundError extends NonRetriableError {}
+export class GitHubUnauthorizedError extends NonRetriableError {}
+export class LimitExceededError extends NonRetriableError {}
+export class StalledError extends NonRetriableError {}
+export class StorageUnavailableError extends FoliosyncError {}
 
 /**
  * The one place where an error's class decides the job's `error_code`
