@@ -191,8 +191,11 @@ for (const code of [302, 307] as const) {
 test(
   "a callback the gateway let through (CALLBACK_ALLOW_HOSTS) is refused at delivery by workers that do not allow it",
   async () => {
-    // `localhost`, as the system resolver answers it (/etc/hosts): loopback, which the delivery check refuses
-    // for any host the delivering worker does not allow-list. The delivery is refused before any connection.
+    // `localhost` passes the gateway's check (allow-listed there) and reaches a worker that does not allow-list it.
+    // The worker's delivery check refuses it by its local-name rule, before resolving; what the system resolver
+    // answers for it (/etc/hosts: loopback) is an address that check refuses too. Nothing is ever connected to.
+    // A name that passes the name rule and resolves to loopback needs a resolver answer this machine cannot give
+    // without DNS (its /etc/hosts names are single-label, i.e. local names): the test above supplies one.
     expect((await lookup("localhost", { all: true })).map((a) => a.address)).toContain("127.0.0.1");
     expect(addressRefusal("127.0.0.1")).toBeTruthy();
     const res = await refresh("yungryce", `http://localhost:${I2}/hook?token=secret-in-url`);
