@@ -1,4 +1,4 @@
-import { LimitExceededError, NonRetriableError, PreconditionFailedError } from "./errors.ts";
+import { LimitExceededError, PreconditionFailedError } from "./errors.ts";
 import { storageKeys } from "./keys.ts";
 import { Bundle, BundlePointer } from "./schemas/bundle.ts";
 import type { RepoRecord } from "./schemas/repo.ts";
