@@ -64,6 +64,7 @@ describe("storedJob (the trusted read path)", () => {
     { ...base, progress },
     { ...base, callback_url: "https://example.test/cb", only_repos: ["a.b", "c_d"], error: "x", message: "m" },
     { ...base, state: "completed", bundle_fingerprint: "abc", only_repos: {}, extra_field: 1 },
+    { ...base, state: "failed", error_code: "storage_unavailable", message: "m", error: "storage get failed" }, // cjson order
     Object.assign({ updated_at: base.updated_at, only_repos: ["r"] }, base, { callback_url: "u" }), // another key order (cjson)
   ];
   test("gives exactly what the zod parse gives (same fields, same key order), with and without counters", () => {
@@ -83,6 +84,8 @@ describe("storedJob (the trusted read path)", () => {
       { ...base, force_refresh: "yes" },
       { ...base, created_at: undefined },
       { ...base, only_repos: ["../x"] },
+      { ...base, error: "x", error_code: "made_up" },
+      { ...base, error: "x", error_code: "toString" },
     ];
     for (const b of bad) {
       const json = JSON.stringify(b);
