@@ -37,9 +37,13 @@ function cuttingProxy(redisPort: number, cutAfter: string) {
     const upstream = new Socket();
     upstream.connect(redisPort, "127.0.0.1");
     sockets.push(client, upstream);
+    // The pattern may straddle two chunks: each is searched with the end of the one before.
+    let tail = "";
     client.on("data", (d: Buffer) => {
       if (cut) return;
-      if (d.toString("latin1").includes(cutAfter)) cut = true;
+      const text = tail + d.toString("latin1");
+      if (text.includes(cutAfter)) cut = true;
+      tail = text.slice(-cutAfter.length);
       upstream.write(d);
     });
     upstream.on("data", (d: Buffer) => client.write(d));
