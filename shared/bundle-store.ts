@@ -1,4 +1,4 @@
-import { NonRetriableError, PreconditionFailedError } from "./errors.ts";
+import { LimitExceededError, PreconditionFailedError } from "./errors.ts";
 import { storageKeys } from "./keys.ts";
 import { Bundle, BundlePointer } from "./schemas/bundle.ts";
 import type { RepoRecord } from "./schemas/repo.ts";
@@ -34,7 +34,7 @@ export async function readCurrentBundle(store: BlobStore, username: string): Pro
 }
 
 /** A bundle over the size limit: never published (the current one stays). */
-export class BundleTooLargeError extends NonRetriableError {
+export class BundleTooLargeError extends LimitExceededError {
   override name = "BundleTooLargeError";
   constructor(readonly bytes: number, readonly maxBytes: number, repos: number) {
     super(`bundle of ${repos} repos is ${bytes} bytes, over the limit of ${maxBytes} bytes (MAX_BUNDLE_BYTES)`);

@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
-import { ConfigError, InvalidNameError } from "../errors.ts";
+import { ConfigError, describeError, FoliosyncError, InvalidNameError, StorageUnavailableError } from "../errors.ts";
 import type { RetryOptions } from "../retry.ts";
-import type { BlobStore } from "./types.ts";
+import type { BlobStore, PutOptions } from "./types.ts";
 
 export type { BlobStore, PutOptions, StoredObject } from "./types.ts";
 
@@ -15,9 +15,44 @@ export interface StoreOptions {
 
 /**
  * Picks the backend from the config. The SDK of a backend is only loaded
- * (dynamic import) when that backend is chosen.
+ * (dynamic import) when that backend is chosen. Every fault of the backend
+ * leaves the store as a StorageUnavailableError (faultsAsUnavailable).
  */
 export async function createStore(cfg: Config, opts: StoreOptions = {}): Promise<BlobStore> {
+  return faultsAsUnavailable(await openBackend(cfg, opts));
+}
+
+/**
+ * The store with every fault of its backend (an SDK or file-system error,
+ * after the adapter's retries) thrown as StorageUnavailableError, its cause
+ * kept: so a job failed by storage says `storage_unavailable`
+ * (errorCodeOf), while retry decisions, which read the cause's status and
+ * code, stay as they were. Our own errors (a failed precondition, a bad key,
+ * a stored record that is not JSON) pass unchanged.
+ */
+export function faultsAsUnavailable(store: BlobStore): BlobStore {
+  const guard = <A extends unknown[], R>(op: string, fn: (...args: A) => Promise<R>) => async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (err instanceof FoliosyncError) throw err;
+      throw new StorageUnavailableError(`storage ${op} failed (${store.backend}): ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+  };
+  return {
+    backend: store.backend,
+    get: guard("get", (key: string) => store.get(key)),
+    put: guard("put", (key: string, data: Uint8Array | string, o?: PutOptions) => store.put(key, data, o)),
+    list: guard("list", (prefix: string) => store.list(prefix)),
+    delete: guard("delete", (key: string) => store.delete(key)),
+    ping: guard("ping", () => store.ping()),
+    ...(store.close ? { close: () => store.close!() } : {}),
+  };
+}
+
+async function openBackend(cfg: Config, opts: StoreOptions): Promise<BlobStore> {
   const backend = cfg.STORAGE_BACKEND ?? "local";
   switch (backend) {
     case "local": {

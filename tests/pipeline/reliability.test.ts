@@ -171,6 +171,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
     const job = await stack.refresh("yungryce", { timeoutMs: 90_000 });
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(/^bundle of 48 repos is \d+ bytes, over the limit of 20000 bytes \(MAX_BUNDLE_BYTES\)$/);
+    expect(job.error_code).toBe("limit_exceeded");
     expect(await readCurrentBundle(stack.ctx.store, "yungryce")).toBeNull();
     expect(await stack.jobs.dlqDepth()).toBe(0);
     // The user is not blocked: the next request is a new job.
@@ -188,6 +189,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
     await stack.startWorkers(["sync", "merge"]);
     const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
     expect(failed.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(failed.error_code).toBe("stuck");
     expect(await stack.ctx.redis.exists(stack.jobs.keys.lock("yungryce"))).toBe(0);
     // Its callback receiver hears about it like any other state change.
     expect(await stack.jobs.callbacks.pendingStates(job.job_id, "ip:192.0.2.1")).toContain("failed");
@@ -209,6 +211,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
       await stack.startWorkers(["merge"]);
       const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
       expect(failed.error).toBe("merge failed: stalled: the worker holding it died or hung 2 times (MAX_STALLS=2)");
+      expect(failed.error_code).toBe("stalled");
       const dlq = await stack.jobs.dlqList();
       expect(dlq.map((e) => [e.queue, e.bee_job_id, e.job_id])).toEqual([["merge", mergeId, job.job_id]]);
       expect(dlq[0].error).toMatch(/^stalled: /);

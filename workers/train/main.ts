@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Redis } from "ioredis";
 import { loadConfig, processEnv } from "../../shared/config.ts";
+import { jobFailure, StalledError } from "../../shared/errors.ts";
 import { JobStore, jobStoreOptions } from "../../shared/jobs/job-store.ts";
 import { TrainMessage } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
@@ -73,7 +74,7 @@ if (import.meta.main) {
           job_id: msg.job_id,
         });
         await publish(msg, "training_failed", {
-          error: reason,
+          ...jobFailure(new StalledError(reason)),
           message: "training failed; the previous model keeps serving",
         });
       },
