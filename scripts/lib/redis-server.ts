@@ -29,7 +29,10 @@ export async function startRedis(): Promise<RedisServer> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     if (port === 6379) continue;
-    const proc = startProcess("redis-server", redisServerArgs(port, dir, ["--daemonize", "no", "--loglevel", "warning"]));
+    const proc = startProcess(
+      "redis-server",
+      redisServerArgs(port, dir, ["--daemonize", "no", "--loglevel", "warning"]),
+    );
     try {
       await waitForPort(port, 10_000);
     } catch (err) {
