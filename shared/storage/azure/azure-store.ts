@@ -1,6 +1,6 @@
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { PreconditionFailedError } from "../../errors.ts";
-import { bytesEqual, defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import { bytesEqual, defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../common.ts";
 import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 

@@ -1,7 +1,7 @@
 import { type Bucket, Storage } from "@google-cloud/storage";
 import { createHash } from "node:crypto";
 import { PreconditionFailedError } from "../../errors.ts";
-import { defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import { defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../common.ts";
 import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
