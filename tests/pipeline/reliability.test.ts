@@ -48,11 +48,13 @@ describe("exactly once under duplicates, crashes and faults", () => {
     });
     await waitForOutput(child, /worker ready/);
     const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-    // Kill it once some repos are done and others are in flight.
+    // Kill it once some repos are done and others are in flight: the worker
+    // takes its jobs in rounds, so between two rounds nothing is active.
     const deadline = Date.now() + 30_000;
     for (;;) {
       const j = await stack.jobs.get(job.job_id);
-      if ((j?.progress.completed ?? 0) >= 4) break;
+      const active = await stack.ctx.redis.llen(queueKey("fs", "sync", "active"));
+      if ((j?.progress.completed ?? 0) >= 4 && active > 0) break;
       if (Date.now() > deadline) throw new Error(`no progress: ${child.output()}`);
       await Bun.sleep(20);
     }
