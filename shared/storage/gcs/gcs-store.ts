@@ -138,6 +138,8 @@ export class GcsStore implements BlobStore {
     }
   }
 
+  // The same page loop as AzureStore.list, over each SDK's own paging (page token vs continuation token):
+  // each page is one retried call, so a fault mid-listing repeats one page, not the listing.
   async list(prefix: string): Promise<string[]> {
     validatePrefix(prefix);
     const keys: string[] = [];
