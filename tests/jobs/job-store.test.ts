@@ -134,8 +134,8 @@ describe("job store", () => {
   });
 
   test("in flight is decided by the job's state: a job waiting in its queue past LOCK_TTL still holds the user", async () => {
-    // Regression (issue 17): the lock used to expire after LOCK_TTL_MS while the
-    // plan job waited in its queue (behind a rate-limit pause), and a second job started.
+    // The lock's TTL bounds a silent worker, not a queue: a plan job waiting behind a rate-limit pause
+    // longer than LOCK_TTL_MS still holds the user, so a second request joins it instead of starting a job.
     const short = new JobStore(redis, { prefix: "t2", lockTtlMs: 50 });
     const a = await short.requestRefresh({ username: "waiting-user" });
     await Bun.sleep(150);
