@@ -313,7 +313,7 @@ export function pageRoutes(app: RouteApp, ctx: AppContext) {
     const username = requireUsername(c.req.param("username"));
     // A read like GET /api/bundles/{u}: behind a key when READ_ACCESS=key.
     await ctx.auth.require(c, "read", username);
-    const cur = await readModelPointer(ctx.store, username);
+    const cur = await readModelPointer(ctx.store, username).catch(() => null);
     const p = cur?.pointer;
     const model = p
       ? { version: String(p.content_fingerprint), backend: String(p.backend), trained_at: String(p.trained_at) }
