@@ -8,7 +8,7 @@
 import process from "node:process";
 import { Redis } from "ioredis";
 import type { Config } from "../shared/config.ts";
-import { JobStore } from "../shared/jobs/job-store.ts";
+import { JobStore, jobStoreOptions } from "../shared/jobs/job-store.ts";
 import { createAiService } from "../shared/ranking/ai-service.ts";
 import { loadInstalledSentenceEncoder } from "../shared/ranking/sentence-encoder.ts";
 import { createStore } from "../shared/storage/index.ts";
@@ -37,12 +37,7 @@ export async function createGatewayDeps(config: Config, opts: RuntimeOptions = {
   });
   // Connection errors surface as failed requests (5xx JSON) and /api/ready 503; do not crash.
   redis.on("error", () => {});
-  const jobs = new JobStore(redis, {
-    prefix: config.QUEUE_PREFIX,
-    lockTtlMs: config.LOCK_TTL_MS,
-    notifyRetries: config.NOTIFY_RETRIES,
-    notifyBackoffMs: config.NOTIFY_BACKOFF_MS,
-  });
+  const jobs = new JobStore(redis, jobStoreOptions(config));
   const store = await createStore(config);
   const ai = createAiService({
     store,

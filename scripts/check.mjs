@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (n) => join(root, "node_modules", ".bin", n);
@@ -108,6 +109,18 @@ export function report(results, write = (s) => process.stdout.write(s)) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const USAGE = "usage: node scripts/check.mjs   (no arguments: every check, each reported)";
+  let help = false;
+  try {
+    help = parseArgs({ options: { help: { type: "boolean", short: "h" } }, strict: true }).values.help === true;
+  } catch (err) {
+    console.error(`${err.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const results = await runChecks();
   report(results);
   process.exit(results.every((r) => r.ok) ? 0 : 1);

@@ -10,7 +10,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseScriptArgs } from "./lib/cli-args.ts";
 import { startEmbeddedStack } from "./lib/embedded-stack.ts";
+import { sseData } from "./lib/sse.ts";
+
+parseScriptArgs({}, "npm run demo", {
+  details: "Environment: DEMO_USER (default yungryce), DEMO_QUESTION (the first question asked),\n" +
+    "DEMO_VERBOSE=1 (the stack's own output too).",
+});
 
 const USER = process.env.DEMO_USER || "yungryce";
 const QUESTION = process.env.DEMO_QUESTION || "Which projects use Flask?";
@@ -37,39 +44,24 @@ async function json(res: Response) {
 async function follow(url: string, until: Set<string>, timeoutMs = 120_000): Promise<Job> {
   const res = await fetch(url, { headers: { accept: "text/event-stream" }, signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok || !res.body) throw new Error(`events → ${res.status}`);
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
   let last: Job | undefined;
   let lastLine = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let i;
-    while ((i = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (!data) continue;
-      const job = JSON.parse(data) as Job;
-      last = job;
-      const p = job.progress;
-      const line = job.state === "syncing"
-        ? `  ${ms().padStart(8)}  syncing   ${p.completed + p.failed} of ${p.total} repos (${p.percentage}%)${
-          p.failed ? `, ${p.failed} failed` : ""
-        }`
-        : `  ${ms().padStart(8)}  ${job.state}${job.message ? ` — ${job.message}` : ""}${
-          job.error ? ` — ${job.error}` : ""
-        }`;
-      // Print state changes, and sync progress in steps of about a tenth.
-      const step = job.state === "syncing" ? `syncing:${Math.floor(p.percentage / 10)}` : line;
-      if (step !== lastLine) say(line);
-      lastLine = step;
-      if (until.has(job.state)) {
-        await reader.cancel().catch(() => {});
-        return job;
-      }
-    }
+  for await (const data of sseData(res.body)) {
+    const job = JSON.parse(data) as Job;
+    last = job;
+    const p = job.progress;
+    const line = job.state === "syncing"
+      ? `  ${ms().padStart(8)}  syncing   ${p.completed + p.failed} of ${p.total} repos (${p.percentage}%)${
+        p.failed ? `, ${p.failed} failed` : ""
+      }`
+      : `  ${ms().padStart(8)}  ${job.state}${job.message ? ` — ${job.message}` : ""}${
+        job.error ? ` — ${job.error}` : ""
+      }`;
+    // Print state changes, and sync progress in steps of about a tenth.
+    const step = job.state === "syncing" ? `syncing:${Math.floor(p.percentage / 10)}` : line;
+    if (step !== lastLine) say(line);
+    lastLine = step;
+    if (until.has(job.state)) return job;
   }
   if (!last) throw new Error("event stream ended without an event");
   return last;

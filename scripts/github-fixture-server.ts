@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { rng } from "../shared/ranking/hash.ts";
 import { type FixtureData, type FixtureRepo, runFixtureGraphql } from "./fixture-graphql/index.ts";
 import { generatedUser } from "./fixtures/generated-users.ts";
+import { numberFlag, parseScriptArgs } from "./lib/cli-args.ts";
 
 // ---------------------------------------------------------------------------
 // Options
@@ -1060,76 +1061,42 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
   };
 }
 
-function parseArgs(argv: string[]): FixtureServerOptions {
-  const opts: FixtureServerOptions = {};
-  const num = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n)) throw new Error(`${flag} needs a number, got ${v}`);
-    return n;
+const USAGE = "github-fixture-server.ts [--port N] [--host H] [--fixtures DIR] [--rate-limit N] " +
+  "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]";
+
+/** The command line (scripts/lib/cli-args.ts): a mistake exits 2 with the usage, `--help` prints it. */
+function optionsFromArgs(): FixtureServerOptions {
+  const { values: v } = parseScriptArgs({
+    port: { type: "string" },
+    host: { type: "string" },
+    fixtures: { type: "string" },
+    "rate-limit": { type: "string" },
+    "rate-window-s": { type: "string" },
+    "latency-ms": { type: "string" },
+    "fail-rate": { type: "string" },
+    seed: { type: "string" },
+  }, USAGE);
+  const num = (name: keyof typeof v, min = 0) => {
+    const raw = v[name];
+    return typeof raw === "string" ? numberFlag(raw, name, 0, min) : undefined;
   };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let v: string | undefined;
-    const eq = a.indexOf("=");
-    if (a.startsWith("--") && eq > 0) {
-      v = a.slice(eq + 1);
-      a = a.slice(0, eq);
-    } else if (a.startsWith("--") && a !== "--help") {
-      v = argv[++i];
-    }
-    switch (a) {
-      case "--port":
-        opts.port = num(a, v);
-        break;
-      case "--host":
-        opts.host = v;
-        break;
-      case "--fixtures":
-        opts.fixturesDir = v;
-        break;
-      case "--rate-limit":
-        opts.rateLimit = num(a, v);
-        break;
-      case "--rate-window-s":
-        opts.rateWindowS = num(a, v);
-        break;
-      case "--latency-ms":
-        opts.latencyMs = num(a, v);
-        break;
-      case "--fail-rate":
-        opts.failRate = num(a, v);
-        break;
-      case "--seed":
-        opts.seed = num(a, v);
-        break;
-      case "--help":
-        console.log(
-          "usage: github-fixture-server.ts --port N [--host H] [--fixtures DIR] [--rate-limit N] " +
-            "[--rate-window-s S] [--latency-ms N] [--fail-rate F] [--seed S]",
-        );
-        // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
-        (globalThis as any).process?.exit?.(0);
-        break;
-      default:
-        throw new Error(`unknown argument: ${a}`);
-    }
-  }
-  return opts;
+  return {
+    port: num("port"),
+    host: v.host,
+    fixturesDir: v.fixtures,
+    rateLimit: num("rate-limit"),
+    rateWindowS: num("rate-window-s"),
+    latencyMs: num("latency-ms"),
+    failRate: num("fail-rate"),
+    seed: num("seed", Number.MIN_SAFE_INTEGER),
+  };
 }
 
 // deno-lint-ignore no-explicit-any -- import.meta.main is Deno's and Bun's, absent from the standard ImportMeta type
 if ((import.meta as any).main) {
   // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
   const proc = (globalThis as any).process;
-  const argv: string[] = proc?.argv?.slice(2) ?? [];
-  let opts: FixtureServerOptions;
-  try {
-    opts = parseArgs(argv);
-  } catch (err) {
-    console.error(`github-fixture-server: ${(err as Error).message}`);
-    proc?.exit?.(2);
-    throw err;
-  }
+  const opts = optionsFromArgs();
   const srv = await startFixtureServer(opts);
   console.log(`github-fixture-server listening on ${srv.url}`);
   const stop = () => srv.close().finally(() => proc?.exit?.(0));

@@ -7,20 +7,20 @@
  *   `npm run keys -- list`             id, scope, creation time (never a key)
  * Add `--json` for machine-readable output. Uses REDIS_URL and QUEUE_PREFIX like the gateway.
  */
-import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { KeyRegistry } from "../shared/auth/api-keys.ts";
 import { loadConfig, processEnv } from "../shared/config.ts";
+import { failUsage, parseScriptArgs } from "./lib/cli-args.ts";
 
-const usage = "usage: npm run keys -- create <scope> | revoke <key|id> | list   [--json]";
-let parsed;
-try {
-  parsed = parseArgs({ args: process.argv.slice(2), allowPositionals: true, options: { json: { type: "boolean" } } });
-} catch (err) {
-  console.error(`${(err as Error).message}\n${usage}`);
-  process.exit(2);
-}
-const [cmd, arg] = parsed.positionals;
+const usage = "npm run keys -- create <scope> | revoke <key|id> | list   [--json]";
+const parsed = parseScriptArgs({ json: { type: "boolean" } }, usage, {
+  allowPositionals: true,
+  details: "A scope is `*` or user names joined by |. Uses REDIS_URL and QUEUE_PREFIX like the gateway.",
+});
+const [cmd, arg = "", ...extra] = parsed.positionals;
+const known = (cmd === "create" || cmd === "revoke") && arg !== "" || cmd === "list" && arg === "";
+// The arguments are not echoed: one of them may be a key.
+if (!known || extra.length) failUsage("expected one command: create <scope>, revoke <key|id> or list", usage);
 const asJson = parsed.values.json === true;
 let cfg;
 try {
@@ -36,26 +36,23 @@ let code = 0;
 try {
   await redis.connect();
   const keys = new KeyRegistry(redis, cfg.QUEUE_PREFIX);
-  if (cmd === "create" && arg) {
+  if (cmd === "create") {
     const k = await keys.create(arg);
     if (asJson) console.log(JSON.stringify(k));
     else {
       console.log(k.key);
       console.error(`created key ${k.id} for scope ${k.scope}; it is shown only now`);
     }
-  } else if (cmd === "revoke" && arg) {
+  } else if (cmd === "revoke") {
     const ok = await keys.revoke(arg);
     if (asJson) console.log(JSON.stringify({ revoked: ok }));
     else console.log(ok ? "revoked" : "no such key");
     if (!ok) code = 1;
-  } else if (cmd === "list") {
+  } else {
     const all = await keys.list();
     if (asJson) console.log(JSON.stringify(all));
     else if (!all.length) console.log("no run-time keys");
     else for (const k of all) console.log(`${k.id}\t${k.scope}\t${k.created_at}`);
-  } else {
-    console.error(usage);
-    code = 2;
   }
 } catch (err) {
   const msg = (err as Error).message;

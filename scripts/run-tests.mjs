@@ -11,7 +11,13 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (n) => join(root, "node_modules", ".bin", n);
+// Every argument goes to `bun test` and `deno test` as they are (file filters, their own flags); only
+// --help is this script's.
 const extra = process.argv.slice(2);
+if (extra.length === 1 && (extra[0] === "--help" || extra[0] === "-h")) {
+  console.log("usage: node scripts/run-tests.mjs [test file filter…]   (with filters: no static checks)");
+  process.exit(0);
+}
 const env = {
   ...process.env,
   NO_COLOR: "1",

@@ -8,9 +8,24 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const quiet = process.argv.includes("--quiet");
+// Plain Node (no TypeScript), so node:util's parseArgs directly, as scripts/lib/cli-args.ts does for the rest.
+const USAGE = "usage: node scripts/setup.mjs [--quiet]";
+let flags;
+try {
+  flags =
+    parseArgs({ options: { quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true }).values;
+} catch (err) {
+  console.error(`${err.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const quiet = flags.quiet === true;
 const log = (m) => quiet || console.error(`[setup] ${m}`);
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 

@@ -1,11 +1,11 @@
-import { NonRetriableError, PreconditionFailedError } from "./errors.ts";
+import { LimitExceededError, PreconditionFailedError } from "./errors.ts";
 import { storageKeys } from "./keys.ts";
 import { Bundle, BundlePointer } from "./schemas/bundle.ts";
 import type { RepoRecord } from "./schemas/repo.ts";
+import { getJson } from "./storage/json.ts";
 import type { BlobStore } from "./storage/types.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export interface CurrentBundle {
   pointer: BundlePointer;
@@ -14,27 +14,26 @@ export interface CurrentBundle {
   bundle: Bundle;
 }
 
-/** The user's current pointer, or null before the first bundle. */
+/** The user's current pointer, or null before the first bundle; a malformed one throws StoredJsonError. */
 export async function readPointer(
   store: BlobStore,
   username: string,
 ): Promise<{ pointer: BundlePointer; version: string } | null> {
-  const obj = await store.get(storageKeys.bundleCurrent(username));
-  if (!obj) return null;
-  return { pointer: BundlePointer.parse(JSON.parse(dec.decode(obj.data))), version: obj.version };
+  const got = await getJson(store, storageKeys.bundleCurrent(username), BundlePointer);
+  return got && { pointer: got.value, version: got.version };
 }
 
 /** Follows `current.json` to the immutable bundle it names; null before the first bundle. */
 export async function readCurrentBundle(store: BlobStore, username: string): Promise<CurrentBundle | null> {
   const p = await readPointer(store, username);
   if (!p) return null;
-  const obj = await store.get(p.pointer.key);
-  if (!obj) throw new Error(`bundle pointer of ${username} names a missing object ${p.pointer.key}`);
-  return { pointer: p.pointer, pointerVersion: p.version, bundle: Bundle.parse(JSON.parse(dec.decode(obj.data))) };
+  const got = await getJson(store, p.pointer.key, Bundle);
+  if (!got) throw new Error(`bundle pointer of ${username} names a missing object ${p.pointer.key}`);
+  return { pointer: p.pointer, pointerVersion: p.version, bundle: got.value };
 }
 
 /** A bundle over the size limit: never published (the current one stays). */
-export class BundleTooLargeError extends NonRetriableError {
+export class BundleTooLargeError extends LimitExceededError {
   override name = "BundleTooLargeError";
   constructor(readonly bytes: number, readonly maxBytes: number, repos: number) {
     super(`bundle of ${repos} repos is ${bytes} bytes, over the limit of ${maxBytes} bytes (MAX_BUNDLE_BYTES)`);

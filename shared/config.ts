@@ -122,9 +122,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     // One secret for both would let a status webhook (whose receiver the caller chooses) pass as a GitHub push.
     throw new ConfigError("invalid configuration: GITHUB_WEBHOOK_SECRET must differ from WEBHOOK_SIGNING_SECRET");
   }
-  for (const name of ["API_KEYS", "CALLBACK_ALLOW_HOSTS"] as const) {
-    const problem = name === "API_KEYS" ? apiKeysProblem(cfg.API_KEYS) : allowHostsProblem(cfg.CALLBACK_ALLOW_HOSTS);
-    if (problem) throw new ConfigError(`invalid configuration: ${name}: ${problem}`);
+  // Their parsers' messages never quote the value (API_KEYS holds keys).
+  for (const [name, parse] of [["API_KEYS", parseApiKeys], ["CALLBACK_ALLOW_HOSTS", parseAllowHosts]] as const) {
+    try {
+      parse(cfg[name]);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${name}: ${(err as Error).message}`);
+    }
   }
   if (cfg.STORAGE_BACKEND === "gcs" && !cfg.GCS_BUCKET) {
     throw new ConfigError("invalid configuration: STORAGE_BACKEND=gcs needs GCS_BUCKET");
@@ -146,25 +150,6 @@ export function processEnv(): Record<string, string | undefined> {
   const g = globalThis as any;
   if (g.Deno?.env?.toObject) return g.Deno.env.toObject();
   return g.process?.env ?? {};
-}
-
-/** Why an API_KEYS value is malformed (never quoting it: it holds keys), or null. */
-function apiKeysProblem(v: string | undefined): string | null {
-  try {
-    parseApiKeys(v);
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
-function allowHostsProblem(v: string | undefined): string | null {
-  try {
-    parseAllowHosts(v);
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
 }
 
 /** GITHUB_TOKENS and GITHUB_TOKEN together: the token pool (GITHUB_TOKEN alone is a pool of one). */

@@ -1,4 +1,5 @@
-import { redactText } from "./safe-error.ts";
+import { publicError, redactText } from "./safe-error.ts";
+import type { JobErrorCode } from "./schemas/job.ts";
 
 /**
  * Typed control-flow errors (Inngest style): the error's class decides what a
@@ -11,18 +12,16 @@ import { redactText } from "./safe-error.ts";
  *    then dead letter.
  */
 export class FoliosyncError extends Error {
-  override name = "FoliosyncError";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+    // Every subclass is named after itself (logs and `String(err)` show the class).
+    this.name = new.target.name;
   }
 }
 
-export class NonRetriableError extends FoliosyncError {
-  override name = "NonRetriableError";
-}
+export class NonRetriableError extends FoliosyncError {}
 
 export class RetryAfterError extends FoliosyncError {
-  override name = "RetryAfterError";
   /** Milliseconds to wait before the next attempt. */
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number, options?: { cause?: unknown }) {
@@ -33,25 +32,63 @@ export class RetryAfterError extends FoliosyncError {
 
 /** A conditional storage write lost: create-only on an existing key, or a stale version. */
 export class PreconditionFailedError extends FoliosyncError {
-  override name = "PreconditionFailedError";
   constructor(readonly key: string, message = `precondition failed for ${key}`, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
 
 /** Bad configuration: names the variable. */
-export class ConfigError extends FoliosyncError {
-  override name = "ConfigError";
-}
+export class ConfigError extends FoliosyncError {}
 
 /** Input that breaks a documented rule: an HTTP caller gets 400 with the message. */
-export class InputError extends NonRetriableError {
-  override name = "InputError";
-}
+export class InputError extends NonRetriableError {}
 
 /** A name (username, repo, key part) that may not reach a key. */
-export class InvalidNameError extends InputError {
-  override name = "InvalidNameError";
+export class InvalidNameError extends InputError {}
+
+/**
+ * The classes that name why a step failed, each mapped to a job's
+ * `error_code` by errorCodeOf below (names come from the class: FoliosyncError).
+ *  - GitHubNotFoundError: GitHub answered that the user (or a repository) does not exist (404, 410).
+ *  - GitHubUnauthorizedError: GitHub refused the configured token(s) (401); only an operator can fix it.
+ *  - LimitExceededError: a configured bound was reached (a request budget, a size limit).
+ *  - StalledError: a step's deliveries died or hung MAX_STALLS times (its worker crashed holding it).
+ *  - StorageUnavailableError: the storage backend failed after the adapter's retries; transient, so the
+ *    queue retries the step.
+ */
+export class GitHubNotFoundError extends NonRetriableError {}
+export class GitHubUnauthorizedError extends NonRetriableError {}
+export class LimitExceededError extends NonRetriableError {}
+export class StalledError extends NonRetriableError {}
+export class StorageUnavailableError extends FoliosyncError {}
+
+/**
+ * The one place where an error's class decides the job's `error_code`
+ * (JOB_ERROR_CODES in shared/schemas/job.ts). `fallback` is the code of an
+ * error of no known class: `internal`, or the step's own failure code
+ * (`training_failed`). A rate limit reaching a job is GitHub's: it is the
+ * only one a step waits out (RetryAfterError).
+ */
+export function errorCodeOf(err: unknown, fallback: JobErrorCode = "internal"): JobErrorCode {
+  if (err instanceof GitHubNotFoundError) return "github_not_found";
+  if (err instanceof GitHubUnauthorizedError) return "github_unauthorized";
+  if (err instanceof RetryAfterError) return "github_rate_limited";
+  if (err instanceof LimitExceededError) return "limit_exceeded";
+  if (err instanceof StalledError) return "stalled";
+  if (err instanceof StorageUnavailableError) return "storage_unavailable";
+  if (err instanceof InputError) return "invalid_input";
+  return fallback;
+}
+
+/** What a failed job records: the code from the error's class, and the safe message (publicError). */
+export interface JobFailure {
+  error: string;
+  error_code: JobErrorCode;
+}
+
+/** A job's `error` and `error_code` for a thrown value (the only way workers build them). */
+export function jobFailure(err: unknown, fallback: JobErrorCode = "internal"): JobFailure {
+  return { error: publicError(err), error_code: errorCodeOf(err, fallback) };
 }
 
 /** What a worker does after an attempt failed. */

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { type Config, githubTokens } from "../shared/config.ts";
-import { JobStore } from "../shared/jobs/job-store.ts";
+import { JobStore, jobStoreOptions } from "../shared/jobs/job-store.ts";
 import { createStore } from "../shared/storage/index.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
 import { GithubClient } from "./github/github-client.ts";
@@ -23,14 +23,7 @@ export async function createContext(cfg: Config, overrides: Partial<WorkerContex
   const redis = overrides.redis ?? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const log = overrides.log ?? createLogger(cfg.LOG_LEVEL);
   const jobs = overrides.jobs ??
-    new JobStore(redis, {
-      prefix: cfg.QUEUE_PREFIX,
-      lockTtlMs: cfg.LOCK_TTL_MS,
-      jobStuckMs: cfg.JOB_STUCK_MS,
-      retries: cfg.JOB_RETRIES,
-      notifyRetries: cfg.NOTIFY_RETRIES,
-      notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
-    });
+    new JobStore(redis, jobStoreOptions(cfg));
   const metrics = overrides.metrics ?? new WorkerMetrics();
   const store = overrides.store ?? tracedStore(instrumentStore(await createStore(cfg), metrics));
   const github = overrides.github ??

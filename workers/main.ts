@@ -23,13 +23,14 @@ import { WorkerMetrics } from "./metrics.ts";
 import { type Role, ROLES, type RunningRoles, startRoles } from "./roles.ts";
 import { announceWorker, type PresenceHandle } from "../shared/worker-presence.ts";
 import { flushTelemetry, initTelemetry } from "../shared/telemetry.ts";
+import { parseScriptArgs } from "../scripts/lib/cli-args.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-function parseRoles(argv: string[]): { roles: Role[]; train: boolean } {
-  const i = argv.indexOf("--role");
-  const value = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--role="))?.slice(7) ?? "all";
-  if (!value) throw new Error("--role needs a value: plan|sync|merge|train|notify|all");
+const USAGE = "bun run worker [--role plan|sync|merge|train|notify|all[,…]]";
+
+/** `--role` (default `all`, a comma list allowed) → the Bun roles to run here, and whether to start training. */
+function parseRoles(value = "all"): { roles: Role[]; train: boolean } {
   const wanted = value.split(",").map((s) => s.trim());
   const roles: Role[] = [];
   let train = false;
@@ -76,10 +77,14 @@ async function retryVisibly<T>(what: string, fn: () => Promise<T>, log: Logger, 
 }
 
 if (import.meta.main) {
+  const { values: argv } = parseScriptArgs({ role: { type: "string" } }, USAGE, {
+    details: "all: plan, sync, merge and notify here, and the Deno training worker as a child process.\n" +
+      "Serves /health, /ready and /metrics on WORKER_METRICS_PORT; reads the settings in .env.example.",
+  });
   let parsed;
   let cfg;
   try {
-    parsed = parseRoles(process.argv.slice(2));
+    parsed = parseRoles(argv.role);
     cfg = loadConfig(processEnv());
   } catch (err) {
     console.error(`worker: ${(err as Error).message}`);

@@ -1,4 +1,5 @@
 import { BundleTooLargeError, publishBundle, readPointer } from "../shared/bundle-store.ts";
+import { jobFailure } from "../shared/errors.ts";
 import { bundleFingerprint, bundleIdentity, byName, contentFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import type { Bundle } from "../shared/schemas/bundle.ts";
@@ -67,7 +68,7 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   } catch (err) {
     if (!(err instanceof BundleTooLargeError)) throw err;
     // Not a fault to retry: the job fails with the reason; the current bundle keeps serving.
-    await jobs.setState(msg.job_id, user, "failed", { error: err.message }, ["merging"]);
+    await jobs.setState(msg.job_id, user, "failed", jobFailure(err), ["merging"]);
     return null;
   }
   const documented = records.filter((r) => r.has_documentation).length;

@@ -146,11 +146,16 @@ function failed(host: HostState) {
   }
 }
 
-/** The head delivery failed for good (dead-lettered by the caller): the receiver's next delivery gets its turn. */
+/**
+ * The head delivery failed for good (dead-lettered by the caller): the
+ * receiver's next delivery gets its turn. A delivery dead-lettered for its
+ * stalls was attempted by processes that died: its head is the list's head
+ * now (a head has exactly one notify job).
+ */
 export async function statusWebhookGaveUp(ctx: WorkerContext, msg: NotifyMessage): Promise<void> {
   const d = deliveriesOf(ctx);
   const key = `${msg.job_id}:${msg.receiver}`;
-  const seq = d.attempting.get(key);
+  const seq = d.attempting.get(key) ?? (await ctx.jobs.callbacks.head(msg.job_id, msg.receiver))?.delivery.seq;
   d.attempting.delete(key);
   if (seq !== undefined) await ctx.jobs.callbacks.advance(msg.job_id, msg.receiver, seq);
 }

@@ -1,7 +1,6 @@
 import type BeeQueue from "bee-queue";
 import type { z } from "zod";
-import { decideAfterFailure, describeError } from "../shared/errors.ts";
-import { publicError } from "../shared/safe-error.ts";
+import { decideAfterFailure, describeError, type JobFailure, jobFailure, StalledError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
 import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
 import type { WorkerContext } from "./context.ts";
@@ -19,21 +18,21 @@ export { STALL_INTERVAL_MS };
 export const ROLES = ["plan", "sync", "merge", "notify"] as const;
 export type Role = (typeof ROLES)[number];
 
-interface RoleSpec<S extends z.ZodTypeAny> {
-  queue: QueueName;
-  schema: S;
-  concurrency: (ctx: WorkerContext) => number;
+/** The steps of one role; its queue, message schema and concurrency setting are defineRole's arguments. */
+interface RoleSteps<S extends z.ZodTypeAny> {
   run: (ctx: WorkerContext, msg: z.infer<S>) => Promise<unknown>;
-  /** Called once when an attempt fails for good (non-retriable or out of retries). */
-  onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, reason: string) => Promise<void>;
+  /** Called once when an attempt fails for good (non-retriable, out of retries, or stalled too often). */
+  onFinalFailure: (ctx: WorkerContext, msg: z.infer<S>, failure: JobFailure) => Promise<void>;
   /** The user whose refresh lock to keep alive while working. */
   lockOf?: (msg: z.infer<S>) => { username: string; job_id: string };
 }
 
+type ConcurrencySetting = "PLAN_CONCURRENCY" | "SYNC_CONCURRENCY" | "MERGE_CONCURRENCY" | "NOTIFY_CONCURRENCY";
+
 /** One role's message, validated and bound to the role's steps: what `handle` runs. */
 interface BoundMessage {
   run(): Promise<unknown>;
-  onFinalFailure(reason: string): Promise<void>;
+  onFinalFailure(failure: JobFailure): Promise<void>;
   lock?: { username: string; job_id: string };
   jobId?: string;
 }
@@ -46,19 +45,24 @@ interface RoleRunner {
 }
 
 /** Keeps each role's message type between its schema and its steps, then erases it for the table. */
-function defineRole<S extends z.ZodTypeAny>(spec: RoleSpec<S>): RoleRunner {
+function defineRole<S extends z.ZodTypeAny>(
+  queue: QueueName,
+  schema: S,
+  concurrency: ConcurrencySetting,
+  spec: RoleSteps<S>,
+): RoleRunner {
   return {
-    queue: spec.queue,
-    concurrency: spec.concurrency,
+    queue,
+    concurrency: (ctx) => ctx.cfg[concurrency],
     bind(ctx, data) {
-      const parsed = spec.schema.safeParse(data);
+      const parsed = schema.safeParse(data);
       if (!parsed.success) return { ok: false, error: parsed.error.message };
       const msg: z.infer<S> = parsed.data;
       return {
         ok: true,
         message: {
           run: () => spec.run(ctx, msg),
-          onFinalFailure: (reason) => spec.onFinalFailure(ctx, msg, reason),
+          onFinalFailure: (failure) => spec.onFinalFailure(ctx, msg, failure),
           lock: spec.lockOf?.(msg),
           jobId: (msg as { job_id?: string }).job_id,
         },
@@ -67,21 +71,18 @@ function defineRole<S extends z.ZodTypeAny>(spec: RoleSpec<S>): RoleRunner {
   };
 }
 
+/** A step failed for good: the job fails with its error and error_code (after `what`, when given). */
+const failJob = (what = "") => async (c: WorkerContext, m: { job_id: string; username: string }, f: JobFailure) => {
+  await c.jobs.setState(m.job_id, m.username, "failed", { ...f, error: what + f.error });
+};
+
 const specs: { [R in Role]: RoleRunner } = {
-  plan: defineRole({
-    queue: "plan",
-    schema: PlanMessage,
-    concurrency: (c) => c.cfg.PLAN_CONCURRENCY,
+  plan: defineRole("plan", PlanMessage, "PLAN_CONCURRENCY", {
     run: (c, m) => runPlan(c, m),
-    onFinalFailure: async (c, m, reason) => {
-      await c.jobs.setState(m.job_id, m.username, "failed", { error: reason });
-    },
+    onFinalFailure: failJob(),
     lockOf: (m) => m,
   }),
-  sync: defineRole({
-    queue: "sync",
-    schema: SyncMessage,
-    concurrency: (c) => c.cfg.SYNC_CONCURRENCY,
+  sync: defineRole("sync", SyncMessage, "SYNC_CONCURRENCY", {
     run: async (c, m) => {
       await syncRepo(c, m);
       await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed");
@@ -93,20 +94,12 @@ const specs: { [R in Role]: RoleRunner } = {
     },
     lockOf: (m) => m,
   }),
-  merge: defineRole({
-    queue: "merge",
-    schema: MergeMessage,
-    concurrency: (c) => c.cfg.MERGE_CONCURRENCY,
+  merge: defineRole("merge", MergeMessage, "MERGE_CONCURRENCY", {
     run: (c, m) => runMerge(c, m),
-    onFinalFailure: async (c, m, reason) => {
-      await c.jobs.setState(m.job_id, m.username, "failed", { error: `merge failed: ${reason}` });
-    },
+    onFinalFailure: failJob("merge failed: "),
     lockOf: (m) => m,
   }),
-  notify: defineRole({
-    queue: "notify",
-    schema: NotifyMessage,
-    concurrency: (c) => c.cfg.NOTIFY_CONCURRENCY,
+  notify: defineRole("notify", NotifyMessage, "NOTIFY_CONCURRENCY", {
     run: (c, m) => deliverStatusWebhook(c, m),
     onFinalFailure: (c, m) => statusWebhookGaveUp(c, m),
   }),
@@ -158,7 +151,7 @@ async function handleJob(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unkno
     async (reason) => {
       ctx.log.warn(`${role} dead-lettered: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
-      await msg.onFinalFailure(reason);
+      await msg.onFinalFailure(jobFailure(new StalledError(reason)));
       observe("failed");
     },
     () => runAttempt(ctx, role, job, msg, deadLetter, observe),
@@ -191,8 +184,8 @@ async function runAttempt(
     if (action === "dead-letter") {
       ctx.log.warn(`${role} failed for good: ${reason}`, { bee_job_id: job.id });
       await deadLetter(reason);
-      // The job shows what is safe to show: no URL path, file path or address.
-      await msg.onFinalFailure(publicError(err));
+      // The job shows what is safe to show (no URL path, file path or address) and the code of the error's class.
+      await msg.onFinalFailure(jobFailure(err));
       observe("failed");
       return;
     }

@@ -313,7 +313,7 @@ export function pageRoutes(app: RouteApp, ctx: AppContext) {
   app.handle("pageModel", async (c) => {
     const username = requireUsername(c.req.param("username"));
     ctx.auth.client(c, username);
-    const cur = await readModelPointer(ctx.store, username);
+    const cur = await readModelPointer(ctx.store, username).catch(() => null);
     const p = cur?.pointer;
     const model = p
       ? { version: String(p.content_fingerprint), backend: String(p.backend), trained_at: String(p.trained_at) }

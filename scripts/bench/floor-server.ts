@@ -5,7 +5,11 @@
  * REDIS_URL; prints `floor listening on http://127.0.0.1:PORT`.
  */
 import { Redis } from "ioredis";
+import { parseScriptArgs } from "../lib/cli-args.ts";
 
+parseScriptArgs({}, "deno run -A scripts/bench/floor-server.ts", {
+  details: "Environment: PORT (0: a free port), REDIS_URL (default redis://127.0.0.1:6379).",
+});
 const redis = new Redis(Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379");
 let n = 0;
 const server = Deno.serve(

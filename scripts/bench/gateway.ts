@@ -52,8 +52,8 @@ const asJson = argv.json ?? false;
 const REQUESTS = numberFlag(argv.requests, "requests", 20_000, 1);
 const CONCURRENCY = numberFlag(argv.concurrency, "concurrency", 100, 1);
 // Both servers are measured warm: V8 optimizes a handler only after thousands
-// of calls, and with 2,000 the measured run still paid for compiling (the
-// gateway, with more code, more so: ~79 vs ~47 µs of CPU per request).
+// of calls, so a short warm-up leaves compiling in the measured run (2,000
+// calls: ~79 vs ~47 µs of gateway CPU per request; BENCHMARKS.md).
 const WARMUP = numberFlag(argv.warmup, "warmup", 20_000);
 const USERS = 1_000;
 /** Diagnosis: only one kind of request (refresh | status | bundle | etag | health). */

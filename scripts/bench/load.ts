@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * `npm run bench:load -- [--json] [--users 100] [--duration-s 60] [--latency-ms 100] [--no-train]`
+ * `npm run bench:load -- [--json] [--users 100] [--duration-s 60] [--latency-ms 100] [--drain-timeout-s 600] [--no-train]`
  *
  * The whole stack (private Redis, fixture GitHub at --latency-ms, the
  * plan/sync/merge/notify workers, the Deno training worker, the Deno
@@ -18,31 +18,26 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { FINAL_STATES, type JobRecord } from "../../shared/schemas/job.ts";
 import { startEmbeddedStack } from "../lib/embedded-stack.ts";
+import { numberFlag, parseScriptArgs } from "../lib/cli-args.ts";
+import { sseData } from "../lib/sse.ts";
 
-const { values: args } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    json: { type: "boolean", default: false },
-    users: { type: "string", default: "100" },
-    "duration-s": { type: "string", default: "60" },
-    "latency-ms": { type: "string", default: "100" },
-    "drain-timeout-s": { type: "string", default: "600" },
-    "no-train": { type: "boolean", default: false },
+const { values: args } = parseScriptArgs(
+  {
+    json: { type: "boolean" },
+    users: { type: "string" },
+    "duration-s": { type: "string" },
+    "latency-ms": { type: "string" },
+    "drain-timeout-s": { type: "string" },
+    "no-train": { type: "boolean" },
   },
-});
-const USERS = Number(args.users);
-const DURATION_S = Number(args["duration-s"]);
-const LATENCY_MS = Number(args["latency-ms"]);
-const DRAIN_TIMEOUT_S = Number(args["drain-timeout-s"]);
-for (const [k, v] of [["users", USERS], ["duration-s", DURATION_S], ["latency-ms", LATENCY_MS]] as const) {
-  if (!Number.isFinite(v) || v < 0) {
-    console.error(`bench:load: --${k} must be a non-negative number`);
-    process.exit(2);
-  }
-}
+  "bench:load [--json] [--users 100] [--duration-s 60] [--latency-ms 100] [--drain-timeout-s 600] [--no-train]",
+);
+const USERS = numberFlag(args.users, "users", 100);
+const DURATION_S = numberFlag(args["duration-s"], "duration-s", 60);
+const LATENCY_MS = numberFlag(args["latency-ms"], "latency-ms", 100);
+const DRAIN_TIMEOUT_S = numberFlag(args["drain-timeout-s"], "drain-timeout-s", 600);
 const log = (m: string) => {
   if (!args.json) console.error(m);
 };
@@ -110,26 +105,10 @@ async function followBySse(base: string, eventsUrl: string, until: number): Prom
     signal: AbortSignal.timeout(Math.max(1, until - performance.now())),
   });
   if (!res?.body) return;
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += value;
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const event = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = event.split("\n").find((l) => l.startsWith("data: "));
-        if (!data) continue;
-        const job = JSON.parse(data.slice(6)) as JobRecord;
-        if (FINAL_STATES.has(job.state)) {
-          noteFinal(job);
-          await reader.cancel().catch(() => {});
-          return;
-        }
-      }
+    for await (const data of sseData(res.body)) {
+      const job = JSON.parse(data) as JobRecord;
+      if (FINAL_STATES.has(job.state)) return noteFinal(job);
     }
   } catch {
     // A stream cut short: the final state is read by the drain.

@@ -6,6 +6,7 @@
  * are never trusted to have a shape.
  */
 import { JobRecord } from "../../shared/schemas/job.ts";
+import { sseData, SseLimitError } from "../lib/sse.ts";
 import { CliError, EXIT, type ExitCode } from "./exit-codes.ts";
 import { clean, truncate } from "./render.ts";
 
@@ -145,6 +146,7 @@ export class Api {
         }
       } catch (err) {
         if (err instanceof CliError) throw err;
+        if (err instanceof SseLimitError) throw new CliError(err.message, EXIT.UNAVAILABLE);
         if (ctrl.signal.aborted && Date.now() >= deadline) break;
       } finally {
         clearTimeout(timer);
@@ -157,35 +159,5 @@ export class Api {
       `still ${last ? last.state : "waiting"} after the timeout; the job goes on`,
       EXIT.TIMEOUT,
     );
-  }
-}
-
-/** The `data:` payloads of a text/event-stream body (multi-line data joined by "\n"). */
-export async function* sseData(body: ReadableStream<Uint8Array>, maxEvent = 4 * 1024 * 1024): AsyncGenerator<string> {
-  const dec = new TextDecoder();
-  let buf = "";
-  let data: string[] = [];
-  let size = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value: chunk } = await reader.read();
-    if (done) break;
-    buf += dec.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl).replace(/\r$/, "");
-      buf = buf.slice(nl + 1);
-      if (line === "") {
-        if (data.length) yield data.join("\n");
-        data = [];
-        size = 0;
-      } else if (line.startsWith("data:")) {
-        const v = line.slice(5).replace(/^ /, "");
-        size += v.length;
-        if (size > maxEvent) throw new CliError("event stream: an event over 4 MiB", EXIT.UNAVAILABLE);
-        data.push(v);
-      }
-    }
-    if (buf.length > maxEvent) throw new CliError("event stream: a line over 4 MiB", EXIT.UNAVAILABLE);
   }
 }

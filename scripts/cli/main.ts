@@ -6,7 +6,7 @@
  *   status <user> <job>                           one job's state and progress
  *   bundle <user>                                 the user's repositories
  *   ask <user> "<question>"                       ranked repositories and the answer
- *   dlq list|replay|depth [--queue Q]             the dead-letter queue (Redis)
+ *   dlq [list]|replay|depth [--queue Q]           the dead-letter queue (Redis); `npm run dlq` is this
  *   workers                                       queue depths, running workers, GitHub quota
  *   model list|rollback <user> [version]          model versions in storage
  *   keys create|revoke|list                       run-time API keys (scripts/keys.ts)
@@ -225,9 +225,10 @@ Exit codes: 0 ok, 1 job or operation failed, 2 usage or bad input, 3 not found,
   const dlq = program.command("dlq").description("the dead-letter queue: jobs that failed for good (reads REDIS_URL)");
   const queueOpt = () =>
     new Option("-q, --queue <queue>", "only this queue").choices(["plan", "sync", "merge", "train", "notify"]);
+  // `list` is the default, so `foliosync dlq` and `npm run dlq` with no command list the entries.
   dlq
-    .command("list")
-    .description("dead-lettered jobs, newest first, with their cause; INDEX is what replay takes")
+    .command("list", { isDefault: true })
+    .description("dead-lettered jobs, newest first, with their cause; INDEX is what replay takes (the default)")
     .addOption(queueOpt())
     .addOption(new Option("-n, --limit <n>", "at most this many").default(50).argParser(positiveInt("--limit", 10_000)))
     .action(async (o: { queue?: string; limit: number }, cmd) => {

@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { type Config, loadConfig, processEnv } from "../../shared/config.ts";
-import { JobStore } from "../../shared/jobs/job-store.ts";
+import { JobStore, jobStoreOptions } from "../../shared/jobs/job-store.ts";
 import { queueKey, type QueueName, QUEUES } from "../../shared/jobs/queue-names.ts";
 import { type ModelPointer, promoteModel, readModelPointer } from "../../shared/ranking/model-store.ts";
 import { storageKeys } from "../../shared/keys.ts";
@@ -43,7 +43,7 @@ export async function withRedis<T>(cfg: Config, f: (redis: Redis, jobs: JobStore
       // The URL may hold a password: only its host is named.
       throw new CliError(`Redis at ${redisHost(cfg.REDIS_URL)} unreachable`, EXIT.UNAVAILABLE);
     }
-    return await f(redis, new JobStore(redis, { prefix: cfg.QUEUE_PREFIX }));
+    return await f(redis, new JobStore(redis, jobStoreOptions(cfg)));
   } finally {
     redis.disconnect();
   }

@@ -1,7 +1,8 @@
 /**
  * The one way scripts read their command line: `node:util`'s `parseArgs` (the same in Node, Bun and Deno), strict,
- * so an unknown or malformed flag stops the script with a usage line instead of being ignored. Numbers are checked
- * here once, so no script reads `Number(undefined)` or a negative count.
+ * so an unknown or malformed flag stops the script with a usage line and exit status 2 instead of being ignored;
+ * `--help` / `-h` prints the usage on stdout and exits 0. Numbers are checked here once, so no script reads
+ * `Number(undefined)` or a negative count. (The operator's CLI, scripts/cli/, uses commander for its subcommands.)
  */
 import process from "node:process";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -20,20 +21,33 @@ export function failUsage(reason: string, usage: string): never {
 }
 
 /**
- * Parses `args` against `options`; on a mistake prints `usage` with the reason to stderr and exits 2.
- * Positionals are allowed only when `allowPositionals` is set. The tokens keep the flags' order, for
- * scripts whose flags group (a `--queries` belongs to the `--fixtures` before it).
+ * Parses `args` against `options`; on a mistake prints `usage` with the reason to stderr and exits 2; with
+ * `--help` or `-h` prints `usage` (and `details`, when given) to stdout and exits 0. Positionals are allowed
+ * only when `allowPositionals` is set. The tokens keep the flags' order, for scripts whose flags group (a
+ * `--queries` belongs to the `--fixtures` before it).
  */
 export function parseScriptArgs<O extends Options>(
   options: O,
   usage: string,
-  { args = scriptArgs(), allowPositionals = false }: { args?: string[]; allowPositionals?: boolean } = {},
+  { args = scriptArgs(), allowPositionals = false, details }: {
+    args?: string[];
+    allowPositionals?: boolean;
+    details?: string;
+  } = {},
 ) {
+  // `help` joins the options here, so the type callers see is that of their own options.
+  const withHelp = { ...options, help: { type: "boolean", short: "h" } } as O;
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true, tokens: true });
+    parsed = parseArgs({ args, options: withHelp, allowPositionals, strict: true, tokens: true });
   } catch (err) {
     failUsage(err instanceof Error ? err.message : String(err), usage);
   }
+  if ((parsed.values as Record<string, unknown>).help) {
+    console.log(`usage: ${usage}${details ? `\n\n${details.trim()}` : ""}`);
+    process.exit(0);
+  }
+  return parsed;
 }
 
 /** A comma-separated list of numbers (`--seeds 42,7`), else `fallback` when absent; a bad item exits 2. */

@@ -14,6 +14,11 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/** redis-server's arguments for a private, unpersisted server on 127.0.0.1:`port` with `dir` as its directory. */
+export function redisServerArgs(port: number, dir: string, extra: string[] = []): string[] {
+  return ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...extra];
+}
+
 /**
  * A private redis-server on a free port with its own temp dir (never 6379,
  * never shared), no persistence. stop() kills it and removes the dir.
@@ -24,22 +29,10 @@ export async function startRedis(): Promise<RedisServer> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     if (port === 6379) continue;
-    const proc = startProcess("redis-server", [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-      "--daemonize",
-      "no",
-      "--loglevel",
-      "warning",
-    ]);
+    const proc = startProcess(
+      "redis-server",
+      redisServerArgs(port, dir, ["--daemonize", "no", "--loglevel", "warning"]),
+    );
     try {
       await waitForPort(port, 10_000);
     } catch (err) {

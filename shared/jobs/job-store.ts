@@ -1,7 +1,9 @@
 import type { Redis } from "ioredis";
+import type { Config } from "../config.ts";
 import { redisKeys } from "../keys.ts";
 import { isRepoName, isUsername } from "../schemas/names.ts";
 import {
+  JOB_ERROR_CODES,
   JOB_STATES,
   JobRecord,
   type JobState,
@@ -12,7 +14,7 @@ import {
   type SyncMessage,
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
-import { type JobScripts, jobScripts } from "./scripts.ts";
+import { type Channels, type JobScripts, jobScripts } from "./scripts.ts";
 import { CallbackRegistry } from "../webhooks/callbacks.ts";
 
 export interface JobStoreOptions {
@@ -28,6 +30,23 @@ export interface JobStoreOptions {
   /** Status webhook deliveries: retries before the DLQ, and the backoff base (ms). */
   notifyRetries?: number;
   notifyBackoffMs?: number;
+}
+
+/** The JobStore settings the configuration gives, the same for the gateway and every worker. */
+export function jobStoreOptions(
+  cfg: Pick<
+    Config,
+    "QUEUE_PREFIX" | "LOCK_TTL_MS" | "JOB_STUCK_MS" | "JOB_RETRIES" | "NOTIFY_RETRIES" | "NOTIFY_BACKOFF_MS"
+  >,
+): JobStoreOptions {
+  return {
+    prefix: cfg.QUEUE_PREFIX,
+    lockTtlMs: cfg.LOCK_TTL_MS,
+    jobStuckMs: cfg.JOB_STUCK_MS,
+    retries: cfg.JOB_RETRIES,
+    notifyRetries: cfg.NOTIFY_RETRIES,
+    notifyBackoffMs: cfg.NOTIFY_BACKOFF_MS,
+  };
 }
 
 export interface DlqEntry {
@@ -149,6 +168,10 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
   job.created_at = raw.created_at;
   job.updated_at = raw.updated_at;
   if (optStr(raw.error)) job.error = raw.error;
+  if (optStr(raw.error_code)) {
+    if (!Object.hasOwn(JOB_ERROR_CODES, raw.error_code)) throw new Error("not a job record");
+    job.error_code = raw.error_code;
+  }
   if (optStr(raw.message)) job.message = raw.message;
   if (optStr(raw.bundle_fingerprint)) job.bundle_fingerprint = raw.bundle_fingerprint;
   return job;
@@ -156,7 +179,8 @@ export function storedJob(json: string | null | undefined, counters?: [unknown, 
 
 /**
  * The job-state layer: job records, progress, the per-user refresh lock and
- * every enqueue that must be atomic with a state change. Each operation is
+ * every enqueue that must be atomic with a state change (each state change
+ * queues its status-webhook deliveries in the same script). Each operation is
  * one named Lua script (shared/jobs/lua). Used by the gateway (Deno) and the
  * workers (Bun).
  */
@@ -188,8 +212,13 @@ export class JobStore {
     this.callbacks = new CallbackRegistry(redis, this.prefix, this.jobTtlS);
   }
 
-  private channels() {
-    return { events: `${this.prefix}:events:`, all_events: this.keys.allEvents() };
+  /** Where every state change goes, in the script that stores it: events channels and status-webhook receivers. */
+  private channels(): Channels {
+    return {
+      events: `${this.prefix}:events:`,
+      all_events: this.keys.allEvents(),
+      notify: this.callbacks.notifyQueue(),
+    };
   }
 
   private jobKeys(jobId: string, username: string | undefined) {
@@ -198,11 +227,6 @@ export class JobStore {
       lock: username ? this.keys.lock(username) : `${this.prefix}:lock:-`,
       inflight: this.keys.inflight(),
     };
-  }
-
-  /** Every state change reaches the job's status-webhook receivers (signed, by the notify worker). */
-  private async notifyReceivers(job: JobRecord | null): Promise<void> {
-    if (job) await this.callbacks.fanOut(job.job_id);
   }
 
   queueOptions(queue: QueueName): EnqueueOptions {
@@ -248,7 +272,6 @@ export class JobStore {
     let reply = await this.scripts.requestRefresh(keys, { ...base, limit: rate?.limit ?? 0, now: now() });
     let record: Omit<JobRecord, "progress"> | undefined;
     if (reply.kind === "none") {
-      await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
       // Step 2, only when nothing is in flight: the new job (the rate was counted by the peek).
       const t = now();
       record = {
@@ -277,7 +300,6 @@ export class JobStore {
       return { limited: { retryAfterS: Math.max(1, Math.ceil(reply.retryAfterMs / 1000)) } };
     }
     if (reply.kind === "none") throw new Error("request-refresh: no job created and none in flight");
-    if (reply.kind === "created") await this.notifyReceivers(reply.failedJson ? storedJob(reply.failedJson) : null);
     const created = reply.kind === "created" && reply.jobId === jobId;
     const id = reply.jobId;
     const joinedJson = reply.kind === "joined" ? reply.json : "";
@@ -305,7 +327,8 @@ export class JobStore {
   }
 
   /**
-   * Moves a job to `state` (merging `patch` into it) and publishes it.
+   * Moves a job to `state` (merging `patch` into it), publishes it and queues
+   * it for the job's status-webhook receivers, in one atomic step.
    * `from` restricts the allowed previous states; by default any
    * non-terminal state. Returns null when the move was not allowed.
    */
@@ -313,7 +336,7 @@ export class JobStore {
     jobId: string,
     username: string,
     state: JobState,
-    patch: Partial<Pick<JobRecord, "error" | "message" | "bundle_fingerprint">> = {},
+    patch: Partial<Pick<JobRecord, "error" | "error_code" | "message" | "bundle_fingerprint">> = {},
     from: JobState[] = [],
   ): Promise<JobRecord | null> {
     const out = await this.scripts.setState(this.jobKeys(jobId, username), {
@@ -324,9 +347,7 @@ export class JobStore {
       from,
       ...this.channels(),
     });
-    const job = jobFrom(out);
-    await this.notifyReceivers(job);
-    return job;
+    return jobFrom(out);
   }
 
   /**
@@ -346,7 +367,6 @@ export class JobStore {
       syncs: syncs.map((s) => ({ id: syncJobId(jobId, s.repo), repo: s.repo, data: beeJobData(s, opts) })),
       ...this.channels(),
     });
-    if (out) await this.callbacks.fanOut(jobId);
     return jobFrom(out);
   }
 
@@ -403,7 +423,6 @@ export class JobStore {
       },
     );
     const json = reply.json;
-    if (json) await this.callbacks.fanOut(jobId);
     // Exactly one caller hears "last": the last counted entry of the call that completed the total.
     const lastCounted = reply.last ? reply.counted.lastIndexOf(true) : -1;
     batch.items.forEach((it, i) => {
@@ -449,7 +468,7 @@ export class JobStore {
   /**
    * The watchdog: fails every watched job (queued … merging, training) with no
    * sign of life for `jobStuckMs`, with the reason, its lock released, the
-   * change published and its callback told. Returns the jobs it failed.
+   * change published and queued for its receivers. Returns the jobs it failed.
    */
   async failStuckJobs(limit = 100): Promise<JobRecord[]> {
     const out = await this.scripts.failStuck({ inflight: this.keys.inflight() }, {
@@ -460,9 +479,7 @@ export class JobStore {
       limit,
       ...this.channels(),
     });
-    const failed = out.map((json) => storedJob(json)!).filter(Boolean);
-    for (const job of failed) await this.notifyReceivers(job);
-    return failed;
+    return out.map((json) => storedJob(json)!).filter(Boolean);
   }
 
   /**

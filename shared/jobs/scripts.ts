@@ -51,20 +51,24 @@ function defineScripts(redis: Redis): void {
   loaded.add(redis);
 }
 
-type Arg = string | number;
-type Raw = (...args: Arg[]) => Promise<unknown>;
-const raw = (redis: Redis, name: string): Raw => {
-  const fn = (redis as unknown as Record<string, Raw>)[name];
-  if (typeof fn !== "function") throw new Error(`lua script ${name} is not loaded`);
-  return fn.bind(redis);
-};
+/** The notify queue and delivery rules a state change queues its status-webhook deliveries by (includes/deliveries.lua). */
+export interface NotifyQueue {
+  /** The notify queue's bee-queue jobs hash and waiting list. */
+  jobs: string;
+  waiting: string;
+  /** Least time between two progress deliveries to one receiver. */
+  interval_ms: number;
+  /** Lifetime of a receiver's list and meta. */
+  ttl_s: number;
+}
 
-/** The events channels a state change is published on. */
+/** Where a state change goes, in the script that stores it: the events channels and the job's receivers. */
 export interface Channels {
   /** Channel prefix of one job's events ("fs:events:"). */
   events: string;
   /** The all-jobs channel ("fs:events"). */
   all_events: string;
+  notify: NotifyQueue;
 }
 
 export interface RequestRefreshArgs extends Channels {
@@ -148,11 +152,6 @@ export interface JobScripts {
   releaseIfOwner(key: string, expected: string): Promise<boolean>;
   /** 1 registered, 0 the job has the most receivers, -1 no such job (callback-register-2.lua). */
   callbackRegister(k: { receivers: string; job: string }, a: CallbackRegisterArgs): Promise<number>;
-  /** Deliveries queued or merged (callback-fanout-4.lua). */
-  callbackFanout(
-    k: { receivers: string; job: string; notifyJobs: string; notifyWaiting: string },
-    a: CallbackFanoutArgs,
-  ): Promise<number>;
   /** Whether the head was dropped (callback-advance-3.lua). */
   callbackAdvance(
     k: { list: string; notifyJobs: string; notifyWaiting: string },
@@ -164,53 +163,49 @@ export interface CallbackRegisterArgs {
   receiver: string;
   url: string;
   max_receivers: number;
-  meta: string;
+  /** The receiver's notify message (bee-queue job data). */
   notify_data: string;
-  ttl_s: number;
+  /** The job as its creator created it, queued first ("" = none). */
+  as_of: string;
+  notify: NotifyQueue;
 }
 
-export interface CallbackFanoutArgs {
-  job_id: string;
-  receiver_prefix: string;
-  now_ms: number;
-  progress_interval_ms: number;
-  ttl_s: number;
-  /** "" = every receiver. */
-  only: string;
-  /** "" = the stored job. */
-  as_of: string;
-}
+/**
+ * Each script's KEYS by name, in the order of its Lua header: the one place a
+ * wrapper's named keys become positional ones.
+ */
+const KEY_ORDER = {
+  requestRefresh: ["lock", "job", "planJobs", "planWaiting", "rate", "inflight"],
+  setState: ["job", "lock", "inflight"],
+  startSync: ["job", "syncJobs", "syncWaiting", "lock", "inflight"],
+  markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight"],
+  touchJob: ["job", "lock", "inflight"],
+  failStuck: ["inflight"],
+  enqueue: ["jobs", "waiting"],
+  dlqReplay: ["dlq", "jobs", "waiting"],
+  releaseIfOwner: ["key"],
+  callbackRegister: ["receivers", "job"],
+  callbackAdvance: ["list", "notifyJobs", "notifyWaiting"],
+} as const satisfies Record<keyof JobScripts, readonly string[]>;
+
+type ScriptName = keyof typeof KEY_ORDER;
+type KeysOf<N extends ScriptName> = { [K in (typeof KEY_ORDER)[N][number]]: string };
 
 const str = (v: unknown) => (v === null || v === undefined ? "" : String(v));
 
 /** The typed wrappers over one client (scripts defined on it once). */
 export function jobScripts(redis: Redis): JobScripts {
   defineScripts(redis);
-  const r = {
-    requestRefresh: raw(redis, "requestRefresh"),
-    setState: raw(redis, "setState"),
-    startSync: raw(redis, "startSync"),
-    markReposDone: raw(redis, "markReposDone"),
-    touchJob: raw(redis, "touchJob"),
-    failStuck: raw(redis, "failStuck"),
-    enqueue: raw(redis, "enqueue"),
-    dlqReplay: raw(redis, "dlqReplay"),
-    releaseIfOwner: raw(redis, "releaseIfOwner"),
-    callbackRegister: raw(redis, "callbackRegister"),
-    callbackFanout: raw(redis, "callbackFanout"),
-    callbackAdvance: raw(redis, "callbackAdvance"),
+  const call = <N extends ScriptName>(name: N, k: KeysOf<N>, ...argv: (string | number)[]): Promise<unknown> => {
+    const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[name];
+    if (typeof fn !== "function") throw new Error(`lua script ${name} is not loaded`);
+    const keys = (KEY_ORDER[name] as readonly string[]).map((n) => (k as Record<string, string>)[n]);
+    return fn.call(redis, ...keys, ...argv);
   };
+  const json = JSON.stringify;
   return {
     async requestRefresh(k, a) {
-      const reply = (await r.requestRefresh(
-        k.lock,
-        k.job,
-        k.planJobs,
-        k.planWaiting,
-        k.rate,
-        k.inflight,
-        JSON.stringify(a),
-      )) as unknown[];
+      const reply = (await call("requestRefresh", k, json(a))) as unknown[];
       switch (Number(reply[0])) {
         case -1:
           return { kind: "limited", retryAfterMs: Number(reply[1]) };
@@ -223,23 +218,13 @@ export function jobScripts(redis: Redis): JobScripts {
       }
     },
     async setState(k, a) {
-      const out = await r.setState(k.job, k.lock, k.inflight, JSON.stringify(a));
-      return out ? String(out) : null;
+      return str(await call("setState", k, json(a))) || null;
     },
     async startSync(k, a) {
-      const out = await r.startSync(k.job, k.syncJobs, k.syncWaiting, k.lock, k.inflight, JSON.stringify(a));
-      return out ? String(out) : null;
+      return str(await call("startSync", k, json(a))) || null;
     },
     async markReposDone(k, a) {
-      const reply = (await r.markReposDone(
-        k.job,
-        k.done,
-        k.mergeJobs,
-        k.mergeWaiting,
-        k.lock,
-        k.inflight,
-        JSON.stringify(a),
-      )) as unknown[];
+      const reply = (await call("markReposDone", k, json(a))) as unknown[];
       return {
         last: Number(reply[0]) === 1,
         json: str(reply[1]),
@@ -247,28 +232,25 @@ export function jobScripts(redis: Redis): JobScripts {
       };
     },
     async touchJob(k, jobId) {
-      return Number(await r.touchJob(k.job, k.lock, k.inflight, jobId)) === 1;
+      return Number(await call("touchJob", k, jobId)) === 1;
     },
     async failStuck(k, a) {
-      return ((await r.failStuck(k.inflight, JSON.stringify(a))) as unknown[]).map(str);
+      return ((await call("failStuck", k, json(a))) as unknown[]).map(str);
     },
     async enqueue(k, id, data) {
-      return Number(await r.enqueue(k.jobs, k.waiting, id, data)) === 1;
+      return Number(await call("enqueue", k, id, data)) === 1;
     },
     async dlqReplay(k, entry, id, data) {
-      return Number(await r.dlqReplay(k.dlq, k.jobs, k.waiting, entry, id, data)) === 1;
+      return Number(await call("dlqReplay", k, entry, id, data)) === 1;
     },
     async releaseIfOwner(key, expected) {
-      return Number(await r.releaseIfOwner(key, expected)) === 1;
+      return Number(await call("releaseIfOwner", { key }, expected)) === 1;
     },
     async callbackRegister(k, a) {
-      return Number(await r.callbackRegister(k.receivers, k.job, JSON.stringify(a)));
-    },
-    async callbackFanout(k, a) {
-      return Number(await r.callbackFanout(k.receivers, k.job, k.notifyJobs, k.notifyWaiting, JSON.stringify(a)));
+      return Number(await call("callbackRegister", k, json(a)));
     },
     async callbackAdvance(k, a) {
-      return Number(await r.callbackAdvance(k.list, k.notifyJobs, k.notifyWaiting, JSON.stringify(a))) === 1;
+      return Number(await call("callbackAdvance", k, json(a))) === 1;
     },
   };
 }

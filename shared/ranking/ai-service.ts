@@ -152,11 +152,15 @@ export function createAiService(opts: AiServiceOptions): AiService {
     }
     let model = prev?.model ?? null;
     let modelVersion = prev?.modelVersion ?? null;
-    const mp = await readModelPointer(store, user);
-    if (!mp) {
+    // A pointer that cannot be read (undefined here) keeps the model held, or BM25.
+    const mp = await readModelPointer(store, user).catch((err) => {
+      log(`model pointer of ${user} unreadable: ${(err as Error).message}`);
+      return undefined;
+    });
+    if (mp === null) {
       model = null;
       modelVersion = null;
-    } else if (mp.version !== modelVersion) {
+    } else if (mp && mp.version !== modelVersion) {
       try {
         model = await loadModel(store, mp.pointer.prefix);
         modelVersion = mp.version;

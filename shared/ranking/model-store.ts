@@ -9,7 +9,10 @@
  */
 import { PreconditionFailedError } from "../errors.ts";
 import { storageKeys } from "../keys.ts";
+import { ModelPointer } from "../schemas/bundle.ts";
+import { getJson } from "../storage/json.ts";
 import type { BlobStore } from "../storage/types.ts";
+export { ModelPointer };
 import { type Artifacts, modelFromArtifacts, modelToArtifacts, type RankingModel } from "./model.ts";
 
 const enc = new TextEncoder();
@@ -89,17 +92,6 @@ export function storageIOHandler(store: BlobStore, prefix: string): StorageIOHan
   };
 }
 
-export interface ModelPointer {
-  username: string;
-  content_fingerprint: string;
-  /** Storage prefix of the artifacts (`models/{user}/{fp}/`). */
-  prefix: string;
-  backend: string;
-  trained_at: string;
-  /** Held-out fused metrics at promotion time. */
-  metrics?: Record<string, unknown>;
-}
-
 export async function saveModel(store: BlobStore, model: RankingModel): Promise<string> {
   const prefix = storageKeys.modelPrefix(model.meta.username, model.meta.content_fingerprint);
   await storageIOHandler(store, prefix).save(modelToArtifacts(model));
@@ -110,13 +102,16 @@ export async function loadModel(store: BlobStore, prefix: string): Promise<Ranki
   return modelFromArtifacts(await storageIOHandler(store, prefix).load());
 }
 
+/**
+ * The promoted model's pointer, or null when the user has none. A pointer that
+ * is not JSON or not a ModelPointer throws StoredJsonError (not retried).
+ */
 export async function readModelPointer(
   store: BlobStore,
   username: string,
 ): Promise<{ pointer: ModelPointer; version: string } | null> {
-  const obj = await store.get(storageKeys.modelCurrent(username));
-  if (!obj) return null;
-  return { pointer: JSON.parse(dec.decode(obj.data)) as ModelPointer, version: obj.version };
+  const found = await getJson(store, storageKeys.modelCurrent(username), ModelPointer);
+  return found && { pointer: found.value, version: found.version };
 }
 
 /**

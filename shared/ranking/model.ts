@@ -84,8 +84,8 @@ export interface ModelMeta {
   metrics?: Record<string, unknown>;
   /**
    * Per repo name: its mean standardised alignment score on the generated
-   * questions of the other repos (see alignHubness in ranker.ts). Absent in
-   * models trained before it existed: no correction.
+   * questions of the other repos (see alignHubness in ranker.ts). A model
+   * without it gets no correction.
    */
   align_hubness?: Record<string, number>;
   /** The pretrained sentence encoder of `sentenceVectors` (SENTENCE_ENCODER_ID), when the model has them. */

@@ -28,3 +28,17 @@ export const BundlePointer = z.object({
   documented_count: z.number().int(),
 });
 export type BundlePointer = z.infer<typeof BundlePointer>;
+
+/** `models/{user}/current.json`: the promoted model; swapped with a conditional write. */
+export const ModelPointer = z.object({
+  username: Username,
+  /** The bundle content the model was trained on (Bundle.content_fingerprint). */
+  content_fingerprint: z.string().min(1).max(200),
+  /** Storage prefix of the artifacts (`models/{user}/{content_fingerprint}/`). */
+  prefix: z.string().min(1).max(1024),
+  backend: z.string().max(64),
+  trained_at: z.string().max(64),
+  /** Held-out fused metrics at promotion time. */
+  metrics: z.record(z.string(), z.unknown()).optional(),
+});
+export type ModelPointer = z.infer<typeof ModelPointer>;

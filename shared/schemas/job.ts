@@ -55,6 +55,29 @@ export function progressOf(total: number, completed: number, failed: number): Pr
   };
 }
 
+/**
+ * Why a job failed (or training failed), for machines: set with `error`
+ * wherever `error` is set, derived in one place from the error's class
+ * (jobFailure in shared/errors.ts; the watchdog's `stuck` in the job scripts'
+ * includes/job.lua). `error` is the human-readable, safe message.
+ */
+export const JOB_ERROR_CODES = {
+  github_not_found: "The GitHub user (or a repository) does not exist.",
+  github_unauthorized: "GitHub refused the configured token(s): an operator must fix the token.",
+  github_rate_limited: "GitHub's rate limit was still in force after the waits a step may sit out.",
+  limit_exceeded: "A configured bound was reached (GITHUB_REQUEST_BUDGET, MAX_BUNDLE_BYTES).",
+  invalid_input: "The request named something that breaks a documented rule (a name, a stored record).",
+  stalled: "The step's worker died or hung while holding it, MAX_STALLS times.",
+  stuck: "No sign of life for JOB_STUCK_MS: failed by the watchdog.",
+  storage_unavailable: "The storage backend failed (after retries); the previous bundle keeps serving.",
+  training_failed: "Training failed; the previous model keeps serving.",
+  internal: "Any other fault (details only in the operators' logs).",
+} as const;
+export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
+export const JobErrorCode = z.enum(Object.keys(JOB_ERROR_CODES) as [JobErrorCode, ...JobErrorCode[]]).describe(
+  Object.entries(JOB_ERROR_CODES).map(([code, what]) => `\`${code}\`: ${what}`).join(" "),
+);
+
 /** The job object: what status, the event stream and webhooks all return. */
 export const JobRecord = z.object({
   job_id: z.string(),
@@ -66,8 +89,10 @@ export const JobRecord = z.object({
   only_repos: z.array(RepoName).optional(),
   created_at: z.string(),
   updated_at: z.string(),
-  /** Why the job failed, or why training was skipped / failed. */
+  /** Why the job failed, or why training was skipped / failed: a safe message (publicError). */
   error: z.string().optional(),
+  /** The machine-readable kind of `error`, present whenever `error` is (JOB_ERROR_CODES). */
+  error_code: JobErrorCode.optional(),
   message: z.string().optional(),
   bundle_fingerprint: z.string().optional(),
 });

@@ -2,9 +2,12 @@
  * Status-webhook receivers, per job and per client. A client that asks for a
  * refresh with a `callback_url` registers one receiver on the job — also when
  * its request joins a job already in flight — and every registered receiver
- * gets every state change of the job, in order (callback-fanout). Receivers
- * live in Redis beside the job (never in the job object, which status polls
- * and event streams show to anyone):
+ * gets every state change of the job, in order. The script that stores a
+ * state queues its deliveries in the same atomic step
+ * (shared/jobs/lua/includes/deliveries.lua), and the notify worker turns each
+ * receiver's list into signed POSTs, head first. Receivers live in Redis beside
+ * the job (never in the job object, which status polls and event streams show
+ * to anyone):
  *   {prefix}:job:{id}:cb            hash receiver id → callback URL
  *   {prefix}:job:{id}:cb:{rid}      hash: its notify message, last state queued, seq
  *   {prefix}:job:{id}:cb:{rid}:q    list: its pending deliveries, head first
@@ -13,7 +16,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { jobKeyPart } from "../keys.ts";
 import { beeJobData, type EnqueueOptions, queueKey } from "../jobs/queue-names.ts";
-import { type JobScripts, jobScripts } from "../jobs/scripts.ts";
+import { type JobScripts, jobScripts, type NotifyQueue } from "../jobs/scripts.ts";
 import type { JobRecord, JobState } from "../schemas/job.ts";
 
 /** Most receivers on one job: a refresh that would add one more is refused (429). */
@@ -60,12 +63,9 @@ export class CallbackRegistry {
   private receiversKey(jobId: string) {
     return `${this.prefix}:job:${jobKeyPart(jobId)}:cb`;
   }
-  private metaPrefix(jobId: string) {
-    return `${this.receiversKey(jobId)}:`;
-  }
   private metaKey(jobId: string, rid: string) {
     if (!RID_RE.test(rid)) throw new Error("malformed receiver id");
-    return this.metaPrefix(jobId) + rid;
+    return `${this.receiversKey(jobId)}:${rid}`;
   }
   private notifyKeys() {
     return {
@@ -74,13 +74,18 @@ export class CallbackRegistry {
     };
   }
 
+  /** What every state-changing script needs to queue the job's deliveries (includes/deliveries.lua). */
+  notifyQueue(): NotifyQueue {
+    const k = this.notifyKeys();
+    return { jobs: k.notifyJobs, waiting: k.notifyWaiting, interval_ms: PROGRESS_INTERVAL_MS, ttl_s: this.ttlS };
+  }
+
   /**
-   * Registers `client`'s receiver on the job and queues the job's current
-   * state for it (its first delivery) — after `created`, the job as it was
-   * created, when the caller just created it: so the creator's receiver
-   * hears `queued` even when a worker has moved the job on already. "full"
-   * when the job has the most receivers already; "missing" when the job does
-   * not exist.
+   * Registers `client`'s receiver on the job and, in the same atomic step,
+   * queues its first deliveries: `created` (the job as the caller just created
+   * it, so the creator's receiver hears `queued` even when a worker has moved
+   * the job on already), then the job's current state. "full" when the job has
+   * the most receivers already; "missing" when the job does not exist.
    */
   async register(
     jobId: string,
@@ -92,37 +97,19 @@ export class CallbackRegistry {
     const rid = receiverId(client);
     const message: NotifyTarget = { job_id: jobId, receiver: rid };
     const n = await this.scripts.callbackRegister(
-      { receivers: this.receiversKey(jobId), job: `${this.prefix}:job:${jobId}` },
+      { receivers: this.receiversKey(jobId), job: `${this.prefix}:job:${jobKeyPart(jobId)}` },
       {
         receiver: rid,
         url,
         max_receivers: MAX_RECEIVERS_PER_JOB,
-        meta: this.metaKey(jobId, rid),
         notify_data: beeJobData(message, opts),
-        ttl_s: this.ttlS,
+        as_of: created ? JSON.stringify(created) : "",
+        notify: this.notifyQueue(),
       },
     );
     if (n === -1) return "missing";
     if (n === 0) return "full";
-    if (created) await this.fanOut(jobId, rid, JSON.stringify(created));
-    await this.fanOut(jobId, rid);
     return "ok";
-  }
-
-  /** Queues the job's current state (or `asOf`) for its receivers (or one); a no-op for a job without any. */
-  async fanOut(jobId: string, only = "", asOf = ""): Promise<number> {
-    return await this.scripts.callbackFanout(
-      { receivers: this.receiversKey(jobId), job: `${this.prefix}:job:${jobKeyPart(jobId)}`, ...this.notifyKeys() },
-      {
-        job_id: jobId,
-        receiver_prefix: this.metaPrefix(jobId),
-        now_ms: Date.now(),
-        progress_interval_ms: PROGRESS_INTERVAL_MS,
-        ttl_s: this.ttlS,
-        only,
-        as_of: asOf,
-      },
-    );
   }
 
   /** The receiver's URL and its head delivery, or null when nothing is pending. */

@@ -8,6 +8,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigSchema, loadConfig } from "../../shared/config.ts";
+import { envReadInSource } from "../support/env-read.ts";
 import { repoRoot } from "../support/paths.ts";
 
 interface Entry {
@@ -74,6 +75,49 @@ test("the file as written loads, and gives the defaults", () => {
 
 test("the variables read outside shared/config.ts are documented (commented out)", () => {
   const extra = entries.filter((e) => e.commented).map((e) => e.name);
-  expect(extra.sort()).toEqual(["FOLIOSYNC_WORD_VECTORS", "HOST", "TRUSTED_PROXY_HOPS", "XDG_RUNTIME_DIR"]);
+  expect(extra.sort()).toEqual([
+    "FOLIOSYNC_WORD_VECTORS",
+    "HOST",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "TRUSTED_PROXY_HOPS",
+    "XDG_RUNTIME_DIR",
+  ]);
   for (const e of entries.filter((e) => e.commented)) expect(e.meaning.length).toBeGreaterThan(10);
+});
+
+/** README's `## Environment` tables: the config's settings, then what is read elsewhere. */
+function readmeTables(): { settings: Map<string, string>; elsewhere: Set<string> } {
+  const text = readFileSync(join(repoRoot, "README.md"), "utf8");
+  const section = text.slice(text.indexOf("\n## Environment\n"));
+  const body = section.slice(0, section.indexOf("\n## ", 5));
+  const tables = body.split(/\n(?!\|)/).map((chunk) => chunk.split("\n").filter((l) => l.startsWith("| `")))
+    .filter((rows) => rows.length);
+  const cells = (row: string) => row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+  const names = (cell: string) => [...cell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1]);
+  const settings = new Map<string, string>();
+  for (const row of tables[0] ?? []) {
+    const [name, def] = cells(row);
+    settings.set(names(name).join(","), def);
+  }
+  return { settings, elsewhere: new Set((tables[1] ?? []).flatMap((row) => names(cells(row)[0]))) };
+}
+
+test("README's settings table lists every config variable once, with the config's default", () => {
+  const { settings } = readmeTables();
+  expect([...settings.keys()].filter((k) => k.includes(","))).toEqual([]); // one variable a row
+  expect([...settings.keys()].sort()).toEqual(Object.keys(shape).sort());
+  for (const [name, cell] of settings) {
+    const d = shape[name].safeParse(undefined);
+    const def = d.success && d.data !== undefined ? String(d.data) : "";
+    expect({ name, default: cell === "—" ? "" : cell.replace(/^`|`$/g, "") }).toEqual({ name, default: def });
+  }
+});
+
+test("README lists every variable the code reads outside shared/config.ts, and no variable nothing reads", () => {
+  const { settings, elsewhere } = readmeTables();
+  const read = envReadInSource(["gateway", "workers", "shared", "scripts"], ["shared/config.ts"]);
+  expect([...read].filter((v) => !settings.has(v) && !elsewhere.has(v)).sort()).toEqual([]);
+  expect([...elsewhere].filter((v) => !read.has(v)).sort()).toEqual([]);
+  const commented = entries.filter((e) => e.commented).map((e) => e.name);
+  expect(commented.filter((v) => !elsewhere.has(v))).toEqual([]);
 });

@@ -13,6 +13,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigSchema, loadConfig } from "../../shared/config.ts";
 import { queueKey, type QueueName } from "../../shared/jobs/queue-names.ts";
 import { ROLES } from "../../workers/roles.ts";
+import { envReadInSource } from "../support/env-read.ts";
 import { repoRoot } from "../support/paths.ts";
 import { type K8sObject, loadYamlDocs, podContainers, renderKustomization, strategicMerge } from "./kustomize.ts";
 
@@ -22,31 +23,8 @@ const OVERLAYS = { local: "local", gcp: "gcs", azure: "azure" } as const;
 // ---- what the code reads ----------------------------------------------------------------------
 
 /** Variables read outside shared/config.ts by the runtime code (gateway/, workers/, shared/). */
-function envReadInSource(): Set<string> {
-  const names = new Set<string>();
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(".ts")) {
-        const src = readFileSync(p, "utf8");
-        for (
-          const re of [
-            /\benv\??\.([A-Z][A-Z0-9_]+)\b/g,
-            /\benv\[["']([A-Z][A-Z0-9_]+)["']\]/g,
-            /\benv\??\.get\??\.?\(["']([A-Z][A-Z0-9_]+)["']\)/g,
-          ]
-        ) {
-          for (const m of src.matchAll(re)) names.add(m[1]);
-        }
-      }
-    }
-  };
-  for (const d of ["gateway", "workers", "shared"]) walk(join(repoRoot, d));
-  return names;
-}
 const CONFIG_KEYS = new Set(Object.keys(ConfigSchema.shape));
-const READ = new Set([...CONFIG_KEYS, ...envReadInSource()]);
+const READ = new Set([...CONFIG_KEYS, ...envReadInSource(["gateway", "workers", "shared"])]);
 /** Read by the runtimes and their libraries rather than by our code. */
 const PLATFORM_VARS = /^(OTEL_[A-Z_]+|NVIDIA_[A-Z_]+|DENO_[A-Z_]+|NODE_ENV)$/;
 const isRead = (name: string) => READ.has(name) || PLATFORM_VARS.test(name);

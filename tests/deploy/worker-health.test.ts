@@ -14,7 +14,7 @@ import { type Managed, startProcess, waitForOutput } from "../support/process.ts
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { JobStore } from "../../shared/jobs/job-store.ts";
-import { startRedis } from "../support/redis.ts";
+import { redisServerArgs, startRedis } from "../support/redis.ts";
 import { createServer } from "node:net";
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -97,20 +97,7 @@ test(
     expect(w.child.exitCode).toBeNull(); // keeps retrying
 
     // Redis appears (with that password) on the port the worker waits for.
-    const redis = startProcess("redis-server", [
-      "--port",
-      String(redisPort),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-      "--requirepass",
-      "hunter2-secret",
-    ]);
+    const redis = startProcess("redis-server", redisServerArgs(redisPort, dir, ["--requirepass", "hunter2-secret"]));
     cleanups.push(() => redis.stop(2000));
     await waitForOutput(w, /worker ready: roles sync,merge/, 30_000);
     const after = await pollReady(metricsPort, 200);

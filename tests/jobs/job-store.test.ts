@@ -64,6 +64,7 @@ describe("storedJob (the trusted read path)", () => {
     { ...base, progress },
     { ...base, callback_url: "https://example.test/cb", only_repos: ["a.b", "c_d"], error: "x", message: "m" },
     { ...base, state: "completed", bundle_fingerprint: "abc", only_repos: {}, extra_field: 1 },
+    { ...base, state: "failed", error_code: "storage_unavailable", message: "m", error: "storage get failed" }, // cjson order
     Object.assign({ updated_at: base.updated_at, only_repos: ["r"] }, base, { callback_url: "u" }), // another key order (cjson)
   ];
   test("gives exactly what the zod parse gives (same fields, same key order), with and without counters", () => {
@@ -83,6 +84,8 @@ describe("storedJob (the trusted read path)", () => {
       { ...base, force_refresh: "yes" },
       { ...base, created_at: undefined },
       { ...base, only_repos: ["../x"] },
+      { ...base, error: "x", error_code: "made_up" },
+      { ...base, error: "x", error_code: "toString" },
     ];
     for (const b of bad) {
       const json = JSON.stringify(b);
@@ -131,8 +134,8 @@ describe("job store", () => {
   });
 
   test("in flight is decided by the job's state: a job waiting in its queue past LOCK_TTL still holds the user", async () => {
-    // Regression (issue 17): the lock used to expire after LOCK_TTL_MS while the
-    // plan job waited in its queue (behind a rate-limit pause), and a second job started.
+    // The lock's TTL bounds a silent worker, not a queue: a plan job waiting behind a rate-limit pause
+    // longer than LOCK_TTL_MS still holds the user, so a second request joins it instead of starting a job.
     const short = new JobStore(redis, { prefix: "t2", lockTtlMs: 50 });
     const a = await short.requestRefresh({ username: "waiting-user" });
     await Bun.sleep(150);
@@ -153,6 +156,7 @@ describe("job store", () => {
     const old = await s.get(a.jobId);
     expect(old?.state).toBe("failed");
     expect(old?.error).toMatch(/no progress for \d+ s while queued/);
+    expect(old?.error_code).toBe("stuck");
     // Its callback receiver hears about it like any other state change.
     expect(await s.callbacks.pendingStates(a.jobId, "ip:192.0.2.1")).toEqual(["queued", "failed"]);
   });
@@ -268,6 +272,7 @@ describe("nothing lost (issue 17)", () => {
     const now = await s.get(job.job_id);
     expect(now?.state).toBe("failed");
     expect(now?.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(now?.error_code).toBe("stuck");
     expect(now?.progress).toMatchObject({ total: 2, completed: 1 });
     expect(seen.at(-1)).toMatch(/^failed:no progress/);
     expect(all).toContain("failed");
@@ -293,6 +298,7 @@ describe("nothing lost (issue 17)", () => {
     const [failed] = await s.failStuckJobs();
     expect(failed.state).toBe("training_failed");
     expect(failed.error).toMatch(/while training/);
+    expect(failed.error_code).toBe("stuck");
   });
 
   test("deliveries that never finished are counted as stalls; a finished one resets the count", async () => {

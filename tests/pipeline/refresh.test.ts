@@ -90,10 +90,11 @@ describe("refresh pipeline (real Redis, fixture GitHub, local storage)", () => {
     for (const r of bundle.repos) expect(r.readme).toBe(fixtureReadme("sindresorhus", r.name) ?? "");
   }, 30_000);
 
-  test("unknown user → failed with a reason", async () => {
+  test("unknown user → failed with a reason and error_code github_not_found", async () => {
     const job = await stack.refresh("no-such-user-xyz");
     expect(job.state).toBe("failed");
     expect(job.error).toContain("not found");
+    expect(job.error_code).toBe("github_not_found");
   });
 
   test("a repo whose .repo-context.json is not JSON gets repoContextError, never a crash", async () => {

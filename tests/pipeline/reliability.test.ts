@@ -48,11 +48,13 @@ describe("exactly once under duplicates, crashes and faults", () => {
     });
     await waitForOutput(child, /worker ready/);
     const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-    // Kill it once some repos are done and others are in flight.
+    // Kill it once some repos are done and others are in flight: the worker
+    // takes its jobs in rounds, so between two rounds nothing is active.
     const deadline = Date.now() + 30_000;
     for (;;) {
       const j = await stack.jobs.get(job.job_id);
-      if ((j?.progress.completed ?? 0) >= 4) break;
+      const active = await stack.ctx.redis.llen(queueKey("fs", "sync", "active"));
+      if ((j?.progress.completed ?? 0) >= 4 && active > 0) break;
       if (Date.now() > deadline) throw new Error(`no progress: ${child.output()}`);
       await Bun.sleep(20);
     }
@@ -169,6 +171,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
     const job = await stack.refresh("yungryce", { timeoutMs: 90_000 });
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(/^bundle of 48 repos is \d+ bytes, over the limit of 20000 bytes \(MAX_BUNDLE_BYTES\)$/);
+    expect(job.error_code).toBe("limit_exceeded");
     expect(await readCurrentBundle(stack.ctx.store, "yungryce")).toBeNull();
     expect(await stack.jobs.dlqDepth()).toBe(0);
     // The user is not blocked: the next request is a new job.
@@ -186,6 +189,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
     await stack.startWorkers(["sync", "merge"]);
     const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
     expect(failed.error).toMatch(/no progress for \d+ s while syncing: failed by the watchdog/);
+    expect(failed.error_code).toBe("stuck");
     expect(await stack.ctx.redis.exists(stack.jobs.keys.lock("yungryce"))).toBe(0);
     // Its callback receiver hears about it like any other state change.
     expect(await stack.jobs.callbacks.pendingStates(job.job_id, "ip:192.0.2.1")).toContain("failed");
@@ -207,6 +211,7 @@ describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", 
       await stack.startWorkers(["merge"]);
       const failed = await stack.waitFor(job.job_id, ["failed"], 30_000);
       expect(failed.error).toBe("merge failed: stalled: the worker holding it died or hung 2 times (MAX_STALLS=2)");
+      expect(failed.error_code).toBe("stalled");
       const dlq = await stack.jobs.dlqList();
       expect(dlq.map((e) => [e.queue, e.bee_job_id, e.job_id])).toEqual([["merge", mergeId, job.job_id]]);
       expect(dlq[0].error).toMatch(/^stalled: /);

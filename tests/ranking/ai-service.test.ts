@@ -150,6 +150,20 @@ describe("/api/ai service", async () => {
     expect(res!.repositories_used[0].name).toBe("laravel_apps");
   });
 
+  test("a model pointer that is not a ModelPointer: the question is answered by what is held, or BM25", async () => {
+    const cur = await readModelPointer(store, "yungryce");
+    await store.put("models/yungryce/current.json", JSON.stringify({ username: "yungryce", prefix: 42 }), {
+      ifVersion: cur!.version,
+    });
+    await expect(readModelPointer(store, "yungryce")).rejects.toThrow(/does not match its schema/);
+    const fresh = createAiService({ store, revalidateMs: 0, log: () => {} });
+    const res = await fresh.answer({ query: "Laravel", username: "yungryce" });
+    expect(res!.model).toBe("bm25");
+    expect(res!.repositories_used[0].name).toBe("laravel_apps");
+    await store.put("models/yungryce/current.json", "{not json", {});
+    expect((await fresh.answer({ query: "Laravel", username: "yungryce" }))!.model).toBe("bm25");
+  });
+
   test("optional LLM endpoint is used when it answers, grounded answer otherwise", async () => {
     const calls: string[] = [];
     const okFetch = ((url: string, init: RequestInit) => {

@@ -29,7 +29,7 @@ describe("tokenizer", () => {
     expect(stem("validation")).toBe(stem("validate"));
     expect(stem("apps")).toBe("app");
     expect(stem("libraries")).toBe(stem("library"));
-    // Four-letter words ending in y meet their inflections ("copy" stayed "copy" while "copied" became "copi").
+    // Four-letter words ending in y meet their inflections: "copy", "copied" and "copies" share one stem.
     expect(stem("copy")).toBe(stem("copied"));
     expect(stem("copies")).toBe(stem("copy"));
     expect(stem("easy")).toBe(stem("easier"));

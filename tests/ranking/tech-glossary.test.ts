@@ -17,7 +17,7 @@ describe("tech glossary", () => {
     expect(languageKey("C++")).toBe("cpp");
     expect(languageKey("Objective-C")).toBe("objective c");
     expect(languageKey("Jupyter Notebook")).toBe("jupyter notebook");
-    // Camel-case names stay one word (their glosses were never found while they split into "java script").
+    // Camel-case names stay one word: the glossary's keys are "javascript", not "java script".
     expect(languageKey("JavaScript")).toBe("javascript");
     expect(languageKey("TypeScript")).toBe("typescript");
     expect(languageKey("PowerShell")).toBe("powershell");

@@ -13,6 +13,7 @@ import { promoteModel, readModelPointer, saveModel } from "../../shared/ranking/
 import { LocalStore } from "../../shared/storage/local/local-store.ts";
 import { type OpsStack, startOpsStack } from "../support/ops-stack.ts";
 import { startProcess, waitForOutput } from "../support/process.ts";
+import { redisServerArgs } from "../support/redis.ts";
 
 let s: OpsStack | undefined;
 afterEach(async () => {
@@ -188,18 +189,7 @@ test("lose Redis: bundles stay served, jobs and DLQ are gone, the next refresh r
   await admin.shutdown("NOSAVE").catch(() => {});
   admin.disconnect();
   await until("redis gone", async () => (await s!.cli(["dlq", "depth"])).code === 4);
-  const fresh = startProcess("redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir,
-  ]);
+  const fresh = startProcess("redis-server", redisServerArgs(port, dir));
   try {
     await waitForOutput(fresh, /Ready to accept connections/, 20_000);
 

@@ -1,11 +1,20 @@
 import { expect, test } from "bun:test";
 import {
   decideAfterFailure,
+  errorCodeOf,
+  GitHubNotFoundError,
+  GitHubUnauthorizedError,
   InputError,
   InvalidNameError,
+  jobFailure,
+  LimitExceededError,
   NonRetriableError,
   RetryAfterError,
+  StalledError,
+  StorageUnavailableError,
 } from "../../shared/errors.ts";
+import { BundleTooLargeError } from "../../shared/bundle-store.ts";
+import { JOB_ERROR_CODES, JobRecord } from "../../shared/schemas/job.ts";
 import { AiInputError } from "../../shared/ranking/ai-service.ts";
 import { backoffDelay } from "../../shared/retry.ts";
 
@@ -39,6 +48,38 @@ test("input errors are one class, whichever module raises them", () => {
   expect(new AiInputError("empty query")).toBeInstanceOf(InputError);
   expect(new InvalidNameError("../etc")).toBeInstanceOf(InputError);
   expect(new InputError("x")).toBeInstanceOf(NonRetriableError);
+});
+
+test("a job's error_code comes from the error's class; error is the safe message", () => {
+  const cases: [unknown, string][] = [
+    [new GitHubNotFoundError("GitHub user ghost not found"), "github_not_found"],
+    [new GitHubUnauthorizedError("every GitHub token failed authentication"), "github_unauthorized"],
+    [new RetryAfterError("GitHub rate limit", 1000), "github_rate_limited"],
+    [new LimitExceededError("GitHub request budget spent"), "limit_exceeded"],
+    [new BundleTooLargeError(30_000, 20_000, 48), "limit_exceeded"],
+    [new StalledError("stalled: …"), "stalled"],
+    [new StorageUnavailableError("storage get failed (azure): connect ECONNREFUSED"), "storage_unavailable"],
+    [new InvalidNameError("invalid username"), "invalid_input"],
+    [new NonRetriableError("something else"), "internal"],
+    [new Error("EACCES /var/lib/x"), "internal"],
+    ["a string", "internal"],
+  ];
+  for (const [err, code] of cases) expect([String(err), errorCodeOf(err)]).toEqual([String(err), code]);
+  expect(errorCodeOf(new Error("tf failed"), "training_failed")).toBe("training_failed");
+  expect(errorCodeOf(new StorageUnavailableError("down"), "training_failed")).toBe("storage_unavailable");
+  const f = jobFailure(
+    new StorageUnavailableError("storage put failed (local): EIO at /srv/data/bundles/x.json from 10.0.0.5"),
+  );
+  expect(f).toEqual({
+    error_code: "storage_unavailable",
+    error: "storage put failed (local): EIO at <path> from <address>",
+  });
+  // Every code is one the job schema accepts, and documented there.
+  for (const code of Object.keys(JOB_ERROR_CODES)) {
+    expect(JOB_ERROR_CODES[code as keyof typeof JOB_ERROR_CODES].length).toBeGreaterThan(10);
+    expect(JobRecord.shape.error_code.safeParse(code).success).toBe(true);
+  }
+  expect(JobRecord.shape.error_code.safeParse("made_up").success).toBe(false);
 });
 
 test("the shared backoff is full jitter: anywhere from 0 to a ceiling that doubles per attempt, capped", () => {

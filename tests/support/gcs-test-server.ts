@@ -79,6 +79,14 @@ export interface GcsTestServer {
   clearFaults(): void;
   /** Every request seen, as "METHOD /path?query". */
   requests: string[];
+  /**
+   * Stops listening and drops every open connection (clients get
+   * "connection refused", as from a stopped service); the objects stay, as a
+   * real service's storage does across a restart.
+   */
+  pause(): Promise<void>;
+  /** Listens again on the same port, with the same objects. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -550,10 +558,20 @@ export async function startGcsTestServer(
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  await listen(opts.port ?? 0);
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
   base = `http://${host}:${port}`;
@@ -569,11 +587,9 @@ export async function startGcsTestServer(
     setFailNext(n, status = 503, match) {
       faults.push({ remaining: n, status, match });
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    pause: close,
+    resume: () => listen(port),
+    stop: () => server.listening ? close() : Promise.resolve(),
   };
 }
 

@@ -120,7 +120,7 @@ Deno.test("the installed encoder runs the direct pass: the graph's unit vectors,
     let norm = 0;
     for (const x of v) norm += x * x;
     assert.ok(Math.abs(norm - 1) < 1e-5, "unit length");
-    // The empty text is read as the unknown id, as before the direct pass.
+    // The empty text is read as the unknown id (0), as the graph reads it.
     const ids = tok.encode(texts[i]);
     const [expected] = await graphEmbed([ids.length ? ids : [0]]);
     assertSame(v, expected, JSON.stringify(texts[i]));

@@ -15,7 +15,7 @@ import { JobStore } from "../../shared/jobs/job-store.ts";
 await selectBackend(tf, { forced: "wasm" });
 
 function recorder() {
-  const states: Array<{ state: string; message?: string; error?: string }> = [];
+  const states: Array<{ state: string; message?: string; error?: string; error_code?: string }> = [];
   const publish: Publish = (_m, state, patch) => {
     states.push({ state, ...patch });
     return Promise.resolve();
@@ -94,6 +94,7 @@ Deno.test({
         assert.equal(failed.state, "training_failed", failed.detail);
         assert.deepEqual(rec3.states.map((s) => s.state), ["training", "training_failed"]);
         assert.match(rec3.states[1].error ?? "", /GPU lost/);
+        assert.equal(rec3.states[1].error_code, "training_failed");
         const dlq = await jobStore.dlqList();
         assert.equal(dlq.length, 1, "the failure's cause is in the dead-letter queue");
         assert.equal(dlq[0].queue, "train");

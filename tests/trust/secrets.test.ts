@@ -133,7 +133,10 @@ test("no secret appears in any response, log line, metric, DLQ entry or job reco
   // The run produced what the grep is about: failures logged, dead-lettered, recorded on the job.
   expect(logs).toMatch(/failed/);
   expect(dlq.length).toBeGreaterThan(0);
-  expect(JSON.parse(JSON.parse(jobRecord).json).error).toBeTruthy();
+  const stored = JSON.parse(JSON.parse(jobRecord).json);
+  expect(stored.error).toBeTruthy();
+  // The storage failure is named by its code; the message is the safe one.
+  expect(stored.error_code).toBe("storage_unavailable");
 
   const places: Record<string, string> = {
     responses: bodies.join("\n"),

@@ -3,6 +3,8 @@
 // second listener standing for an internal service that must never receive
 // anything. Refused at refresh (400), or refused/failed at delivery (DLQ).
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { lookup } from "node:dns/promises";
+import { addressRefusal } from "../../shared/net/address-policy.ts";
 import { DeliveryRefused, pinnedPost } from "../../shared/net/pinned-post.ts";
 import { type StartedGateway, startGateway } from "../support/gateway.ts";
 import { type Stack, startStack } from "../support/pipeline.ts";
@@ -18,6 +20,16 @@ const internal = Bun.serve({
   },
 });
 const I = internal.port;
+/** A second internal service, on loopback too: the gateway (only) allow-lists `localhost:<its port>`. */
+const internal2 = Bun.serve({
+  port: 0,
+  hostname: "127.0.0.1",
+  fetch() {
+    internalHits++;
+    return new Response("internal");
+  },
+});
+const I2 = internal2.port;
 /** The allowed receiver: answers a redirect to the internal listener for paths under /redirect. */
 const allowedGot: string[] = [];
 const allowed = Bun.serve({
@@ -56,12 +68,16 @@ beforeAll(async () => {
     },
   });
   await stack.startWorkers();
-  gw = await startGateway({ env: stack.env });
+  // The gateway's allow-list also has `localhost:I2` (a refresh naming it passes); the workers' does not.
+  gw = await startGateway({
+    env: { ...stack.env, CALLBACK_ALLOW_HOSTS: `${stack.env.CALLBACK_ALLOW_HOSTS},localhost:${I2}` },
+  });
 });
 afterAll(async () => {
   await gw?.stop();
   await stack?.stop();
   internal.stop(true);
+  internal2.stop(true);
   allowed.stop(true);
   allowed2.stop(true);
 });
@@ -172,6 +188,45 @@ for (const code of [302, 307] as const) {
   }, 120_000);
 }
 
-test("the internal listener never received anything", () => {
+test(
+  "a callback the gateway let through (CALLBACK_ALLOW_HOSTS) is refused at delivery by workers that do not allow it",
+  async () => {
+    // `localhost` passes the gateway's check (allow-listed there) and reaches a worker that does not allow-list it.
+    // The worker's delivery check refuses it by its local-name rule, before resolving; what the system resolver
+    // answers for it (/etc/hosts: loopback) is an address that check refuses too. Nothing is ever connected to.
+    // A name that passes the name rule and resolves to loopback needs a resolver answer this machine cannot give
+    // without DNS (its /etc/hosts names are single-label, i.e. local names): the test above supplies one.
+    expect((await lookup("localhost", { all: true })).map((a) => a.address)).toContain("127.0.0.1");
+    expect(addressRefusal("127.0.0.1")).toBeTruthy();
+    const res = await refresh("yungryce", `http://localhost:${I2}/hook?token=secret-in-url`);
+    expect(res.status).toBe(202);
+    const { job_id } = await res.json();
+    await stack.waitFor(job_id, ["completed", "fresh", "failed"], 90_000);
+    let entries: { error: string; queue: string }[] = [];
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      entries = (await stack.jobs.dlqList(500)).filter((e) => e.queue === "notify" && e.error.includes(job_id));
+      if (entries.length > 0) break;
+      await Bun.sleep(50);
+    }
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) {
+      expect(e.error).toMatch(/refused: /);
+      expect(JSON.stringify(e)).not.toContain("secret-in-url");
+    }
+    // The same URL through the delivery check with the system resolver: refused, never connected.
+    const err = await pinnedPost(`http://localhost:${I2}/hook`, {
+      allowHosts: new Set(),
+      headers: {},
+      body: "{}",
+      timeoutMs: 1000,
+    })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DeliveryRefused);
+  },
+  120_000,
+);
+
+test("the internal listeners never received anything", () => {
   expect(internalHits).toBe(0);
 });

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { NonRetriableError } from "../../shared/errors.ts";
+import { LimitExceededError } from "../../shared/errors.ts";
 import type { RequestBudget } from "./github-client.ts";
 
 /** How long a refresh's request count is kept (longer than any refresh runs). */
@@ -25,7 +25,7 @@ export class RefreshBudget implements RequestBudget {
     const [[, spent]] = (await this.redis.multi().incrby(this.key, requests).pexpire(this.key, BUDGET_TTL_MS)
       .exec()) as [[Error | null, number], unknown];
     if (spent > this.limit) {
-      throw new NonRetriableError(
+      throw new LimitExceededError(
         `GitHub request budget of this refresh spent (GITHUB_REQUEST_BUDGET=${this.limit}); ` +
           "what is left syncs on the next refresh",
       );

@@ -1,6 +1,11 @@
 import { Octokit } from "@octokit/rest";
 import type { Redis } from "ioredis";
-import { NonRetriableError, RetryAfterError } from "../../shared/errors.ts";
+import {
+  GitHubNotFoundError,
+  GitHubUnauthorizedError,
+  NonRetriableError,
+  RetryAfterError,
+} from "../../shared/errors.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type PooledToken, type QuotaResource, TokenPool } from "./token-pool.ts";
@@ -211,7 +216,7 @@ export class GithubClient {
       await this.pool.sync();
       const pick = this.pool.pick(resource);
       if (pick === null) {
-        throw new NonRetriableError("every GitHub token failed authentication; none is left in the pool");
+        throw new GitHubUnauthorizedError("every GitHub token failed authentication; none is left in the pool");
       }
       if ("token" in pick) return pick.token;
       const wait = pick.waitMs + 250;
@@ -369,7 +374,13 @@ export class GithubClient {
       }
       if (status === 404 && opts.absentOk) return null;
       if (status === 404 || status === 422 || status === 401 || status === 451 || status === 410) {
-        throw new NonRetriableError(`GitHub ${status} for ${opts.what ?? route}`, { cause: error });
+        // The class names the cause (the job's error_code): absent, refused, or another 4xx.
+        const Cls = status === 404 || status === 410
+          ? GitHubNotFoundError
+          : status === 401
+          ? GitHubUnauthorizedError
+          : NonRetriableError;
+        throw new Cls(`GitHub ${status} for ${opts.what ?? route}`, { cause: error });
       }
       // 5xx, network faults: a couple of quick retries with jitter, then let the job's backoff decide.
       if (transient < this.opts.transientRetries) {
@@ -506,7 +517,7 @@ export class GithubClient {
         { username, per_page: PER_PAGE, page, sort: "full_name", type: "owner" },
         { etag, what: `the repositories of ${username}`, budget: opts.budget },
       );
-      if (!res) throw new NonRetriableError(`GitHub user ${username} not found`);
+      if (!res) throw new GitHubNotFoundError(`GitHub user ${username} not found`);
       const body = res.modified ? (Array.isArray(res.data) ? res.data : []) : cachedBody!;
       const link = res.modified ? res.link ?? "" : undefined;
       return { page, etag: res.etag, body, modified: res.modified, link };
@@ -520,8 +531,8 @@ export class GithubClient {
     try {
       first = await fetchPage(1);
     } catch (err) {
-      if (err instanceof NonRetriableError && /GitHub 404/.test(err.message)) {
-        throw new NonRetriableError(`GitHub user ${username} not found`, { cause: err });
+      if (err instanceof GitHubNotFoundError) {
+        throw new GitHubNotFoundError(`GitHub user ${username} not found`, { cause: err });
       }
       throw err;
     }

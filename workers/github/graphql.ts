@@ -6,7 +6,7 @@
  * repositories per query. Every query asks for `rateLimit` so the answer feeds
  * the shared quota.
  */
-import { NonRetriableError } from "../../shared/errors.ts";
+import { GitHubNotFoundError, NonRetriableError } from "../../shared/errors.ts";
 import type { SyncFile } from "../../shared/schemas/job.ts";
 import { isRepoName } from "../../shared/schemas/names.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
@@ -206,7 +206,7 @@ export async function listReposGraphql(
     pages++;
     const owner = answer.data?.repositoryOwner;
     if (answer.errors.some((e) => e.type === "NOT_FOUND") || (answer.data && owner === null && !answer.errors.length)) {
-      throw new NonRetriableError(`GitHub user ${login} not found`);
+      throw new GitHubNotFoundError(`GitHub user ${login} not found`);
     }
     if (answer.errors.length || !owner?.repositories) {
       throw new GraphqlUnusable(`listing ${login} over GraphQL failed: ${describe(answer.errors) || "no data"}`);

@@ -18,13 +18,12 @@ import { readPointer } from "../../shared/bundle-store.ts";
 import { redisKeys } from "../../shared/keys.ts";
 import { type TrainOutcome, trainUserModel, type TrainUserModelInput } from "./train.ts";
 import { jobScripts } from "../../shared/jobs/scripts.ts";
-import { describeError } from "../../shared/errors.ts";
-import { publicError } from "../../shared/safe-error.ts";
+import { describeError, type JobFailure, jobFailure } from "../../shared/errors.ts";
 
 export type Publish = (
   msg: TrainMessage,
   state: Extract<JobState, "training" | "trained" | "training_skipped" | "training_failed">,
-  patch: { error?: string; message?: string },
+  patch: Partial<JobFailure> & { message?: string },
 ) => Promise<void>;
 
 export interface HandlerDeps {
@@ -146,7 +145,7 @@ export async function handleTrainMessage(deps: HandlerDeps, msg: TrainMessage): 
     const error = describeError(err);
     log(`training failed for ${user}: ${error}`, { job_id: msg.job_id });
     await publish(msg, "training_failed", {
-      error: publicError(err),
+      ...jobFailure(err, "training_failed"),
       message: "training failed; the previous model keeps serving",
     })
       .catch(() => {});

@@ -10,7 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { Redis } from "ioredis";
 import { loadConfig, processEnv } from "../../shared/config.ts";
-import { JobStore } from "../../shared/jobs/job-store.ts";
+import { jobFailure, StalledError } from "../../shared/errors.ts";
+import { JobStore, jobStoreOptions } from "../../shared/jobs/job-store.ts";
 import { TrainMessage } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import { createLogger } from "../log.ts";
@@ -53,11 +54,7 @@ if (import.meta.main) {
   await waitForRedis(cfg.REDIS_URL, log);
   const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: null });
   readiness.setRedis(redis);
-  const jobs = new JobStore(redis, {
-    prefix: cfg.QUEUE_PREFIX,
-    lockTtlMs: cfg.LOCK_TTL_MS,
-    jobStuckMs: cfg.JOB_STUCK_MS,
-  });
+  const jobs = new JobStore(redis, jobStoreOptions(cfg));
   const publish = jobStatePublisher(jobs);
   const queue = createQueue(cfg, "train", true);
   queue.process(1, async (job: { id: string; data: unknown }) => {
@@ -77,7 +74,7 @@ if (import.meta.main) {
           job_id: msg.job_id,
         });
         await publish(msg, "training_failed", {
-          error: reason,
+          ...jobFailure(new StalledError(reason)),
           message: "training failed; the previous model keeps serving",
         });
       },

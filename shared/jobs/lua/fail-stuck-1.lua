@@ -1,9 +1,10 @@
 --[[
 The watchdog: fail every watched job with no sign of life for `stuck_ms`
-(refresh states → failed, training → training_failed), with the reason,
-the lock released and the change published like any other.
+(refresh states → failed, training → training_failed; error_code "stuck"),
+with the reason, the lock released and the change published and queued for
+its receivers like any other.
 KEYS[1] in-flight index
-ARGV[1] json {stuck_ms, job_key_prefix, lock_key_prefix, now, events, all_events, limit}
+ARGV[1] json {stuck_ms, job_key_prefix, lock_key_prefix, now, events, all_events, notify, limit}
 Returns the published json of every job it failed.
 ]]
 --- @include "includes/job"
@@ -23,11 +24,8 @@ for _, id in ipairs(ids) do
       redis.call("ZREM", KEYS[1], id)
     else
       local idle = t - tonumber(redis.call("HGET", key, "touched") or "0")
-      local reason = string.format("no progress for %d s while %s: failed by the watchdog", math.floor(idle / 1000), job.state)
-      local to = "failed"
-      if job.state == "training" then to = "training_failed" end
       local lockKey = a.lock_key_prefix .. string.lower(job.username)
-      out[#out + 1] = moveJob(key, lockKey, KEYS[1], job, to, {error = reason}, a.now, a.events, a.all_events)
+      out[#out + 1] = failStuckJob(key, lockKey, KEYS[1], job, idle, a)
     end
   end
 end

@@ -6,7 +6,7 @@ here as no-ops. The workers batch the repos finished in one event-loop turn
 into one call. Each call that counts a repo is a sign of life for the watchdog.
 KEYS[1] job key  KEYS[2] job's done set  KEYS[3] merge queue jobs
 KEYS[4] merge queue waiting  KEYS[5] lock  KEYS[6] in-flight index
-ARGV[1] json {job_id, now, merge_id, merge_data, events, all_events, job_ttl_s,
+ARGV[1] json {job_id, now, merge_id, merge_data, events, all_events, notify, job_ttl_s,
   done: [[repo, "completed" | "failed"], …]}
 Returns {last (0|1), published job json or "", counted flag per entry (0|1)…}
 ]]
@@ -34,7 +34,7 @@ local last = 0
 if job.state == "syncing" and p.total > 0 and n >= p.total then
   last = 1
   enqueueOnce(KEYS[3], KEYS[4], a.merge_id, a.merge_data)
-  local out = moveJob(KEYS[1], KEYS[5], KEYS[6], job, "merging", nil, a.now, a.events, a.all_events)
+  local out = moveJob(KEYS[1], KEYS[5], KEYS[6], job, "merging", nil, a)
   redis.call("EXPIRE", KEYS[2], a.job_ttl_s)
   return {last, out, unpack(flags)}
 end
@@ -46,4 +46,4 @@ if before == 0 then redis.call("EXPIRE", KEYS[2], a.job_ttl_s) end
 if p.total > 0 and before > 0 and math.floor((n / p.total) * 100) == math.floor((before / p.total) * 100) then
   return {0, "", unpack(flags)}
 end
-return {0, publishJob(KEYS[1], job, a.events, a.all_events, false), unpack(flags)}
+return {0, publishJob(KEYS[1], job, a, false), unpack(flags)}

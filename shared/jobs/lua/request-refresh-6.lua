@@ -12,7 +12,7 @@ already counted (limit 0): the lock is checked again atomically, so a job
 another instance created in between is joined, not duplicated.
 KEYS[1] lock  KEYS[2] new job key  KEYS[3] plan queue jobs  KEYS[4] plan queue waiting
 KEYS[5] the client's rate-limit window counter  KEYS[6] in-flight index
-ARGV[1] json {limit, window_ms, job_key_prefix, stuck_ms, now, events, all_events,
+ARGV[1] json {limit, window_ms, job_key_prefix, stuck_ms, now, events, all_events, notify,
   new?: {job, plan_data, job_ttl_s}}
 Returns {-1, retry-after ms} over the rate; {0, job id, job json} joined;
 {1, new job id, failed json} created; {2, failed json} a peek that found none.
@@ -43,9 +43,7 @@ if holder then
       if idle <= a.stuck_ms then
         return {0, holder, jobJson(key, job)}
       end
-      failedJson = moveJob(key, KEYS[1], KEYS[6], job, "failed",
-        {error = string.format("no progress for %d s while %s: failed by the watchdog", math.floor(idle / 1000), job.state)},
-        a.now, a.events, a.all_events)
+      failedJson = failStuckJob(key, KEYS[1], KEYS[6], job, idle, a)
     end
   end
 end
@@ -57,5 +55,5 @@ redis.call("HSET", KEYS[2], "json", cjson.encode(job), "total", 0, "completed", 
 redis.call("EXPIRE", KEYS[2], a.new.job_ttl_s)
 touchJob(KEYS[2], KEYS[6], id, job.state)
 enqueueOnce(KEYS[3], KEYS[4], id, a.new.plan_data)
-publishJob(KEYS[2], job, a.events, a.all_events, true)
+publishJob(KEYS[2], job, a, true)
 return {1, id, failedJson}

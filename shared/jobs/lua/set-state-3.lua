@@ -1,7 +1,8 @@
 --[[
-Move a job to a new state, merging a patch into it; publish the result.
+Move a job to a new state, merging a patch into it; publish the result and
+queue it for the job's status-webhook receivers (includes/deliveries).
 KEYS[1] job key  KEYS[2] user's lock  KEYS[3] in-flight index
-ARGV[1] json {job_id, state, patch, now, from, events, all_events}
+ARGV[1] json {job_id, state, patch, now, from, events, all_events, notify}
 `from` lists the allowed previous states; empty: any non-terminal state.
 Releases the lock when the refresh is over (completed, fresh, failed).
 Returns the published job json, or false when the job is missing or the
@@ -22,4 +23,4 @@ else
   end
 end
 if not allowed then return false end
-return moveJob(KEYS[1], KEYS[2], KEYS[3], job, a.state, a.patch, a.now, a.events, a.all_events)
+return moveJob(KEYS[1], KEYS[2], KEYS[3], job, a.state, a.patch, a)

@@ -6,7 +6,7 @@ listing that names one repo twice enqueues and counts it once, so the total
 is what the fan-in (mark-repos-done) can reach.
 KEYS[1] job key  KEYS[2] sync queue jobs  KEYS[3] sync queue waiting
 KEYS[4] lock  KEYS[5] in-flight index
-ARGV[1] json {job_id, now, events, all_events, syncs: [{id, repo, data}]}
+ARGV[1] json {job_id, now, events, all_events, notify, syncs: [{id, repo, data}]}
 Returns the published job json, or false when the job is no longer planning.
 ]]
 --- @include "includes/job"
@@ -26,4 +26,4 @@ for _, s in ipairs(a.syncs) do
   end
 end
 redis.call("HSET", KEYS[1], "total", total)
-return moveJob(KEYS[1], KEYS[4], KEYS[5], job, "syncing", nil, a.now, a.events, a.all_events)
+return moveJob(KEYS[1], KEYS[4], KEYS[5], job, "syncing", nil, a)

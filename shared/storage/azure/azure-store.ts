@@ -1,6 +1,6 @@
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { PreconditionFailedError } from "../../errors.ts";
-import { bytesEqual, defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import { bytesEqual, defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../common.ts";
 import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
@@ -117,6 +117,8 @@ export class AzureStore implements BlobStore {
     }, this.retry);
   }
 
+  // The same page loop as GcsStore.list, over each SDK's own paging (continuation token vs page token):
+  // each page is one retried call, so a fault mid-listing repeats one page, not the listing.
   async list(prefix: string): Promise<string[]> {
     validatePrefix(prefix);
     const keys: string[] = [];

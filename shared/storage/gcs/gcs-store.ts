@@ -1,7 +1,7 @@
 import { type Bucket, Storage } from "@google-cloud/storage";
 import { createHash } from "node:crypto";
 import { PreconditionFailedError } from "../../errors.ts";
-import { defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../index.ts";
+import { defaultContentType, sortKeys, toBytes, validateKey, validatePrefix } from "../common.ts";
 import { httpStatusOf, type RetryOptions, withRetry } from "../../retry.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
@@ -138,6 +138,8 @@ export class GcsStore implements BlobStore {
     }
   }
 
+  // The same page loop as AzureStore.list, over each SDK's own paging (page token vs continuation token):
+  // each page is one retried call, so a fault mid-listing repeats one page, not the listing.
   async list(prefix: string): Promise<string[]> {
     validatePrefix(prefix);
     const keys: string[] = [];

@@ -11,7 +11,7 @@ import {
   toBytes,
   validateKey,
   validatePrefix,
-} from "../index.ts";
+} from "../common.ts";
 import type { BlobStore, PutOptions, StoredObject } from "../types.ts";
 
 /**

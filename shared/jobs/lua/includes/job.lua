@@ -51,23 +51,6 @@ local function touchJob(jobKey, inflightKey, jobId, state)
   end
 end
 
--- The job as readers see it: its json with progress.
-local function jobJson(jobKey, job)
-  job.progress = progressOf(jobKey)
-  local out = cjson.encode(job)
-  job.progress = nil
-  return out
-end
-
--- Publishes the job (with progress) on its channel, and on the all-jobs channel
--- when its state changed. Returns the published json.
-local function publishJob(jobKey, job, events, allEvents, stateChanged)
-  local out = jobJson(jobKey, job)
-  redis.call("PUBLISH", events .. job.job_id, out)
-  if stateChanged then redis.call("PUBLISH", allEvents, out) end
-  return out
-end
-
 -- bee-queue 2.0's addJob semantics: HSET + LPUSH unless the id already exists.
 local function enqueueOnce(jobsKey, waitingKey, id, data)
   if redis.call("HEXISTS", jobsKey, id) == 1 then return 0 end
@@ -76,17 +59,55 @@ local function enqueueOnce(jobsKey, waitingKey, id, data)
   return 1
 end
 
+-- The job as readers see it: its json with progress.
+local function jobJson(jobKey, job)
+  job.progress = progressOf(jobKey)
+  local out = cjson.encode(job)
+  job.progress = nil
+  return out
+end
+
+--- @include "includes/deliveries"
+
+-- Publishes the job (with progress) on its channel, and on the all-jobs channel
+-- when its state changed, and queues it for the job's status-webhook receivers
+-- in the same step (`pub.notify`), so no state is stored without its
+-- deliveries and no delivery names a state that was not stored.
+-- `pub` = {events, all_events, notify}. Returns the published json.
+local function publishJob(jobKey, job, pub, stateChanged)
+  local p = progressOf(jobKey)
+  local stored = cjson.encode(job)
+  job.progress = p
+  local out = cjson.encode(job)
+  job.progress = nil
+  redis.call("PUBLISH", pub.events .. job.job_id, out)
+  if stateChanged then redis.call("PUBLISH", pub.all_events, out) end
+  if pub.notify then queueDeliveries(jobKey, job.job_id, stored, p, pub.notify, "") end
+  return out
+end
+
 -- Moves a decoded job to `state`, merging `patch`; stores, touches, releases the
--- user's lock when the refresh is over, and publishes. Returns the published json.
-local function moveJob(jobKey, lockKey, inflightKey, job, state, patch, now, events, allEvents)
+-- user's lock when the refresh is over, and publishes (see publishJob).
+-- `pub` = {now, events, all_events, notify}. Returns the published json.
+local function moveJob(jobKey, lockKey, inflightKey, job, state, patch, pub)
   if patch then
     for k, v in pairs(patch) do job[k] = v end
   end
   job.state = state
-  job.updated_at = now
+  job.updated_at = pub.now
   job.progress = nil
   redis.call("HSET", jobKey, "json", cjson.encode(job))
   touchJob(jobKey, inflightKey, job.job_id, state)
   if FINAL[state] and redis.call("GET", lockKey) == job.job_id then redis.call("DEL", lockKey) end
-  return publishJob(jobKey, job, events, allEvents, true)
+  return publishJob(jobKey, job, pub, true)
+end
+
+-- The watchdog's rule: a watched job idle for `idleMs` fails (refresh states →
+-- failed, training → training_failed) with error_code "stuck" and the reason.
+local function failStuckJob(jobKey, lockKey, inflightKey, job, idleMs, pub)
+  local reason = string.format("no progress for %d s while %s: failed by the watchdog", math.floor(idleMs / 1000),
+    job.state)
+  local to = "failed"
+  if job.state == "training" then to = "training_failed" end
+  return moveJob(jobKey, lockKey, inflightKey, job, to, {error = reason, error_code = "stuck"}, pub)
 end
