@@ -8,7 +8,8 @@
  * Every answer that is not a success is `{error:{code, message}}`; nothing
  * internal (stack, Redis or storage messages) ever leaves.
  */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { InputError, InvalidNameError } from "../shared/errors.ts";
 import { FINAL_STATES } from "../shared/schemas/job.ts";
@@ -22,7 +23,7 @@ import {
   type RouteHandler,
 } from "./context.ts";
 import { errorResponse, HttpError } from "./http.ts";
-import type { GatewayMetrics } from "./metrics.ts";
+import { honoPath, MAX_BODY_BYTES, type Operation, type OperationId, OPERATIONS } from "./operations.ts";
 import { aiRoutes } from "./routes/ai.ts";
 import { bundleRoutes } from "./routes/bundles.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -35,40 +36,91 @@ import { pageRoutes } from "./page/page.ts";
 export type { AiService, AppContext, GatewayApp, GatewayDeps, GatewayEnv, RouteApp, RouteHandler } from "./context.ts";
 export { resolveDeps } from "./context.ts";
 
-/**
- * Registers each handler wrapped in its timing: the latency histogram gets
- * (method, route pattern, status) once the handler's Response exists (for an
- * event stream: when it starts); a thrown or rejected error is answered here
- * by `toResponse`, so its status is the one observed.
- */
-export function timedRoutes(
-  app: GatewayApp,
-  metrics: GatewayMetrics,
-  toResponse: (err: unknown, c: Context<GatewayEnv>) => Response,
-): RouteApp {
-  const wrap = (route: string, handler: RouteHandler) => (c: Context<GatewayEnv>) => {
-    const t0 = performance.now();
-    const done = (res: Response) => {
-      metrics.observeRequest(c.req.method, route, res.status, (performance.now() - t0) / 1000);
-      return res;
-    };
-    const fail = (err: unknown) => done(toResponse(err, c));
-    try {
-      const out = handler(c);
-      return out instanceof Promise ? out.then(done, fail) : done(out);
-    } catch (err) {
-      return fail(err);
-    }
-  };
+/** Collects the route modules' handlers by operation id (one each). */
+export function routeCollector(): { routes: RouteApp; handlers: Map<string, RouteHandler> } {
+  const handlers = new Map<string, RouteHandler>();
   return {
-    get: (path, handler) => void app.get(path, wrap(path, handler)),
-    post: (path, handler) => void app.post(path, wrap(path, handler)),
+    handlers,
+    routes: {
+      handle(id, handler) {
+        if (handlers.has(id)) throw new Error(`operation ${id} has two handlers`);
+        handlers.set(id, handler);
+      },
+    },
+  };
+}
+
+/**
+ * Registers every operation of operations.ts, in the table's order, with its
+ * handler; throws when an operation has no handler or a handler names no
+ * operation, so a route and its documentation cannot come apart. Each route
+ * is the chain:
+ *  1. timing: the latency histogram gets (method, route pattern, status) once
+ *     the chain's answer exists (an error answered by `app.onError` included;
+ *     for an event stream: when it starts);
+ *  2. `requires`: 404 while the config variable is unset (before any body is read);
+ *  3. the access gate (auth.ts): 401, and the caller for the handler;
+ *  4. Hono's bodyLimit on routes that take a body (64 KiB unless the entry
+ *     says otherwise): 413 `payload_too_large`, by Content-Length or counted
+ *     while reading a body without one;
+ *  5. the handler.
+ */
+export function registerOperations(app: GatewayApp, ctx: AppContext, handlers: ReadonlyMap<string, RouteHandler>) {
+  for (const id of handlers.keys()) {
+    if (!Object.hasOwn(OPERATIONS, id)) throw new Error(`handler for ${id}, which is no operation of operations.ts`);
+  }
+  for (const [id, op] of Object.entries(OPERATIONS) as [OperationId, Operation][]) {
+    const handler = handlers.get(id);
+    if (!handler) throw new Error(`operation ${id} (${op.method.toUpperCase()} ${op.path}) has no handler`);
+    const route = honoPath(op.path);
+    const chain: MiddlewareHandler<GatewayEnv>[] = [timed(ctx, route)];
+    const requires = op.requires;
+    if (requires) {
+      chain.push((_c, next) => {
+        if (ctx.config[requires.config]) return next();
+        throw new HttpError(404, "not_found", `${requires.message} (${requires.config})`);
+      });
+    }
+    if (op.access !== "public") chain.push(ctx.auth.gate(op.access));
+    if (op.body) chain.push(limitBody(op.body.maxBytes ?? MAX_BODY_BYTES));
+    app.on(op.method.toUpperCase(), [route], ...chain, handler);
+  }
+}
+
+/**
+ * Hono's bodyLimit, 413 `payload_too_large` in our error shape. A request
+ * that declares its length (and no Transfer-Encoding) is judged by the header
+ * here, before bodyLimit sees it: bodyLimit reads `req.body` first, which
+ * turns Deno.serve's body into a stream and makes the handler's read go
+ * through it — 70–74 vs 51–56 µs of server CPU per refresh
+ * (`npm run bench:gateway -- --only refresh`, alternating runs). HTTP framing
+ * holds the read to the declared length.
+ */
+export function limitBody(maxSize: number): MiddlewareHandler<GatewayEnv> {
+  const tooLarge = () =>
+    errorResponse(new HttpError(413, "payload_too_large", `request body exceeds ${maxSize} bytes`));
+  const counted = bodyLimit({ maxSize, onError: tooLarge });
+  return (c, next) => {
+    const headers = c.req.raw.headers;
+    const declared = headers.get("content-length");
+    if (declared === null || headers.has("transfer-encoding")) return counted(c, next);
+    return Number(declared) > maxSize ? Promise.resolve(tooLarge()) : next();
+  };
+}
+
+function timed(ctx: AppContext, route: string): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    ctx.metrics.observeRequest(c.req.method, route, c.res.status, (performance.now() - t0) / 1000);
   };
 }
 
 /** The answer to an error: its own 4xx for input errors, otherwise a logged 500 without internals. */
 function errorToResponse(err: unknown, c: Context<GatewayEnv>, ctx: AppContext): Response {
   if (err instanceof HttpError) return errorResponse(err);
+  // Hono middleware's own answer (the bearer-auth 401s, in our error shape: auth.ts).
+  if (err instanceof HTTPException && err.res) return err.getResponse();
   if (err instanceof InvalidNameError) return errorResponse(new HttpError(400, "invalid_name", "invalid name"));
   if (err instanceof InputError) {
     return errorResponse(new HttpError(400, "invalid_input", err.message.slice(0, 300)));
@@ -97,22 +149,19 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   deps.feed?.onChange((jobId) => ctx.jobCache.drop(jobId));
   deps.feed?.onReset(() => ctx.jobCache.clear());
 
-  // Every route is registered through `routes`, which times its handler into
-  // the latency histogram under the route's pattern (never the raw path: a
-  // bounded label set). No app-wide middleware: with one handler per route
-  // Hono calls it directly, without composing a middleware chain per request.
+  // Every route comes from the operation table (operations.ts), which the
+  // OpenAPI document is made from too.
   const toResponse = (err: unknown, c: Context<GatewayEnv>) => errorToResponse(err, c, ctx);
-  const routes = timedRoutes(app, ctx.metrics, toResponse);
-
+  const { routes, handlers } = routeCollector();
   refreshRoutes(routes, ctx);
   statusRoutes(routes, ctx);
   eventRoutes(routes, ctx);
   webhookRoutes(routes, ctx);
   aiRoutes(routes, ctx);
   opsRoutes(routes, ctx);
-  // After status/events: `/api/bundles/{u}/{repo}` must not shadow them.
   bundleRoutes(routes, ctx);
   pageRoutes(routes, ctx);
+  registerOperations(app, ctx, handlers);
 
   app.notFound((c) => {
     const api = c.req.path.startsWith("/api");
@@ -121,7 +170,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     return res;
   });
 
-  // Errors outside a route handler (the handlers' own are answered by `routes`).
+  // Errors of a route's chain (handler and middleware), and outside one.
   app.onError((err, c) => toResponse(err, c));
 
   return app;

@@ -9,7 +9,8 @@
  * The client a request counts against (rate limits, stream caps) is its key
  * (as a hash prefix: keys never reach Redis in clear) or its IP.
  */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { Redis } from "ioredis";
 import {
@@ -21,7 +22,7 @@ import {
   scopeCovers,
 } from "../shared/auth/api-keys.ts";
 import type { Config } from "../shared/config.ts";
-import { clientIp, HttpError, safeClientId } from "./http.ts";
+import { clientIp, errorResponse, type GatewayBindings, HttpError, safeClientId } from "./http.ts";
 
 export type Access = "write" | "read";
 
@@ -32,15 +33,10 @@ export interface Client {
   scope: KeyScope | null;
 }
 
-/** The bearer token of the request, or null. */
-export function bearerToken(c: Context): string | null {
-  const h = c.req.header("authorization");
-  if (!h) return null;
-  const m = h.match(/^Bearer[ \t]+(\S+)\s*$/i);
-  return m ? m[1] : null;
-}
+/** The app's Hono env: the caller, set by the route's access gate (`Authorizer.gate`), for its handler. */
+export type AuthEnv = { Bindings: GatewayBindings; Variables: { client: Client } };
 
-const UNAUTHORIZED = { "www-authenticate": 'Bearer realm="foliosync"' };
+const unauthorized = (message: string) => () => errorResponse(new HttpError(401, "unauthorized", message));
 
 export class Authorizer {
   private readonly envKeys: EnvKey[];
@@ -91,21 +87,50 @@ export class Authorizer {
   }
 
   /**
-   * The caller, checked for `access` to `username` (null: no particular user).
-   * Throws HttpError 401/403 when the rule above refuses it.
+   * Hono's bearerAuth (header parsing, the 401 answers and their
+   * WWW-Authenticate challenges) with our key lookup as its verifier; every
+   * 401 is our error shape — a malformed header too (bearerAuth's own answer
+   * to that is a 400), as the contract has it.
    */
-  async require(c: Context, access: Access, username: string | null): Promise<Client> {
-    if (access === "read" && !this.readNeedsKey) return this.ipClient(c);
-    if (!(await this.keysConfigured())) return this.ipClient(c);
-    const token = bearerToken(c);
-    if (!token) {
-      throw new HttpError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>", UNAUTHORIZED);
-    }
-    const scope = await this.scopeOf(token);
-    if (!scope) throw new HttpError(401, "unauthorized", "invalid API key", UNAUTHORIZED);
-    if (username !== null && !scopeCovers(scope, username)) {
+  private readonly bearer = bearerAuth<AuthEnv>({
+    realm: "foliosync",
+    verifyToken: async (token, c) => {
+      const scope = await this.scopeOf(token);
+      if (!scope) return false;
+      c.set("client", { id: "key:" + this.hashOf(token).slice(0, 24), scope });
+      return true;
+    },
+    noAuthenticationHeader: { message: unauthorized("missing API key: send Authorization: Bearer <key>") },
+    invalidAuthenticationHeader: { message: unauthorized("malformed Authorization header: send Bearer <key>") },
+    invalidToken: { message: unauthorized("invalid API key") },
+  });
+
+  /**
+   * The access gate of a route (app.ts puts it before the body is read): sets
+   * the caller (`c.get("client")`) or answers 401. What bearerAuth does not
+   * do, and this does: no key is asked for while none is configured, nor for
+   * reads unless READ_ACCESS=key; a caller without a key counts by its IP.
+   */
+  gate(access: Access): MiddlewareHandler<AuthEnv> {
+    return async (c, next) => {
+      if ((access === "read" && !this.readNeedsKey) || !(await this.keysConfigured())) {
+        c.set("client", this.ipClient(c));
+        return next();
+      }
+      return this.bearer(c, next);
+    };
+  }
+
+  /**
+   * The caller its route's gate let in, checked to act for `username`: 403
+   * when its key's scope does not cover the user (the user may be known only
+   * once the body is read, so this is the handler's call, not the gate's).
+   */
+  client(c: Context<AuthEnv>, username: string): Client {
+    const client = c.get("client");
+    if (client.scope && !scopeCovers(client.scope, username)) {
       throw new HttpError(403, "forbidden", `this API key may not act for ${username}`);
     }
-    return { id: "key:" + this.hashOf(token).slice(0, 24), scope };
+    return client;
   }
 }

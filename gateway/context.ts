@@ -1,7 +1,8 @@
 /**
  * What every route module receives: the gateway's dependencies after
- * defaults (AppContext) and the registry it adds its handlers to (RouteApp).
- * Kept apart from app.ts so that routes and the app do not import each other.
+ * defaults (AppContext) and the registry it hands its handlers to (RouteApp),
+ * one per operation of operations.ts. Kept apart from app.ts so that routes
+ * and the app do not import each other.
  */
 import type { Context, Hono } from "hono";
 import type { Redis } from "ioredis";
@@ -10,11 +11,11 @@ import type { JobStore } from "../shared/jobs/job-store.ts";
 import type { AiBody, AiResponse } from "../shared/schemas/api.ts";
 import type { JobRecord } from "../shared/schemas/job.ts";
 import type { BlobStore } from "../shared/storage/types.ts";
-import { Authorizer } from "./auth.ts";
-import type { GatewayBindings } from "./http.ts";
+import { type AuthEnv, Authorizer } from "./auth.ts";
 import { JobCache } from "./job-cache.ts";
 import type { JobFeed } from "./job-feed.ts";
 import { createMetrics, type GatewayMetrics } from "./metrics.ts";
+import type { OperationId } from "./operations.ts";
 import { PointerCache } from "./pointer-cache.ts";
 
 /** What /api/ai needs (shared/ranking/ai-service.ts createAiService). null = no bundle for the user. */
@@ -69,7 +70,7 @@ export interface AppContext extends Required<Omit<GatewayDeps, "logError" | "fee
   logError: (err: unknown, where: string) => void;
 }
 
-export type GatewayEnv = { Bindings: GatewayBindings };
+export type GatewayEnv = AuthEnv;
 export type GatewayApp = Hono<GatewayEnv>;
 
 export function resolveDeps(deps: GatewayDeps): AppContext {
@@ -94,9 +95,13 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
   };
 }
 
-/** What a route module registers its handlers on (see timedRoutes). */
+/**
+ * What a route module hands its handlers to: one per operation of
+ * operations.ts, by its id. There is no other way to add a route: its path,
+ * method, access gate and body limit come from the operation's entry
+ * (app.ts registerOperations).
+ */
 export interface RouteApp {
-  get(path: string, handler: RouteHandler): void;
-  post(path: string, handler: RouteHandler): void;
+  handle(operation: OperationId, handler: RouteHandler): void;
 }
 export type RouteHandler = (c: Context<GatewayEnv>) => Response | Promise<Response>;

@@ -1,6 +1,6 @@
 /**
  * Small HTTP building blocks shared by every route: the one error type and
- * error shape, the bounded JSON body reader, client identity.
+ * error shape, the JSON body reader, client identity.
  */
 import type { Context } from "hono";
 import type { z } from "zod";
@@ -33,9 +33,6 @@ export function errorResponse(err: HttpError): Response {
   });
 }
 
-/** The most a JSON body may be (bytes). */
-export const MAX_BODY_BYTES = 64 * 1024;
-
 function isJsonContentType(ct: string | undefined): boolean {
   if (!ct) return false;
   const base = ct.split(";")[0].trim().toLowerCase();
@@ -43,67 +40,31 @@ function isJsonContentType(ct: string | undefined): boolean {
 }
 
 /**
- * Reads the raw body, refusing more than `limit` bytes (413) without
- * buffering more than that: checks Content-Length first, then counts while
- * reading.
+ * The request body's bytes. Bounded by the route's bodyLimit (app.ts), which
+ * has either checked Content-Length (HTTP framing then holds the read to it)
+ * or already read and counted a body without one.
  */
-export async function readRawBody(c: Context, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
-  const declared = c.req.header("content-length");
-  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) {
-    throw new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
-  }
-  // Fast path: with a Content-Length (checked above) HTTP framing bounds the body.
-  // Read without touching `.body` first: materializing the stream costs more than the read.
-  if (declared !== undefined && /^\d+$/.test(declared)) {
-    try {
-      return new Uint8Array(await c.req.raw.arrayBuffer());
-    } catch {
-      throw new HttpError(400, "bad_request", "could not read the request body");
-    }
-  }
-  const body = c.req.raw.body;
-  if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+export async function readBody(c: Context): Promise<Uint8Array> {
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel().catch(() => {});
-        throw new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
-      }
-      chunks.push(value);
-    }
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
+    return new Uint8Array(await c.req.raw.arrayBuffer());
+  } catch {
     throw new HttpError(400, "bad_request", "could not read the request body");
   }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const ch of chunks) {
-    out.set(ch, off);
-    off += ch.byteLength;
-  }
-  return out;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Parses a JSON body against a strict zod schema. `optional`: an empty body
- * (no bytes) counts as `{}`. 415 when the content type is not JSON, 413 over
- * the limit, 400 for bad JSON or a body the schema rejects.
+ * (no bytes) counts as `{}`. 415 when the content type is not JSON, 400 for
+ * bad JSON or a body the schema rejects (413 over the limit: the route's bodyLimit).
  */
 export async function parseJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
   opts: { optional?: boolean } = {},
 ): Promise<z.output<S>> {
-  const raw = await readRawBody(c);
+  const raw = await readBody(c);
   let value: unknown;
   if (raw.byteLength === 0) {
     if (!opts.optional) {

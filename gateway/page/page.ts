@@ -307,12 +307,12 @@ export function pageRoutes(app: RouteApp, ctx: AppContext) {
       "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
     "x-content-type-options": "nosniff",
   };
-  app.get("/", (c) => c.body(PAGE_HTML, 200, headers));
+  app.handle("page", (c) => c.body(PAGE_HTML, 200, headers));
 
-  app.get("/page/model/:username", async (c) => {
+  // A read like GET /api/bundles/{u} (operations.ts): behind a key when READ_ACCESS=key.
+  app.handle("pageModel", async (c) => {
     const username = requireUsername(c.req.param("username"));
-    // A read like GET /api/bundles/{u}: behind a key when READ_ACCESS=key.
-    await ctx.auth.require(c, "read", username);
+    ctx.auth.client(c, username);
     const cur = await readModelPointer(ctx.store, username).catch(() => null);
     const p = cur?.pointer;
     const model = p

@@ -14,9 +14,9 @@ import { RateLimiter } from "../rate-limit.ts";
 
 export function aiRoutes(app: RouteApp, ctx: AppContext) {
   const limiter = new RateLimiter(ctx.redis, ctx.config.QUEUE_PREFIX, "ai", ctx.config.AI_RATE_LIMIT_PER_MIN);
-  app.post("/api/ai", async (c) => {
+  app.handle("ai", async (c) => {
     const body = await parseJsonBody(c, AiBody);
-    const client = await ctx.auth.require(c, "read", body.username);
+    const client = ctx.auth.client(c, body.username);
     await limiter.hit(client.id, "/api/ai").catch((err) => {
       if (err instanceof HttpError) ctx.metrics.rateLimited();
       throw err;

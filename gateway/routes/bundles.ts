@@ -136,9 +136,9 @@ export function bundleRoutes(app: RouteApp, ctx: AppContext) {
     return v;
   }
 
-  app.get("/api/bundles/:username", async (c) => {
+  app.handle("bundle", async (c) => {
     const username = requireUsername(c.req.param("username"));
-    await ctx.auth.require(c, "read", username);
+    ctx.auth.client(c, username);
     const pointer = await pointerOf(username);
     const { etag, mod, headers, headers200 } = validatorsOf(pointer);
     const inm = c.req.header("if-none-match");
@@ -164,11 +164,11 @@ export function bundleRoutes(app: RouteApp, ctx: AppContext) {
     return { rec, pointer };
   };
 
-  for (const path of ["/api/bundles/:username/repos/:repo", "/api/bundles/:username/:repo"]) {
-    app.get(path, async (c) => {
+  for (const id of ["repoUnderRepos", "repo"] as const) {
+    app.handle(id, async (c) => {
       const username = requireUsername(c.req.param("username"));
       const repo = requireRepoName(c.req.param("repo"));
-      await ctx.auth.require(c, "read", username);
+      ctx.auth.client(c, username);
       const { rec, pointer } = await oneRepo(username, repo);
       // A record changes only with the bundle: the bundle's fingerprint is a valid validator for it too.
       const etag = etagOf(pointer);

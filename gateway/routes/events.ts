@@ -62,10 +62,10 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
   const openPerClient = new Map<string, number>();
   const maxPerClient = ctx.config.MAX_STREAMS_PER_CLIENT;
 
-  app.get("/api/bundles/:username/events", async (c) => {
+  app.handle("events", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
-    const client = await ctx.auth.require(c, "read", username);
+    const client = ctx.auth.client(c, username);
     const opened = openPerClient.get(client.id) ?? 0;
     if (opened >= maxPerClient) {
       throw new HttpError(429, "too_many_streams", `at most ${maxPerClient} event streams per client at once`, {
@@ -97,6 +97,8 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
     /** Resolves when the stream is over: Hono's streamSSE closes the response when its callback returns. */
     let finish: () => void = () => {};
     const finished = new Promise<void>((resolve) => (finish = resolve));
+    /** The last event's write: the stream closes after it (writeSSE writes a tick after it is called). */
+    let lastWrite: Promise<unknown> = Promise.resolve();
 
     const cleanup = () => {
       release();
@@ -106,12 +108,13 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       if (maxTimer !== undefined) clearTimeout(maxTimer);
       ctx.metrics.sseClosed();
       unsubscribe?.().catch(() => {});
-      finish();
+      lastWrite.then(finish);
     };
 
+    /** What writeSSE cannot frame: a `retry:` field alone, a `: ping` comment. */
     const write = (text: string) => {
       if (closed || !sse) return;
-      // Writes are queued in order by the stream; a failed one means the client is gone.
+      // A failed write means the client is gone.
       sse.write(text).catch(cleanup);
     };
 
@@ -124,9 +127,8 @@ export function eventRoutes(app: RouteApp, ctx: AppContext) {
       if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(username);
       // Likewise the job's cached status: a poll after this event reads Redis.
       ctx.jobCache.drop(job.job_id);
-      // SSE framing by hand (id first, one data line: JSON has no line breaks): written straight to
-      // the stream rather than through writeSSE, which resolves and splits each payload again.
-      write(`id: ${++seq}\ndata: ${JSON.stringify(job)}\n\n`);
+      // Hono frames the event; a failed write means the client is gone.
+      if (sse) lastWrite = sse.writeSSE({ id: String(++seq), data: JSON.stringify(job) }).catch(cleanup);
       if (stopAt.has(job.state)) cleanup();
     };
 

@@ -4,7 +4,7 @@
  *                   200 {status:"ready", checks}; otherwise 503
  *                   {error:{code:"not_ready", message}, checks} (no internals).
  * GET /api/metrics  Prometheus text (gateway/metrics.ts).
- * GET /api/openapi.json  the contract, generated from the zod schemas.
+ * GET /api/openapi.json  the contract, generated from the operation table and the zod schemas.
  */
 import type { AppContext, RouteApp } from "../context.ts";
 import { errorBody } from "../http.ts";
@@ -21,9 +21,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 export function opsRoutes(app: RouteApp, ctx: AppContext) {
-  app.get("/api/health", (c) => c.json({ status: "ok" }));
+  app.handle("health", (c) => c.json({ status: "ok" }));
 
-  app.get("/api/ready", async (c) => {
+  app.handle("ready", async (c) => {
     const probe = async (f: () => Promise<unknown>) => {
       try {
         await withTimeout(f(), ctx.readyTimeoutMs);
@@ -43,13 +43,13 @@ export function opsRoutes(app: RouteApp, ctx: AppContext) {
     return c.json(errorBody("not_ready", `not reachable: ${down}`, { checks }), 503);
   });
 
-  app.get("/api/metrics", async (c) => {
+  app.handle("metrics", async (c) => {
     const text = await ctx.metrics.render();
     return c.body(text, 200, { "content-type": ctx.metrics.contentType });
   });
 
   let doc: string | undefined;
-  app.get("/api/openapi.json", (c) => {
+  app.handle("openapi", (c) => {
     doc ??= JSON.stringify(openApiDocument());
     return c.body(doc, 200, { "content-type": "application/json; charset=utf-8" });
   });

@@ -2,8 +2,8 @@
  * POST /api/bundles/{u}/refresh  body {force_refresh?, callback_url?} (may be empty)
  * → 202 {status:"processing", job_id, status_url, events_url}; a second
  * request for the same user while a refresh is in flight gets the same job.
- * Order of checks: API key (401/403, auth.ts) → username (400) → body
- * (415/413/400) → callback_url (400: scheme, userinfo, internal address
+ * Order of checks: API key (401, the route's gate: auth.ts) → body size (413,
+ * the route's bodyLimit) → username (400) → the key's scope (403) → body (415/400) → callback_url (400: scheme, userinfo, internal address
  * literal, no signing secret) → client rate (429, in the same Lua script that
  * takes the lock and enqueues) → the callback's registration on the job (429
  * when the job has the most receivers). Never calls GitHub: it only enqueues.
@@ -30,14 +30,14 @@ export function refreshRoutes(app: RouteApp, ctx: AppContext) {
 
   // The refresh's trace starts in this span: the plan message and the callback's notify
   // message carry its context (shared/telemetry.ts).
-  app.post("/api/bundles/:username/refresh", (c) =>
+  app.handle("refresh", (c) =>
     inSpan("POST /api/bundles/{username}/refresh", {
       kind: SpanKind.SERVER,
       attributes: { "http.route": "/api/bundles/{username}/refresh" },
       expected: (err) => err instanceof HttpError && err.status < 500, // a 4xx is an answer
     }, async (span) => {
       const username = requireUsername(c.req.param("username"));
-      const client = await ctx.auth.require(c, "write", username);
+      const client = ctx.auth.client(c, username);
       const body = await parseJsonBody(c, RefreshBody, { optional: true });
       if (body.callback_url !== undefined) {
         if (!ctx.config.WEBHOOK_SIGNING_SECRET) {

@@ -25,10 +25,10 @@ export async function loadUserJob(ctx: AppContext, username: string, jobId: stri
 const STATUS_HEADERS = { "cache-control": "no-store", "content-type": "application/json" };
 
 export function statusRoutes(app: RouteApp, ctx: AppContext) {
-  app.get("/api/bundles/:username/status", async (c) => {
+  app.handle("status", async (c) => {
     const username = requireUsername(c.req.param("username"));
     const jobId = requireJobId(c);
-    await ctx.auth.require(c, "read", username);
+    ctx.auth.client(c, username);
     // Between the job's changes, from memory (job-cache.ts).
     const hit = await ctx.jobCache.get(jobId);
     requireOwner(hit?.job.username, username, jobId);

@@ -6,7 +6,7 @@ import { publishBundle } from "../../shared/bundle-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { ErrorBody, JobRecord, RefreshAccepted } from "../../shared/schemas/index.ts";
 import { hubSignature } from "../../gateway/routes/webhooks.ts";
-import { bundleOf, json, startTestGateway } from "./harness.ts";
+import { bundleOf, json, serve, startTestGateway } from "./harness.ts";
 
 const JSON_CT = { "content-type": "application/json" };
 const post = (body?: unknown, headers: Record<string, string> = {}): RequestInit => ({
@@ -87,6 +87,13 @@ Deno.test("refresh", async (t) => {
       );
       const big = JSON.stringify({ force_refresh: true, pad: "x".repeat(70 * 1024) });
       await expectError(await g.req("/api/bundles/octo/refresh", post(big)), 413, "payload_too_large");
+      // Over a socket, with Content-Length: refused by the header, before the body is read.
+      const srv = serve(g.app);
+      try {
+        await expectError(await fetch(`${srv.url}/api/bundles/octo/refresh`, post(big)), 413, "payload_too_large");
+      } finally {
+        await srv.stop();
+      }
       // Without Content-Length (chunked): counted while reading.
       const stream = new ReadableStream<Uint8Array>({
         start(c) {
@@ -392,6 +399,27 @@ Deno.test("GitHub webhooks: signature, ping, push → one-repo refresh", async (
     assert.deepEqual(job?.only_repos, ["alpha"]);
     const form = await send("push", push("other", "beta"), undefined, "application/x-www-form-urlencoded");
     assert.equal(form.status, 202);
+    // Its own body limit, 25 MB (GitHub's ceiling for a push payload), not the API's 64 KiB: a 200 KiB push
+    // (JSON and form) is verified over its raw bytes; past 25 MB, 413 before the signature is looked at.
+    const large = { ...push("large", "gamma"), commits: [{ message: "x".repeat(200 * 1024) }] };
+    assert.equal((await send("push", large)).status, 202);
+    assert.equal((await send("push", large, undefined, "application/x-www-form-urlencoded")).status, 202);
+    const mib = new Uint8Array(1024 * 1024).fill(0x20);
+    const huge = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 26; i++) c.enqueue(mib);
+        c.close();
+      },
+    });
+    await expectError(
+      await g.req("/api/webhooks/github", {
+        method: "POST",
+        headers: { ...JSON_CT, "x-github-event": "push", "x-github-delivery": "d-huge" },
+        body: huge,
+      }),
+      413,
+      "payload_too_large",
+    );
     const branch = await send("push", push("octo", "alpha", "refs/heads/feature"));
     assert.equal(branch.status, 200);
     assert.equal((await json(branch)).ignored, true);
