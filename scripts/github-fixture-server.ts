@@ -884,7 +884,9 @@ class FixtureServer {
           return this.json(422, { message: "Repository already exists" });
         }
         const full = `${o.login}/${name}`;
-        const now = isoSeconds(Date.now());
+        // `pushed_at` names the creation time (a test creating the same repo on two servers), else now.
+        const named = typeof body.pushed_at === "string" ? Date.parse(body.pushed_at) : NaN;
+        const now = isoSeconds(Number.isFinite(named) ? named : Date.now());
         const r: RepoState = {
           meta: {
             name,

@@ -66,12 +66,15 @@ export class InvalidNameError extends InputError {}
  *  - StalledError: a step's deliveries died or hung MAX_STALLS times (its worker crashed holding it).
  *  - StorageUnavailableError: the storage backend failed after the adapter's retries; transient, so the
  *    queue retries the step.
+ *  - GitHubUnavailableError: GitHub answered 5xx, or nothing (refused, reset), after the client's quick
+ *    retries; transient. A request past GITHUB_REQUEST_TIMEOUT_MS is a RequestTimeoutError, the same code.
  */
 export class GitHubNotFoundError extends NonRetriableError {}
 export class GitHubUnauthorizedError extends NonRetriableError {}
 export class LimitExceededError extends NonRetriableError {}
 export class StalledError extends NonRetriableError {}
 export class StorageUnavailableError extends FoliosyncError {}
+export class GitHubUnavailableError extends FoliosyncError {}
 
 /**
  * The one place where an error's class decides the job's `error_code`
@@ -87,6 +90,7 @@ export function errorCodeOf(err: unknown, fallback: JobErrorCode = "internal"): 
   if (err instanceof LimitExceededError) return "limit_exceeded";
   if (err instanceof StalledError) return "stalled";
   if (err instanceof StorageUnavailableError) return "storage_unavailable";
+  if (err instanceof GitHubUnavailableError || err instanceof RequestTimeoutError) return "github_unavailable";
   if (err instanceof InputError) return "invalid_input";
   return fallback;
 }

@@ -18,8 +18,12 @@ export interface EnvKey {
   scope: KeyScope;
 }
 
-/** What a key may be made of: no separators of the API_KEYS syntax, no whitespace. */
-const KEY_RE = /^[A-Za-z0-9._~+/=-]{8,200}$/;
+/**
+ * What a key may be made of: an RFC 6750 bearer token (`=` only as trailing
+ * padding, as Hono's bearerAuth reads it), no separators of the API_KEYS
+ * syntax, no whitespace, 8-200 characters.
+ */
+const KEY_RE = /^(?=.{8,200}$)[A-Za-z0-9._~+/-]+=*$/;
 
 /** Parses a scope: `*` or usernames joined by `|`. Throws with a message that quotes nothing secret. */
 export function parseScope(s: string): KeyScope {
@@ -48,7 +52,7 @@ export function parseApiKeys(value: string | undefined): EnvKey[] {
     if (at <= 0) throw new Error(`entry ${i + 1} is not KEY:SCOPE (SCOPE is * or user1|user2)`);
     const key = entry.slice(0, at).trim();
     if (!KEY_RE.test(key)) {
-      throw new Error(`entry ${i + 1}: a key is 8-200 characters of letters, digits and ._~+/=-`);
+      throw new Error(`entry ${i + 1}: a key is 8-200 characters of letters, digits and ._~+/- with = only at the end`);
     }
     let scope: KeyScope;
     try {

@@ -65,6 +65,7 @@ export const JOB_ERROR_CODES = {
   github_not_found: "The GitHub user (or a repository) does not exist.",
   github_unauthorized: "GitHub refused the configured token(s): an operator must fix the token.",
   github_rate_limited: "GitHub's rate limit was still in force after the waits a step may sit out.",
+  github_unavailable: "GitHub kept failing (5xx, no answer, or none within GITHUB_REQUEST_TIMEOUT_MS) after retries.",
   limit_exceeded: "A configured bound was reached (GITHUB_REQUEST_BUDGET, MAX_BUNDLE_BYTES).",
   invalid_input: "The request named something that breaks a documented rule (a name, a stored record).",
   stalled: "The step's worker died or hung while holding it, MAX_STALLS times.",

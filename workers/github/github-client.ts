@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import {
   GitHubNotFoundError,
   GitHubUnauthorizedError,
+  GitHubUnavailableError,
   NonRetriableError,
   RequestTimeoutError,
   RetryAfterError,
@@ -433,10 +434,11 @@ export class GithubClient {
    */
   private failure(error: unknown, status: number | undefined, label: string, what: string): Error {
     if (error instanceof RequestTimeoutError) return error;
-    const msg = status !== undefined && hasResponse(error)
-      ? `GitHub ${label}${status} for ${what}`
-      : `GitHub unreachable for ${what}: ${networkReason(error)}`;
-    return new Error(msg, { cause: error });
+    if (status !== undefined && hasResponse(error)) {
+      const msg = `GitHub ${label}${status} for ${what}`;
+      return status >= 500 ? new GitHubUnavailableError(msg, { cause: error }) : new Error(msg, { cause: error });
+    }
+    return new GitHubUnavailableError(`GitHub unreachable for ${what}: ${networkReason(error)}`, { cause: error });
   }
 
   /**
