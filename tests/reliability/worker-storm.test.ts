@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
+import { FINAL_STATES } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import { rng } from "../../shared/ranking/hash.ts";
 import { startFixtureServer } from "../support/fixture-server.ts";
@@ -83,10 +84,15 @@ for (const path of pathsFor("rest")) {
         users.map(async (u) => (await jobs.requestRefresh({ username: u, force_refresh: round > 0 })).jobId),
       );
       const r = rng(7 + round);
+      /** Refreshes still in flight when each kill landed. */
+      const inFlightAtKills: number[] = [];
       const stormUntil = Date.now() + (FULL ? 15_000 : 4_000);
       while (Date.now() < stormUntil) {
         await sleep(200 + Math.floor(r() * 300));
         const w = workers[Math.floor(r() * workers.length)];
+        inFlightAtKills.push(
+          (await Promise.all(ids.map((id) => jobs.get(id)))).filter((j) => j && !FINAL_STATES.has(j.state)).length,
+        );
         await w.kill();
         kills++;
         // Restarted by the test, as a supervisor would; not awaited, so the storm keeps its pace.
@@ -104,7 +110,16 @@ for (const path of pathsFor("rest")) {
         expectRepos: (u) => repos[u.toLowerCase()],
         explainDlq: () => false,
       });
-      console.log(JSON.stringify({ scenario: "worker-storm", path, round, users: users.length, kills, ...summary }));
+      console.log(JSON.stringify({
+        scenario: "worker-storm",
+        path,
+        round,
+        users: users.length,
+        kills,
+        // Refreshes in flight when the first and the last kill landed.
+        in_flight_at_kills: [inFlightAtKills[0], inFlightAtKills[inFlightAtKills.length - 1]],
+        ...summary,
+      }));
       expect(summary.completed).toBe(users.length);
     }
     expectPathTaken(path, await github.stats());
