@@ -100,12 +100,13 @@ test.skipIf(!FULL)(
     const active = async () => (await r.lrange(queueKey("fs", "merge", "active"), 0, -1)).sort();
     const merging = (id: string) => until("merging", async () => (await jobs.get(id))?.state === "merging", 60_000);
 
+    const t0 = Date.now();
     // The target's repos are synced; its merge waits for a merge worker.
     const { jobId } = await jobs.requestRefresh({ username: TARGET });
     await merging(jobId);
     const releaseTarget = hold(TARGET);
     const ids = [jobId];
-    const atKills: { kill: number; target_delivery: number; other: string; other_delivery: number }[] = [];
+    const atKills: { kill: number; at_s: number; other: string }[] = [];
     for (let kill = 1; kill <= maxStalls; kill++) {
       // Another user's refresh, synced while no merge worker runs; its merge is held too, so that this kill
       // lands on it as well: the process's other work, taken down with it.
@@ -132,7 +133,7 @@ test.skipIf(!FULL)(
           )}, waiting/active/stalling ${JSON.stringify(lists)}; ${merger.proc.output().slice(-1500)}`,
         );
       });
-      atKills.push({ kill, target_delivery: kill, other, other_delivery: 1 });
+      atKills.push({ kill, at_s: Math.round((Date.now() - t0) / 100) / 10, other });
       await merger.kill();
       releaseOther();
       if (kill === maxStalls) releaseTarget();
@@ -141,6 +142,7 @@ test.skipIf(!FULL)(
 
     // Delivery MAX_STALLS + 1 is not run: dead-lettered, the job failed.
     const failed = (await waitAllFinal(jobs, [jobId], 120_000)).get(jobId)!;
+    const failedAt = Date.now();
     const reason = stalledReason(maxStalls, maxStalls);
     expect(failed.state).toBe("failed");
     expect(failed.error_code).toBe("stalled");
@@ -175,6 +177,7 @@ test.skipIf(!FULL)(
         scenario: "merge-killed-every-delivery",
         max_stalls: maxStalls,
         merge_starts: merger.starts,
+        failed_at_s: Math.round((failedAt - t0) / 100) / 10,
         at_kills: atKills,
         ...summary,
       }),

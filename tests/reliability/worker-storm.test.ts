@@ -59,8 +59,8 @@ for (const path of pathsFor("rest")) {
       GITHUB_API_URL: github.url,
       STORAGE_BACKEND: "local",
       STORAGE_DIR: storageDir,
-      // Kills land on the same merge again and again in a storm this dense; the stall limit is the subject of
-      // its own test (tests/pipeline/reliability.test.ts).
+      // Kills land on the same merge again and again in a storm this dense; the default stall limit is the
+      // subject of its own tests (merge-stalls.test.ts with real kills, tests/pipeline/reliability.test.ts).
       MAX_STALLS: "50",
       SYNC_CONCURRENCY: "16",
       LOG_LEVEL: "error",
