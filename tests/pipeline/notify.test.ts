@@ -228,7 +228,6 @@ test(
     // Every connection (never answered) was ended by the sender: the attempt's timeout.
     await until(() => hung.seen.closedBySender === hung.seen.requests, 10_000, "the sender to close its connections");
     expect(hung.open.size).toBe(0);
-    expect(hung.seen.answered).toBe(0);
   },
   180_000,
 );
