@@ -69,7 +69,8 @@ export function redisKeys(prefix = "fs") {
     etags: (user: string) => `${prefix}:user:${userKey(user)}:etags`,
     /** Pending training per user (single flight; a newer bundle supersedes). */
     trainPending: (user: string) => `${prefix}:train-pending:${userKey(user)}`,
-    rateLimit: (client: string, window: number) => `${prefix}:rl:${client}:${window}`,
+    /** One client's request count in one fixed window of one limiter (`refresh`, `ai`). */
+    rateLimit: (limiter: string, client: string, window: number) => `${prefix}:rl:${limiter}:${client}:${window}`,
     /** Counters for tests and metrics (e.g. merges run per job). */
     counter: (name: string) => `${prefix}:count:${name}`,
     dlq: () => `${prefix}:dlq`,
