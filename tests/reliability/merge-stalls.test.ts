@@ -156,6 +156,7 @@ test.skipIf(!FULL)(
       reason,
     ]]);
     expect(await readCurrentBundle(store, TARGET)).toBeNull();
+    expect(await r.exists(jobs.keys.lock(TARGET))).toBe(0);
 
     // The lock is released: a new refresh is a new job, and it completes with every repo.
     const next = await jobs.requestRefresh({ username: TARGET });
