@@ -41,7 +41,14 @@ export function announceWorker(
   return {
     async stop() {
       clearInterval(timer);
-      await redis.del(key).catch(() => {});
+      // Best effort and bounded: with Redis away a command waits for the reconnection, and the
+      // entry expires by itself (3 beats) anyway.
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        redis.del(key).catch(() => {}),
+        new Promise<void>((r) => (timeout = setTimeout(r, 1_000))),
+      ]);
+      clearTimeout(timeout);
     },
   };
 }

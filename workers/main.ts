@@ -122,6 +122,12 @@ if (import.meta.main) {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
+    // Inside Kubernetes' 30 s grace period whatever waits on an unreachable Redis: the jobs held are
+    // redelivered by stall detection, as after a crash.
+    setTimeout(() => {
+      log.error("shutdown did not finish within 25 s; exiting (held jobs are redelivered)");
+      process.exit(1);
+    }, 25_000);
     readiness.drain();
     abort.abort();
     trainer?.kill("SIGTERM");

@@ -12,9 +12,23 @@ export interface Managed {
 
 const live = new Set<Managed>();
 
+export interface StartOptions extends SpawnOptions {
+  /**
+   * The process leads a process group of its own, and signals go to the whole
+   * group: for a launcher (`npm run …`, a shell) whose real work runs in a
+   * child that a signal to the launcher alone would leave behind.
+   */
+  processGroup?: boolean;
+}
+
 /** Spawns a process whose output is captured and which is killed at exit at the latest. */
-export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {}): Managed {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
+export function startProcess(cmd: string, args: string[], opts: StartOptions = {}): Managed {
+  const { processGroup = false, ...spawnOpts } = opts;
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...spawnOpts,
+    ...(processGroup ? { detached: true } : {}),
+  });
   let out = "";
   child.stdout?.on("data", (d) => (out += d.toString()));
   child.stderr?.on("data", (d) => (out += d.toString()));
@@ -29,7 +43,8 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {
     exited,
     kill: (signal = "SIGKILL") => {
       try {
-        child.kill(signal);
+        if (processGroup && child.pid !== undefined) process.kill(-child.pid, signal);
+        else child.kill(signal);
       } catch { /* already gone */ }
     },
     async stop(graceMs = 3000) {

@@ -274,6 +274,8 @@ test("`npm run worker` runs the worker with the installed bun (no global bun on 
   expect(spawnSync("sh", ["-c", "command -v bun"], { env: { PATH: path } }).status).not.toBe(0);
   expect(spawnSync("sh", ["-c", "command -v npm"], { env: { PATH: path } }).status).toBe(0);
   const w = startProcess("npm", ["run", "--silent", "worker", "--", "--role", "notify"], {
+    // npm runs the worker in a child of its own: stop() signals both.
+    processGroup: true,
     cwd: repoRoot,
     env: {
       PATH: path,
@@ -287,3 +289,20 @@ test("`npm run worker` runs the worker with the installed bun (no global bun on 
   await waitForOutput(w, /worker ready: roles notify/, 60_000);
   expect((await pollReady(port, 200)).status).toBe(200);
 }, 90_000);
+
+test("SIGTERM with Redis gone: the worker still exits (nothing waits on Redis without bound)", async () => {
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), "foliosync-health-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const w = startProcess(bunBin, ["workers/main.ts", "--role", "plan,sync,merge,notify"], {
+    cwd: repoRoot,
+    env: { ...process.env, REDIS_URL: redis.url, STORAGE_DIR: dir, WORKER_METRICS_PORT: String(port) },
+  });
+  cleanups.push(() => w.stop(3000));
+  await waitForOutput(w, /worker ready/, 30_000);
+  await redis.stop();
+  w.kill("SIGTERM");
+  expect([0, 1]).toContain(await w.exited);
+}, 60_000);

@@ -122,6 +122,12 @@ if (import.meta.main) {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    // A training in flight gets 30 s to finish; whatever then still waits (on an unreachable Redis)
+    // does not hold the process: the job is redelivered by stall detection, as after a crash.
+    setTimeout(() => {
+      console.error("train worker: shutdown did not finish within 35 s; exiting (the job held is redelivered)");
+      Deno.exit(1);
+    }, 35_000);
     readiness.drain();
     await queue.close(30_000).catch(() => {});
     redis.disconnect();
