@@ -68,7 +68,7 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   };
   let pointer;
   try {
-    ({ pointer } = await publishBundle(store, bundle, { maxBytes: ctx.cfg.MAX_BUNDLE_BYTES }));
+    ({ pointer } = await publishBundle(store, bundle, { maxBytes: ctx.cfg.MAX_BUNDLE_BYTES, current: previous }));
   } catch (err) {
     if (!(err instanceof BundleTooLargeError)) throw err;
     // Not a fault to retry: the job fails with the reason; the current bundle keeps serving.

@@ -56,7 +56,14 @@ function slim(r: GithubRepo): Record<string, unknown> {
 export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<void> {
   const { jobs, redis, store } = ctx;
   const user = msg.username;
-  const moved = await jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]);
+  const etagsKey = jobs.keys.etags(user);
+  const fpKey = jobs.keys.fingerprints(user);
+  // The user's ETags/file ids and stored fingerprints are read while the state moves (one round trip, not three).
+  const [moved, cachedPages, stored] = await Promise.all([
+    jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]),
+    redis.hgetall(etagsKey),
+    redis.hgetall(fpKey),
+  ]);
   if (!moved) {
     // A redelivery after a crash between "merging" and its enqueue: enqueue again (idempotent by id).
     const job = await jobs.get(msg.job_id);
@@ -66,8 +73,6 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     return;
   }
 
-  const etagsKey = jobs.keys.etags(user);
-  const cachedPages = await redis.hgetall(etagsKey);
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   const listing = await listRepos(ctx, user, cachedPages, budget);
@@ -81,8 +86,6 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   }
 
   const repos = listing.repos.filter((r) => isRepoName(r.name));
-  const fpKey = jobs.keys.fingerprints(user);
-  const stored = await redis.hgetall(fpKey);
   const current = new Map(repos.map((r) => [r.name, repoFingerprint(r)]));
 
   // Deleted repos drop out: their fingerprints, ETags and records go.

@@ -84,8 +84,8 @@ const specs: { [R in Role]: RoleRunner } = {
   }),
   sync: defineRole("sync", SyncMessage, "SYNC_CONCURRENCY", {
     run: async (c, m) => {
-      await syncRepo(c, m);
-      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed");
+      const { remember } = await syncRepo(c, m);
+      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
     },
     // One broken repo never blocks a bundle: it counts as failed and the
     // merge keeps its previous record.

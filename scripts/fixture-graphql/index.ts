@@ -179,7 +179,7 @@ function treeNode(ctx: Ctx, repo: FixtureRepo, dir: string, blobSha: (b: Uint8Ar
     }
   }
   entries.sort((a, b) => String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0);
-  return { __typename: "Tree", oid: treeOid(repo, dir), id: `T_${treeOid(repo, dir)}`, entries };
+  return { __typename: "Tree", oid: () => treeOid(repo, dir), id: () => `T_${treeOid(repo, dir)}`, entries };
 }
 
 function treeOid(repo: FixtureRepo, dir: string): string {
@@ -318,8 +318,10 @@ function ownerNode(
           endCursor: page.length ? toBase64(`cursor:v2:${end}`) : null,
           startCursor: page.length ? toBase64(`cursor:v2:${start}`) : null,
         },
-        nodes: page.map((r) => repoNode(ctx, r, blobSha)),
-        edges: page.map((r, i) => ({ cursor: toBase64(`cursor:v2:${start + i}`), node: repoNode(ctx, r, blobSha) })),
+        // Built only when the query asks for them (the default resolver calls a function-valued field).
+        nodes: () => page.map((r) => repoNode(ctx, r, blobSha)),
+        edges: () =>
+          page.map((r, i) => ({ cursor: toBase64(`cursor:v2:${start + i}`), node: repoNode(ctx, r, blobSha) })),
       };
     },
   };

@@ -71,11 +71,19 @@ export interface RateLimit {
   limit: number;
   windowMs: number;
 }
+/** What the user's hashes remember about a synced repo: its GitHub fingerprint, ETag / file-id fields to set and delete. */
+export interface RepoMemory {
+  fingerprint: string;
+  /** Field, value, field, value… of the user's ETag / file-id hash. */
+  set: string[];
+  del: string[];
+}
 interface FanInBatch {
   username: string;
   items: {
     repo: string;
     outcome: "completed" | "failed";
+    remember?: RepoMemory;
     resolve: (r: { counted: boolean; last: boolean; readonly job: JobRecord | null }) => void;
     reject: (err: unknown) => void;
   }[];
@@ -373,6 +381,8 @@ export class JobStore {
   /**
    * Counts a repo of the job once (duplicates are no-ops); the call that
    * completes the job's total moves it to merging and enqueues the merge.
+   * `remember`: the repo's GitHub fingerprint and ETag / file-id fields,
+   * written to the user's hashes in the same step, before the repo counts.
    * Calls made in the same event-loop turn for one job go to Redis as one
    * script call (the sync workers finish many repos at once).
    */
@@ -381,6 +391,7 @@ export class JobStore {
     username: string,
     repo: string,
     outcome: "completed" | "failed",
+    remember?: RepoMemory,
   ): Promise<{ counted: boolean; last: boolean; readonly job: JobRecord | null }> {
     return new Promise((resolve, reject) => {
       let batch = this.fanIn.get(jobId);
@@ -397,7 +408,7 @@ export class JobStore {
         if (g.setImmediate) g.setImmediate(flush);
         else setTimeout(flush, 0);
       }
-      batch.items.push({ repo, outcome, resolve, reject });
+      batch.items.push({ repo, outcome, remember, resolve, reject });
     });
   }
 
@@ -411,6 +422,8 @@ export class JobStore {
         done: this.keys.jobDone(jobId),
         mergeJobs: queueKey(this.prefix, "merge", "jobs"),
         mergeWaiting: queueKey(this.prefix, "merge", "waiting"),
+        fingerprints: this.keys.fingerprints(batch.username),
+        etags: this.keys.etags(batch.username),
       },
       {
         job_id: jobId,
@@ -418,7 +431,11 @@ export class JobStore {
         merge_id: mergeJobId(jobId),
         merge_data: beeJobData(merge, this.queueOptions("merge")),
         job_ttl_s: this.jobTtlS,
-        done: batch.items.map((it) => [it.repo, it.outcome]),
+        done: batch.items.map((it) =>
+          it.remember
+            ? [it.repo, it.outcome, it.remember.fingerprint, it.remember.set, it.remember.del]
+            : [it.repo, it.outcome]
+        ),
         ...this.channels(),
       },
     );

@@ -292,7 +292,8 @@ export class GithubClient {
    * of the in-flight gate (the caller releases it).
    */
   private async sendSlot(resource: QuotaResource, budget?: RequestBudget): Promise<PooledToken | null> {
-    await this.waitForQuota();
+    // The shared pause and the other processes' view of the quotas are read together (one round trip).
+    await Promise.all([this.waitForQuota(), this.pool.sync()]);
     const tok = await this.acquireToken(resource);
     await budget?.charge(1);
     await this.acquireGate();

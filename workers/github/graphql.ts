@@ -6,6 +6,7 @@
  * repositories per query. Every query asks for `rateLimit` so the answer feeds
  * the shared quota.
  */
+import { Buffer } from "node:buffer";
 import { GitHubNotFoundError, NonRetriableError } from "../../shared/errors.ts";
 import type { SyncFile } from "../../shared/schemas/job.ts";
 import { isRepoName } from "../../shared/schemas/names.ts";
@@ -240,6 +241,20 @@ export interface BlobText {
 }
 
 /**
+ * A blob's text as fileText gives it (cut to `maxBytes` at a character
+ * boundary; truncated when cut, or shorter than GitHub's `byteSize`, or
+ * `isTruncated`), without encoding and decoding a text that cannot need a cut
+ * (at most 3 UTF-8 bytes per UTF-16 unit) and has no lone surrogate.
+ */
+function blobText(text: string, maxBytes: number, byteSize: number, isTruncated: boolean, enc: TextEncoder): BlobText {
+  if (text.length * 3 <= maxBytes && text.isWellFormed()) {
+    return { text, truncated: isTruncated || byteSize > Buffer.byteLength(text, "utf8") };
+  }
+  const cut = fileText(enc.encode(text), maxBytes, byteSize);
+  return { text: cut.text, truncated: cut.truncated || isTruncated };
+}
+
+/**
  * The contents of `files` (by their blobs' node ids), in as few `nodes(ids:)`
  * queries as BLOBS_PER_QUERY / BLOB_BYTES_PER_QUERY allow, run in parallel;
  * each text cut to `maxBytes`. A blob that is gone meanwhile (NOT_FOUND: its
@@ -292,8 +307,7 @@ export async function fetchBlobs(
         out.set(oid, { text: "", truncated: false });
         continue;
       }
-      const cut = fileText(enc.encode(blob.text), opts.maxBytes, num(blob.byteSize));
-      out.set(oid, { text: cut.text, truncated: cut.truncated || blob.isTruncated === true });
+      out.set(oid, blobText(blob.text, opts.maxBytes, num(blob.byteSize), blob.isTruncated === true, enc));
     }
   }));
   return out;
