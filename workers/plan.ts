@@ -7,7 +7,7 @@ import type { PlanMessage, SyncFile, SyncMessage } from "../shared/schemas/job.t
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
-import { fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
+import { type BlobText, fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
 import { BLOB_TTL_S, blobKey, oidField } from "./github/blob-cache.ts";
 
 /**
@@ -228,19 +228,26 @@ async function prefetchFiles(
     wants.push(...need);
   }
   if (!wants.length) return Promise.resolve();
-  try {
-    const blobs = await fetchBlobs(ctx.github, wants, {
-      maxBytes: ctx.cfg.MAX_FILE_BYTES,
-      budget,
-      what: `file contents of ${msg.username}'s repositories`,
-    });
-    if (!blobs.size) return Promise.resolve();
+  // Each query's contents go to Redis as its answer arrives (the others may still be on their way); sent, not
+  // awaited here: a sync that finds a content missing fetches it itself.
+  const writes: Promise<unknown>[] = [];
+  const keep = (blobs: Map<string, BlobText>) => {
     const multi = ctx.redis.multi();
     for (const [oid, b] of blobs) {
       multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
     }
-    // Sent now, awaited by the caller: a sync that finds a content missing fetches it itself.
-    return multi.exec();
+    const written = multi.exec();
+    written.catch(() => {}); // the caller awaits it (below); until then a failure must not count as unhandled
+    writes.push(written);
+  };
+  try {
+    await fetchBlobs(ctx.github, wants, {
+      maxBytes: ctx.cfg.MAX_FILE_BYTES,
+      budget,
+      what: `file contents of ${msg.username}'s repositories`,
+      onBatch: keep,
+    });
+    return Promise.all(writes);
   } catch (err) {
     if (!(err instanceof GraphqlUnusable)) throw err;
     ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);

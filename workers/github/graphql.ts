@@ -263,7 +263,13 @@ function blobText(text: string, maxBytes: number, byteSize: number, isTruncated:
 export async function fetchBlobs(
   github: GithubClient,
   files: SyncFile[],
-  opts: { maxBytes: number; budget?: RequestBudget; what: string },
+  opts: {
+    maxBytes: number;
+    budget?: RequestBudget;
+    what: string;
+    /** Called with each query's contents as its answer arrives (the batches answer one by one). */
+    onBatch?: (blobs: Map<string, BlobText>) => void;
+  },
 ): Promise<Map<string, BlobText>> {
   const unique = [...new Map(files.map((f) => [f.oid, f])).values()];
   const batches: SyncFile[][] = [];
@@ -297,6 +303,7 @@ export async function fetchBlobs(
     const unexpected = answer.errors.filter((e) => e.type !== "NOT_FOUND");
     if (unexpected.length) throw new GraphqlUnusable(`file contents over GraphQL failed: ${describe(unexpected)}`);
     const wanted = new Set(batch.map((f) => f.oid));
+    const got = new Map<string, BlobText>();
     for (const node of answer.data?.nodes ?? []) {
       const blob = node as
         | { oid?: unknown; text?: unknown; byteSize?: unknown; isTruncated?: unknown; isBinary?: unknown }
@@ -304,11 +311,13 @@ export async function fetchBlobs(
       const oid = str(blob?.oid);
       if (!blob || !oid || !wanted.has(oid)) continue;
       if (blob.isBinary === true || typeof blob.text !== "string") {
-        out.set(oid, { text: "", truncated: false });
+        got.set(oid, { text: "", truncated: false });
         continue;
       }
-      out.set(oid, blobText(blob.text, opts.maxBytes, num(blob.byteSize), blob.isTruncated === true, enc));
+      got.set(oid, blobText(blob.text, opts.maxBytes, num(blob.byteSize), blob.isTruncated === true, enc));
     }
+    for (const [oid, b] of got) out.set(oid, b);
+    if (got.size) opts.onBatch?.(got);
   }));
   return out;
 }
