@@ -3,7 +3,13 @@ import { bundleFingerprint, repoFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { isRepoName } from "../shared/schemas/names.ts";
 import type { GithubRepo } from "../shared/schemas/repo.ts";
-import type { PlanMessage, SyncFile, SyncMessage } from "../shared/schemas/job.ts";
+import {
+  MAX_SYNC_BATCH,
+  type PlanMessage,
+  type SyncFile,
+  type SyncJobMessage,
+  type SyncMessage,
+} from "../shared/schemas/job.ts";
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
@@ -138,8 +144,24 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const contentsWritten = listing.graphql
     ? await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget)
     : Promise.resolve();
-  const [started] = await Promise.all([jobs.startSync(msg.job_id, syncs), contentsWritten]);
+  const [started] = await Promise.all([jobs.startSync(msg.job_id, batched(msg, syncs)), contentsWritten]);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+/**
+ * The queue jobs for these syncs: repos whose contents plan fetched over
+ * GraphQL go MAX_SYNC_BATCH to a job (they send no request of their own; a
+ * job's fixed cost would outweigh their work); any other repo (REST) has a
+ * job of its own.
+ */
+function batched(msg: PlanMessage, syncs: SyncMessage[]): SyncJobMessage[] {
+  const out: SyncJobMessage[] = syncs.filter((s) => !s.graphql);
+  const graphql = syncs.filter((s) => s.graphql);
+  for (let i = 0; i < graphql.length; i += MAX_SYNC_BATCH) {
+    const repos = graphql.slice(i, i + MAX_SYNC_BATCH);
+    out.push(repos.length === 1 ? repos[0] : { job_id: msg.job_id, username: msg.username, repos });
+  }
+  return out;
 }
 
 interface PlanListing {

@@ -2,7 +2,15 @@ import type BeeQueue from "bee-queue";
 import type { z } from "zod";
 import { decideAfterFailure, describeError, type JobFailure, jobFailure, StalledError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
-import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
+import {
+  MergeMessage,
+  NotifyMessage,
+  PlanMessage,
+  type SyncBatchMessage,
+  SyncJobMessage,
+  type SyncMessage,
+} from "../shared/schemas/job.ts";
+import { syncJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { inSpan, SpanKind, traceOf } from "../shared/telemetry.ts";
 import { waitingOutRateLimits } from "./github/rate-wait.ts";
@@ -82,15 +90,16 @@ const specs: { [R in Role]: RoleRunner } = {
     onFinalFailure: failJob(),
     lockOf: (m) => m,
   }),
-  sync: defineRole("sync", SyncMessage, "SYNC_CONCURRENCY", {
+  sync: defineRole("sync", SyncJobMessage, "SYNC_CONCURRENCY", {
     run: async (c, m) => {
+      if ("repos" in m) return await syncBatch(c, m);
       const { remember } = await syncRepo(c, m);
       await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
     },
     // One broken repo never blocks a bundle: it counts as failed and the
     // merge keeps its previous record.
     onFinalFailure: async (c, m) => {
-      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "failed");
+      for (const r of "repos" in m ? m.repos : [m]) await c.jobs.markRepoDone(r.job_id, r.username, r.repo, "failed");
     },
     lockOf: (m) => m,
   }),
@@ -104,6 +113,29 @@ const specs: { [R in Role]: RoleRunner } = {
     onFinalFailure: (c, m) => statusWebhookGaveUp(c, m),
   }),
 };
+
+/**
+ * A batch of repos (SyncBatchMessage), each synced and counted on its own, at
+ * once. A repo that fails goes on as a sync job of its own, with the retries,
+ * rate-limit waits and dead-lettering any sync job has; the batch then is
+ * done. Only when that hand-over fails does the batch fail (and run again:
+ * its repos that were done are written and counted again, harmlessly).
+ */
+async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<void> {
+  const failed: SyncMessage[] = [];
+  await Promise.all(batch.repos.map(async (m) => {
+    try {
+      await inSpan("sync.repo", { attributes: { "foliosync.repo": m.repo } }, async () => {
+        const { remember } = await syncRepo(ctx, m);
+        await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
+      });
+    } catch (err) {
+      ctx.log.info(`sync: ${m.repo} failed in its batch, going on as a job of its own: ${describeError(err)}`);
+      failed.push(m);
+    }
+  }));
+  for (const m of failed) await ctx.jobs.enqueue("sync", syncJobId(m.job_id, m.repo), m);
+}
 
 /**
  * Runs one bee-queue job with foliosync's retry policy (decideAfterFailure in

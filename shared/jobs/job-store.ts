@@ -11,7 +11,8 @@ import {
   type PlanMessage,
   type Progress,
   progressOf,
-  type SyncMessage,
+  type SyncBatchMessage,
+  type SyncJobMessage,
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { type Channels, type JobScripts, jobScripts } from "./scripts.ts";
@@ -362,7 +363,7 @@ export class JobStore {
    * Records the total and enqueues every sync job in one atomic step. Repos
    * are counted by lower-cased name: one named twice is synced and counted once.
    */
-  async startSync(jobId: string, syncs: SyncMessage[]): Promise<JobRecord | null> {
+  async startSync(jobId: string, syncs: SyncJobMessage[]): Promise<JobRecord | null> {
     const opts = this.queueOptions("sync");
     const keys = {
       ...this.jobKeys(jobId, syncs[0]?.username),
@@ -372,7 +373,11 @@ export class JobStore {
     const out = await this.scripts.startSync(keys, {
       job_id: jobId,
       now: now(),
-      syncs: syncs.map((s) => ({ id: syncJobId(jobId, s.repo), repo: s.repo, data: beeJobData(s, opts) })),
+      syncs: syncs.map((s) =>
+        "repos" in s
+          ? { id: syncBatchJobId(jobId, s), repos: s.repos.map((r) => r.repo), data: beeJobData(s, opts) }
+          : { id: syncJobId(jobId, s.repo), repos: [s.repo], data: beeJobData(s, opts) }
+      ),
       ...this.channels(),
     });
     return jobFrom(out);
@@ -577,4 +582,6 @@ export class JobStore {
 }
 
 export const syncJobId = (jobId: string, repo: string) => `${jobId}:${repo}`;
+/** A batch's id: its first repo and its size ("+" is in no repo name). */
+export const syncBatchJobId = (jobId: string, b: SyncBatchMessage) => `${jobId}:${b.repos[0].repo}+${b.repos.length}`;
 export const mergeJobId = (jobId: string) => `${jobId}:merge`;

@@ -99,7 +99,7 @@ export interface SetStateArgs extends Channels {
 export interface StartSyncArgs extends Channels {
   job_id: string;
   now: string;
-  syncs: { id: string; repo: string; data: string }[];
+  syncs: { id: string; repos: string[]; data: string }[];
 }
 
 export interface MarkReposDoneArgs extends Channels {
