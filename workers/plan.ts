@@ -14,7 +14,7 @@ import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
 import { type BlobText, fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
-import { BLOB_TTL_S, blobKey, oidField } from "./github/blob-cache.ts";
+import { BLOB_TTL_S, blobKey, encodeBlob, oidField } from "./github/blob-cache.ts";
 
 /**
  * Where plan leaves the job's note about a limit it applied (the bundle holds
@@ -256,7 +256,7 @@ async function prefetchFiles(
   const keep = (blobs: Map<string, BlobText>) => {
     const multi = ctx.redis.multi();
     for (const [oid, b] of blobs) {
-      multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
+      multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), encodeBlob(b), "EX", BLOB_TTL_S);
     }
     const written = multi.exec();
     written.catch(() => {}); // the caller awaits it (below); until then a failure must not count as unhandled

@@ -7,7 +7,7 @@ import type { RepoMemory } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Conditional, RepoFile } from "./github/github-client.ts";
 import { RefreshBudget } from "./github/budget.ts";
-import { blobKey, oidField } from "./github/blob-cache.ts";
+import { blobKey, decodeBlob, oidField } from "./github/blob-cache.ts";
 import { type BlobText, fetchBlobs, GraphqlUnusable } from "./github/graphql.ts";
 
 /** Context files read from each repo's root (404 = absent = ""). */
@@ -214,7 +214,8 @@ async function syncFromGraphql(
   const previous = keepsAny ? await loadPrevious() : null;
   const cached = new Map<string, BlobText>();
   present.forEach((k, i) => {
-    if (cachedRaw[i]) cached.set(k, JSON.parse(cachedRaw[i]!) as BlobText);
+    const b = cachedRaw[i] ? decodeBlob(cachedRaw[i]!) : null;
+    if (b) cached.set(k, b);
   });
 
   // Files neither fetched by plan nor unchanged since the previous record: fetch them now.
