@@ -48,6 +48,8 @@ class TypedError extends Error {
 
 /** Git ids of file contents already hashed (contents are replaced, never mutated, on a push). */
 const shaMemo = new WeakMap<Uint8Array, string>();
+/** File contents already decoded to text (same rule). */
+const textMemo = new WeakMap<Uint8Array, string>();
 
 /**
  * Queries already parsed and validated against the schema, by their text (a
@@ -138,7 +140,10 @@ function blobNode(ctx: Ctx, repo: FixtureRepo, oid: string, bytes: Uint8Array): 
     isTruncated: false,
     text: () => {
       ctx.blobs++;
-      return binary ? null : dec.decode(bytes);
+      if (binary) return null;
+      let text = textMemo.get(bytes);
+      if (text === undefined) textMemo.set(bytes, text = dec.decode(bytes));
+      return text;
     },
   };
 }
