@@ -17,7 +17,7 @@
  * Module: `startFixtureServer(opts) → Promise<{url, port, close()}>`
  *
  * Test-only control endpoints live under `/_fixture/` (stats, reset-stats,
- * reset, config, push, set-file, delete-repo, add-repo). All mutable state is
+ * reset, config, push, set-file, delete-repo, add-repo, after-listing). All mutable state is
  * in memory; the fixture directory is only ever read.
  */
 import { createHash } from "node:crypto";
@@ -119,6 +119,12 @@ interface RepoState {
   /** Repo-relative path → bytes; loaded on first access. languages.json is kept apart. */
   files: Map<string, Uint8Array> | null;
   languages: Json | null | undefined;
+  /**
+   * Contents a push replaced or deleted: still in the repository's history, so
+   * still served by git object id (GraphQL `nodes(ids:)`, `object(oid:)`) as
+   * GitHub does, until the repository itself is deleted.
+   */
+  past?: Uint8Array[];
 }
 
 interface OwnerState {
@@ -318,6 +324,8 @@ const ROUTE_KINDS: RouteKind[] = [
   "other",
 ];
 type RateResource = "core" | "graphql";
+/** The changes `/_fixture/after-listing` can queue. */
+const AFTER_LISTING_ACTIONS = new Set(["push", "set-file", "delete-repo", "add-repo", "config"]);
 
 /** The token of an `Authorization: token X` / `Bearer X` header ("" without one). */
 function tokenOf(header: string | undefined): string {
@@ -392,6 +400,12 @@ class FixtureServer {
   refusals = new Map<string, { windowStart: number; count: number }>();
   /** Injected secondary rate limits: the next `count` API requests get GitHub's secondary-limit 403. */
   secondary = { count: 0, retryAfterS: null as number | null };
+  /**
+   * Changes to make right after the next listing is answered (a REST page of
+   * `/users/x/repos`, or a GraphQL query that lists `repositories`): GitHub
+   * changing between a listing and the file fetches that follow it.
+   */
+  afterListing: { action: string; body: Json }[] = [];
 
   constructor(readonly fixturesDir: string, opts: FixtureServerOptions) {
     this.owners = loadOwners(fixturesDir);
@@ -710,6 +724,7 @@ class FixtureServer {
     const view = (r: RepoState): FixtureRepo => ({
       meta: withDefaults(r.meta),
       files: () => repoFiles(r),
+      pastFiles: () => r.past ?? [],
       languages: () => {
         repoFiles(r);
         return r.languages ?? {};
@@ -748,6 +763,7 @@ class FixtureServer {
     }, gitBlobSha);
     if (out.rateLimited) this.refused(token, "graphql");
     else s.served++;
+    if (out.listed) this.listingAnswered();
     if (out.cost) this.spend(token, "graphql", out.cost);
     s.graphql_points += out.cost;
     s.graphql_blobs += out.blobs;
@@ -760,6 +776,15 @@ class FixtureServer {
 
   private invalidate() {
     this.cache.clear();
+  }
+
+  /** A listing was answered: the changes queued for this moment happen now (once). */
+  private listingAnswered() {
+    for (const a of this.afterListing.splice(0)) {
+      try {
+        this.control(a.action, "POST", a.body);
+      } catch { /* a change that no longer applies (its repo gone meanwhile) is dropped */ }
+    }
   }
 
   /** New pushed_at/updated_at: `at` (when a test names the time), else now, and always later than before. */
@@ -781,6 +806,8 @@ class FixtureServer {
     for (const [p, content] of Object.entries(files as Json)) {
       const rel = safeRelPath(p);
       if (!rel) throw new Error(`bad path: ${p}`);
+      const old = map.get(rel);
+      if (old) (r.past ??= []).push(old);
       if (content === null) map.delete(rel);
       else map.set(rel, enc.encode(String(content)));
     }
@@ -790,6 +817,8 @@ class FixtureServer {
     if (readme === undefined) return;
     const files = repoFiles(r);
     const name = readmeName(files) ?? "README.md";
+    const old = files.get(name);
+    if (old) (r.past ??= []).push(old);
     if (readme === null) files.delete(name);
     else files.set(name, enc.encode(String(readme)));
   }
@@ -825,6 +854,7 @@ class FixtureServer {
         this.tokenStats = {};
         this.badTokens.clear();
         this.graphqlEnabled = true;
+        this.afterListing = [];
         this.rand = rng(this.seed);
         this.hangRand = rng(this.seed + 0x9e3779b9);
         this.invalidate();
@@ -852,6 +882,17 @@ class FixtureServer {
         if (Array.isArray(body.bad_tokens)) this.badTokens = new Set(body.bad_tokens.map(String));
         if (body.graphql !== undefined) this.graphqlEnabled = body.graphql !== false;
         return this.json(200, this.config());
+      }
+      case "after-listing": {
+        // {action: "push" | "set-file" | "delete-repo" | "add-repo" | "config", ...that action's body}
+        const action = String(body.action ?? "");
+        if (!AFTER_LISTING_ACTIONS.has(action)) {
+          return this.json(422, { message: `action must be one of ${[...AFTER_LISTING_ACTIONS].join(", ")}` });
+        }
+        if (this.afterListing.length >= 100) return this.json(422, { message: "at most 100 pending changes" });
+        if (action !== "add-repo" && action !== "config") this.requireRepo(body);
+        this.afterListing.push({ action, body });
+        return this.json(200, { pending: this.afterListing.length });
       }
       case "push": {
         const r = this.requireRepo(body);
@@ -939,15 +980,21 @@ class FixtureServer {
     };
   }
 
-  /** GitHub's answer to a request over a secondary rate limit: 403, quota left, maybe `retry-after`. */
-  secondaryLimitReply(): Reply {
+  /**
+   * GitHub's answer to a request over a secondary rate limit: 403, quota left,
+   * maybe `retry-after`. `POST /graphql` gets the same HTTP 403 (not an HTTP
+   * 200 with `errors`, which is how GraphQL reports a spent primary quota),
+   * pointing at the GraphQL docs.
+   */
+  secondaryLimitReply(resource: RateResource): Reply {
     const headers: Record<string, string> = {};
     if (this.secondary.retryAfterS !== null) headers["retry-after"] = String(this.secondary.retryAfterS);
     return this.json(403, {
       message:
         "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.",
-      documentation_url:
-        "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+      documentation_url: resource === "graphql"
+        ? "https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-graphql-api#secondary-rate-limits"
+        : "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
     }, headers);
   }
 
@@ -995,7 +1042,7 @@ class FixtureServer {
       if (this.secondary.count > 0) {
         this.secondary.count--;
         s.secondary_limited++;
-        return this.send(res, this.secondaryLimitReply(), this.rateHeaders(token, resource), method);
+        return this.send(res, this.secondaryLimitReply(resource), this.rateHeaders(token, resource), method);
       }
       if (this.failRate > 0 && this.rand() < this.failRate) {
         s.failed_injected++;
@@ -1030,6 +1077,7 @@ class FixtureServer {
           if (kind !== "rate_limit") this.cache.set(cacheKey, reply);
         }
       }
+      if (kind === "list") this.listingAnswered();
       const etag = reply.headers?.etag;
       const inm = req.headers["if-none-match"];
       if (etag && typeof inm === "string" && etagMatches(inm, etag)) {

@@ -231,7 +231,9 @@ async function syncFromGraphql(
       });
       for (const m of missing) {
         const b = got.get(m.f!.oid);
-        if (!b) throw new Error(`${m.f!.name} of ${owner}/${msg.repo} is gone from GitHub since the listing`);
+        // NOT_FOUND by the id listed (git keeps replaced files: the repository is gone or hidden since):
+        // REST reads the repository as it is now, as for any repo that goes between plan and sync.
+        if (!b) throw new GraphqlUnusable(`${m.f!.name} of ${owner}/${msg.repo} is gone from GitHub since the listing`);
         cached.set(keys[m.i]!, b);
       }
     } catch (err) {

@@ -27,6 +27,8 @@ export interface FixtureRepo {
   /** The REST repository object (repos.json entry with defaults). */
   meta: Json;
   files(): Map<string, Uint8Array>;
+  /** Contents pushes replaced or deleted: gone from the tree, still objects of the repository. */
+  pastFiles?(): Iterable<Uint8Array>;
   languages(): Json;
 }
 
@@ -37,6 +39,8 @@ export interface GraphqlOutcome {
   rateLimited: boolean;
   /** Blob texts served (file fetches). */
   blobs: number;
+  /** The query listed an owner's repositories (a listing, as opposed to a file fetch). */
+  listed: boolean;
 }
 
 /** A resolver error that GitHub reports with a `type`. */
@@ -120,6 +124,7 @@ interface Ctx {
   resetAt: string;
   limit: number;
   blobs: number;
+  listed: boolean;
 }
 
 /** A blob's global node id: which repository and which object (GitHub's ids are opaque too). */
@@ -195,6 +200,13 @@ function treeOid(repo: FixtureRepo, dir: string): string {
   return h.digest("hex");
 }
 
+/** A blob of the repository by git object id: in the tree now, or replaced since (history keeps it). */
+function blobByOid(repo: FixtureRepo, oid: string, blobSha: (b: Uint8Array) => string): Uint8Array | undefined {
+  for (const bytes of repo.files().values()) if (blobSha(bytes) === oid) return bytes;
+  for (const bytes of repo.pastFiles?.() ?? []) if (blobSha(bytes) === oid) return bytes;
+  return undefined;
+}
+
 function repoNode(ctx: Ctx, repo: FixtureRepo, blobSha: (b: Uint8Array) => string): Json {
   const m = repo.meta;
   const license = m.license as Json | null | undefined;
@@ -248,10 +260,8 @@ function repoNode(ctx: Ctx, repo: FixtureRepo, blobSha: (b: Uint8Array) => strin
     object: (args: { expression?: string; oid?: string }) => {
       const files = repo.files();
       if (args.oid) {
-        for (const bytes of files.values()) {
-          if (blobSha(bytes) === args.oid) return blobNode(ctx, repo, args.oid, bytes);
-        }
-        return null;
+        const bytes = blobByOid(repo, args.oid, blobSha);
+        return bytes ? blobNode(ctx, repo, args.oid, bytes) : null;
       }
       const expr = args.expression ?? "";
       const colon = expr.indexOf(":");
@@ -280,6 +290,7 @@ function ownerNode(
     repositories: (
       args: { first?: number; last?: number; after?: string; orderBy?: { field?: string; direction?: string } },
     ) => {
+      ctx.listed = true;
       const first = args.first ?? args.last;
       if (first === undefined) {
         throw new TypedError(
@@ -354,6 +365,7 @@ export async function runFixtureGraphql(
       cost: 0,
       rateLimited: false,
       blobs: 0,
+      listed: false,
     };
   }
   const variables = request.variables && typeof request.variables === "object" ? request.variables as Json : {};
@@ -362,10 +374,18 @@ export async function runFixtureGraphql(
     try {
       doc = graphql.parse(request.query);
     } catch (err) {
-      return { body: { errors: [shapeError(err as GraphQLError)] }, cost: 0, rateLimited: false, blobs: 0 };
+      return {
+        body: { errors: [shapeError(err as GraphQLError)] },
+        cost: 0,
+        rateLimited: false,
+        blobs: 0,
+        listed: false,
+      };
     }
     const invalid = graphql.validate(schema, doc);
-    if (invalid.length) return { body: { errors: invalid.map(shapeError) }, cost: 0, rateLimited: false, blobs: 0 };
+    if (invalid.length) {
+      return { body: { errors: invalid.map(shapeError) }, cost: 0, rateLimited: false, blobs: 0, listed: false };
+    }
     if (validDocs.size >= MAX_VALID_DOCS) validDocs.delete(validDocs.keys().next().value!);
     validDocs.set(request.query, doc);
   }
@@ -376,6 +396,7 @@ export async function runFixtureGraphql(
       cost: 0,
       rateLimited: true,
       blobs: 0,
+      listed: false,
     };
   }
   const ctx: Ctx = {
@@ -385,6 +406,7 @@ export async function runFixtureGraphql(
     resetAt: quota.resetAt,
     limit: quota.limit,
     blobs: 0,
+    listed: false,
   };
   const owner = (login: string) => {
     const o = data.owner(login);
@@ -411,15 +433,13 @@ export async function runFixtureGraphql(
           "You may not request more than 100 node IDs; you requested " + a.ids.length + ".",
         );
       }
-      // An Error as a list item becomes null there plus an error at its path, as GitHub answers unknown ids.
+      // An Error as a list item becomes null there plus an error at its path, as GitHub answers unknown ids:
+      // a blob is found while its repository exists (replaced or deleted files too: git keeps them), not after.
       return a.ids.map((id) => {
         const m = fromBase64(id).match(/^Blob:([^/]+)\/([^:]+):([0-9a-f]{40})$/);
         const repo = m ? data.repo(m[1], m[2]) : undefined;
-        if (repo) {
-          for (const bytes of repo.files().values()) {
-            if (blobSha(bytes) === m![3]) return blobNode(ctx, repo, m![3], bytes);
-          }
-        }
+        const bytes = repo ? blobByOid(repo, m![3], blobSha) : undefined;
+        if (bytes) return blobNode(ctx, repo!, m![3], bytes);
         return new TypedError("NOT_FOUND", `Could not resolve to a node with the global id of '${id.slice(0, 200)}'`);
       });
     },
@@ -436,7 +456,7 @@ export async function runFixtureGraphql(
   const body: Json = {};
   if (result.errors?.length) body.errors = result.errors.map(shapeError);
   body.data = result.data ?? null;
-  return { body, cost, rateLimited: false, blobs: ctx.blobs };
+  return { body, cost, rateLimited: false, blobs: ctx.blobs, listed: ctx.listed };
 }
 
 /** A graphql-js error in GitHub's shape: `type` (when known), `path`, `locations`, `message`. */

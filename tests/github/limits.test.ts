@@ -90,16 +90,31 @@ describe("limits with clear reasons", () => {
     for (const e of dlq) expect(e.error).toContain("GITHUB_REQUEST_BUDGET=60");
   }, 30_000);
 
-  test(
-    "secondary rate limits (403, no retry-after) are waited out: the job completes, nothing dead-lettered",
-    async () => {
-      const stack = await stackWith({ GITHUB_SECONDARY_WAIT_MS: "200" });
-      await stack.github.config({ secondary_limit: { count: 3 } });
+  // GitHub's secondary limit is an HTTP 403 on /graphql too (GraphQL reports a spent primary quota as an HTTP 200
+  // with `errors` instead: tests/github/graphql-faults.test.ts). Waited out, never a reason to fall back to REST.
+  test.each([
+    { path: "REST", token: false, retryAfter: null, shape: "no retry-after" },
+    { path: "GraphQL", token: true, retryAfter: null, shape: "no retry-after" },
+    { path: "GraphQL", token: true, retryAfter: 1, shape: "retry-after: 1" },
+  ])(
+    "secondary rate limits over $path (403, $shape) are waited out: completes, nothing dead-lettered",
+    async ({ token, retryAfter }) => {
+      const stack = await stackWith({
+        GITHUB_SECONDARY_WAIT_MS: "200",
+        ...(token ? { GITHUB_TOKEN: "fixture-token-secondary" } : {}),
+      });
+      await stack.github.config({ secondary_limit: { count: retryAfter ? 2 : 3, retry_after: retryAfter } });
       const job = await stack.refresh("yungryce");
       expect(job.state).toBe("completed");
       expect(job.progress).toMatchObject({ total: 48, completed: 48, failed: 0 });
-      expect((await stack.github.stats()).secondary_limited).toBe(3);
+      const s = await stack.github.stats();
+      expect(s.secondary_limited).toBe(retryAfter ? 2 : 3);
       expect(await stack.jobs.dlqDepth()).toBe(0);
+      if (token) {
+        // Every request went to /graphql: a secondary limit there is waited out, not taken for GraphQL being unusable.
+        expect(s.graphql).toBe(s.total);
+        expect(s.list).toBe(0);
+      } else expect(s.graphql).toBe(0);
     },
     30_000,
   );

@@ -15,6 +15,99 @@ afterEach(async () => {
 const mergesOf = async (s: Stack, jobId: string) =>
   Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
 
+/** The same tests over REST (no token) and over GraphQL (a token configured). */
+const PATHS = [
+  { name: "REST", graphql: false, env: {} as Record<string, string> },
+  { name: "GraphQL", graphql: true, env: { GITHUB_TOKEN: "fixture-token-reliability" } as Record<string, string> },
+];
+
+/** The file contents plan fetched over GraphQL for the sync jobs, gone (as when they expire). */
+async function dropFetchedContents(s: Stack) {
+  const keys = await s.ctx.redis.keys(`${s.cfg.QUEUE_PREFIX}:github:blob:*`);
+  expect(keys.length).toBeGreaterThan(0);
+  await s.ctx.redis.del(...keys);
+}
+
+/** The refresh took the path under test: GraphQL only, or REST only. */
+async function expectPath(s: Stack, path: (typeof PATHS)[number]) {
+  const st = await s.github.stats();
+  if (path.graphql) {
+    expect(st.graphql).toBeGreaterThan(0);
+    expect(st.total).toBe(st.graphql);
+  } else expect(st.graphql).toBe(0);
+}
+
+describe.each(PATHS)("over $name: crashes and quiet changes", (path) => {
+  test("a sync worker SIGKILLed mid-sync: another finishes the job, merge exactly once", async () => {
+    stack = await startStack({ env: path.env, fixture: { latencyMs: 150 } });
+    await stack.startWorkers(["plan", "merge"]);
+    const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
+    await stack.waitFor(job.job_id, ["syncing"]);
+    // Over GraphQL plan has fetched every file already, and a sync makes no request: with those contents
+    // gone (expired), each sync job fetches its own files, so the worker is killed while jobs are on the wire.
+    if (path.graphql) await dropFetchedContents(stack);
+    const child = startProcess(bunBin, [join(repoRoot, "workers", "main.ts"), "--role", "sync"], {
+      cwd: repoRoot,
+      env: { ...process.env, ...stack.env, SYNC_CONCURRENCY: "4" },
+    });
+    await waitForOutput(child, /worker ready/);
+    // Kill it once some repos are done and others are in flight: the worker
+    // takes its jobs in rounds, so between two rounds nothing is active.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const j = await stack.jobs.get(job.job_id);
+      const active = await stack.ctx.redis.llen(queueKey("fs", "sync", "active"));
+      if ((j?.progress.completed ?? 0) >= 4 && active > 0) break;
+      if (Date.now() > deadline) throw new Error(`no progress: ${child.output()}`);
+      await Bun.sleep(20);
+    }
+    child.kill("SIGKILL");
+    await child.exited;
+    const mid = await stack.jobs.get(job.job_id);
+    expect(mid!.state).toBe("syncing");
+    expect(mid!.progress.completed).toBeLessThan(48);
+    expect(await stack.ctx.redis.llen(queueKey("fs", "sync", "active"))).toBeGreaterThan(0);
+    // A new worker picks up the waiting jobs and, via stall detection, the ones the dead worker held.
+    await stack.startWorkers(["sync"]);
+    const done = await stack.waitFor(job.job_id, ["completed"], 90_000);
+    expect(done.progress).toMatchObject({ total: 48, completed: 48, failed: 0 });
+    expect(await mergesOf(stack, job.job_id)).toBe(1);
+    expect((await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle.repos.length).toBe(48);
+    await expectPath(stack, path);
+  }, 120_000);
+
+  test(
+    "force_refresh after a file changed while GitHub's fields did not: the new content is published and trained",
+    async () => {
+      stack = await startStack({ env: path.env });
+      await stack.startWorkers();
+      expect((await stack.refresh("yungryce")).state).toBe("completed");
+      const before = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
+      await stack.github.setFile("yungryce", "monty", "README.md", "# quietly changed\n", false);
+      // GitHub's fields did not move: a plain refresh has nothing to do.
+      expect((await stack.refresh("yungryce")).state).toBe("fresh");
+      const job = await stack.refresh("yungryce", { force_refresh: true });
+      expect(job.state).toBe("completed");
+      expect(job.message).toContain("training queued");
+      const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
+      expect(after.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# quietly changed\n");
+      expect(after.bundle.repos.length).toBe(48);
+      expect(after.pointer.fingerprint).not.toBe(before.pointer.fingerprint);
+      expect(job.bundle_fingerprint).toBe(after.pointer.fingerprint);
+      // The training queued is for the content now served, so it is not skipped as superseded.
+      const pending = JSON.parse((await stack.ctx.redis.get(stack.jobs.keys.trainPending("yungryce")))!);
+      expect(pending.content_fingerprint).toBe(after.pointer.content_fingerprint);
+      expect(pending.bundle_key).toBe(after.pointer.key);
+      // And the bundle is current again for a plain refresh.
+      const again = await stack.refresh("yungryce");
+      expect(again.state).toBe("fresh");
+      expect(again.bundle_fingerprint).toBe(after.pointer.fingerprint);
+      await expectPath(stack, path);
+    },
+    120_000,
+  );
+});
+
 describe("exactly once under duplicates, crashes and faults", () => {
   test("every sync job delivered twice: completes, merge runs exactly once, no repo missing", async () => {
     stack = await startStack();
@@ -38,39 +131,6 @@ describe("exactly once under duplicates, crashes and faults", () => {
     expect(await mergesOf(stack, job.job_id)).toBe(1);
     expect((await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle.repos.length).toBe(48);
   });
-
-  test("a sync worker SIGKILLed mid-sync: another finishes the job, merge exactly once", async () => {
-    stack = await startStack({ fixture: { latencyMs: 150 } });
-    await stack.startWorkers(["plan", "merge"]);
-    const child = startProcess(bunBin, [join(repoRoot, "workers", "main.ts"), "--role", "sync"], {
-      cwd: repoRoot,
-      env: { ...process.env, ...stack.env, SYNC_CONCURRENCY: "4" },
-    });
-    await waitForOutput(child, /worker ready/);
-    const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-    // Kill it once some repos are done and others are in flight: the worker
-    // takes its jobs in rounds, so between two rounds nothing is active.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const j = await stack.jobs.get(job.job_id);
-      const active = await stack.ctx.redis.llen(queueKey("fs", "sync", "active"));
-      if ((j?.progress.completed ?? 0) >= 4 && active > 0) break;
-      if (Date.now() > deadline) throw new Error(`no progress: ${child.output()}`);
-      await Bun.sleep(20);
-    }
-    child.kill("SIGKILL");
-    await child.exited;
-    const mid = await stack.jobs.get(job.job_id);
-    expect(mid!.state).toBe("syncing");
-    expect(mid!.progress.completed).toBeLessThan(48);
-    expect(await stack.ctx.redis.llen(queueKey("fs", "sync", "active"))).toBeGreaterThan(0);
-    // A new worker picks up the waiting jobs and, via stall detection, the ones the dead worker held.
-    await stack.startWorkers(["sync"]);
-    const done = await stack.waitFor(job.job_id, ["completed"], 90_000);
-    expect(done.progress).toMatchObject({ total: 48, completed: 48, failed: 0 });
-    expect(await mergesOf(stack, job.job_id)).toBe(1);
-    expect((await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle.repos.length).toBe(48);
-  }, 120_000);
 
   test("fixture --fail-rate 0.3: the job completes with every repo", async () => {
     stack = await startStack({ fixture: { failRate: 0.3, seed: 7 } });
@@ -141,36 +201,6 @@ describe("exactly once under duplicates, crashes and faults", () => {
 });
 
 describe("nothing lost (issue 17): content identity, limits, watchdog, stalls", () => {
-  test(
-    "force_refresh after a file changed while GitHub's fields did not: the new content is published and trained",
-    async () => {
-      stack = await startStack();
-      await stack.startWorkers();
-      expect((await stack.refresh("yungryce")).state).toBe("completed");
-      const before = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
-      await stack.github.setFile("yungryce", "monty", "README.md", "# quietly changed\n", false);
-      // GitHub's fields did not move: a plain refresh has nothing to do.
-      expect((await stack.refresh("yungryce")).state).toBe("fresh");
-      const job = await stack.refresh("yungryce", { force_refresh: true });
-      expect(job.state).toBe("completed");
-      expect(job.message).toContain("training queued");
-      const after = (await readCurrentBundle(stack.ctx.store, "yungryce"))!;
-      expect(after.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# quietly changed\n");
-      expect(after.bundle.repos.length).toBe(48);
-      expect(after.pointer.fingerprint).not.toBe(before.pointer.fingerprint);
-      expect(job.bundle_fingerprint).toBe(after.pointer.fingerprint);
-      // The training queued is for the content now served, so it is not skipped as superseded.
-      const pending = JSON.parse((await stack.ctx.redis.get(stack.jobs.keys.trainPending("yungryce")))!);
-      expect(pending.content_fingerprint).toBe(after.pointer.content_fingerprint);
-      expect(pending.bundle_key).toBe(after.pointer.key);
-      // And the bundle is current again for a plain refresh.
-      const again = await stack.refresh("yungryce");
-      expect(again.state).toBe("fresh");
-      expect(again.bundle_fingerprint).toBe(after.pointer.fingerprint);
-    },
-    120_000,
-  );
-
   test("a bundle over MAX_BUNDLE_BYTES fails the job with the reason and leaves no current bundle", async () => {
     stack = await startStack({ env: { MAX_BUNDLE_BYTES: "20000" } });
     await stack.startWorkers();

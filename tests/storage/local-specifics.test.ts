@@ -77,23 +77,26 @@ describe("local backend specifics", () => {
     expect((await store.list("")).length).toBe(KEYS + 1);
   }, 30_000);
 
-  test("a lock left by a dead process is broken at once; an abandoned one after staleLockMs", async () => {
+  test("a lock left by a dead process is broken at once; an abandoned one after staleLockMs; a live one holds", async () => {
     const dir = tmp();
-    const store = await LocalStore.open(dir, { staleLockMs: 300, lockTimeoutMs: 5000 });
-    await store.put("a/k.json", "1");
-    // owner pid that cannot exist on this host
-    writeFileSync(join(dir, "a", ".~k.json.lock"), `${(await import("node:os")).hostname()} 999999999 dead`);
-    let t = Date.now();
-    await store.put("a/k.json", "2");
-    expect(Date.now() - t).toBeLessThan(1000);
-    // a lock from another host (pid unknowable) is broken once it is older than staleLockMs
+    const os = await import("node:os");
+    // staleLockMs far away: the dead owner alone lets the write through (else it would time out and throw).
+    const patient = await LocalStore.open(dir, { staleLockMs: 3_600_000, lockTimeoutMs: 5000 });
+    await patient.put("a/k.json", "1");
     const lock = join(dir, "a", ".~k.json.lock");
+    writeFileSync(lock, `${os.hostname()} 999999999 dead`); // an owner pid that cannot exist on this host
+    await patient.put("a/k.json", "2");
+    expect(existsSync(lock)).toBe(false);
+    // A lock from another host (pid unknowable) holds while it is younger than staleLockMs…
     writeFileSync(lock, "some-other-host 1 x");
+    const hurried = await LocalStore.open(dir, { staleLockMs: 3_600_000, lockTimeoutMs: 200 });
+    await expect(hurried.put("a/k.json", "x")).rejects.toThrow(/timed out after 200 ms waiting for/);
+    expect(existsSync(lock)).toBe(true);
+    // …and is broken once it is older.
     const old = new Date(Date.now() - 10_000);
     utimesSync(lock, old, old);
-    t = Date.now();
+    const store = await LocalStore.open(dir, { staleLockMs: 5_000, lockTimeoutMs: 60_000 });
     await store.put("a/k.json", "3");
-    expect(Date.now() - t).toBeLessThan(1000);
     expect(existsSync(lock)).toBe(false);
     expect(dec.decode((await store.get("a/k.json"))!.data)).toBe("3");
   });

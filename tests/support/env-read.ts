@@ -8,6 +8,7 @@ const PATTERNS = [
   /\benv\[["']([A-Z][A-Z0-9_]+)["']\]/g, // env["X"]
   /\benv\??\.get\??\.?\(["']([A-Z][A-Z0-9_]+)["']\)/g, // Deno.env.get("X")
   /\.env\(["']([A-Z][A-Z0-9_]+)["']\)/g, // commander's Option.env("X")
+  /\bprocessEnv\(\)\??\.([A-Z][A-Z0-9_]+)\b/g, // shared/config.ts processEnv().X
 ];
 
 /**

@@ -113,6 +113,17 @@ export interface FixtureServer {
     init?: PushChanges & { language?: string; description?: string; languages?: Record<string, number> },
   ): Promise<Record<string, unknown>>;
   config(cfg: FixtureConfig): Promise<FixtureConfig>;
+  /**
+   * Queues a change — `push`, `set-file`, `delete-repo`, `add-repo` or `config`,
+   * with that endpoint's body (owner, repo, …) — made right after the next
+   * listing is answered (a REST page of the user's repos, or a GraphQL query
+   * listing `repositories`): GitHub changing between a listing and the
+   * fetches after it.
+   */
+  afterListing(
+    action: "push" | "set-file" | "delete-repo" | "add-repo" | "config",
+    body: Record<string, unknown>,
+  ): Promise<void>;
   /** Everything back as on disk, stats cleared, rate-limit window restarted. */
   reset(): Promise<void>;
   stop(): Promise<void>;
@@ -168,6 +179,7 @@ export async function startFixtureServer(opts: FixtureServerOptions = {}): Promi
     deleteRepo: async (owner, repo) => void (await call("/_fixture/delete-repo", { owner, repo })),
     addRepo: (owner, repo, init = {}) => call("/_fixture/add-repo", { owner, repo, ...init }),
     config: (cfg) => call("/_fixture/config", cfg),
+    afterListing: async (action, body) => void (await call("/_fixture/after-listing", { ...body, action })),
     reset: async () => void (await call("/_fixture/reset", {})),
     stop: () => proc.stop(2000),
   };

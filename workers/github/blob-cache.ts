@@ -9,7 +9,7 @@ export const BLOB_TTL_S = 3600;
 
 /** The key of one file's text (cut to `maxBytes`, so the limit is part of the key). */
 export function blobKey(prefix: string, maxBytes: number, oid: string): string {
-  return `${prefix}:github:text:${maxBytes}:${oid}`;
+  return `${prefix}:github:blob:${maxBytes}:${oid}`;
 }
 
 /**
@@ -20,7 +20,7 @@ export function encodeBlob(b: { text: string; truncated: boolean }): string {
   return (b.truncated ? "1" : "0") + b.text;
 }
 
-/** The stored text back (null when the value is not one encodeBlob wrote). */
+/** The stored text back; null when the value is not one encodeBlob wrote (an older worker's JSON): fetched again. */
 export function decodeBlob(v: string): { text: string; truncated: boolean } | null {
   const flag = v.charCodeAt(0);
   if (flag !== 48 && flag !== 49) return null;
