@@ -5,6 +5,7 @@
  * Retry-After (seconds until the window ends).
  */
 import type { Redis } from "ioredis";
+import { redisKeys } from "../shared/keys.ts";
 import { HttpError } from "./http.ts";
 
 export class RateLimiter {
@@ -19,7 +20,7 @@ export class RateLimiter {
   /** Counts one request of `client`; throws 429 when it is over the limit. */
   async hit(client: string, what: string): Promise<void> {
     const window = Math.floor(Date.now() / this.windowMs);
-    const key = `${this.prefix}:rl:${this.name}:${client}:${window}`;
+    const key = redisKeys(this.prefix).rateLimit(this.name, client, window);
     const res = await this.redis.multi().incr(key).pexpire(key, this.windowMs, "NX").pttl(key).exec();
     const n = Number(res?.[0]?.[1] ?? 0);
     if (n > this.limit) {

@@ -22,6 +22,15 @@ export function jobKeyPart(jobId: string): string {
 export function isJobId(s: unknown): s is string {
   return typeof s === "string" && JOB_ID_RE.test(s);
 }
+/** GitHub's `X-GitHub-Delivery` (a GUID; bounded here so it can name a key). */
+const GITHUB_DELIVERY_RE = /^[A-Za-z0-9-]{1,64}$/;
+export function isGithubDeliveryId(s: unknown): s is string {
+  return typeof s === "string" && GITHUB_DELIVERY_RE.test(s);
+}
+function githubDeliveryPart(id: string): string {
+  if (!isGithubDeliveryId(id)) throw new InvalidNameError(`invalid GitHub delivery id: ${JSON.stringify(id)}`);
+  return id;
+}
 const FP_RE = /^[a-f0-9]{8,128}$/;
 function fp(fingerprint: string): string {
   if (!FP_RE.test(fingerprint)) throw new InvalidNameError(`invalid fingerprint: ${JSON.stringify(fingerprint)}`);
@@ -60,10 +69,13 @@ export function redisKeys(prefix = "fs") {
     etags: (user: string) => `${prefix}:user:${userKey(user)}:etags`,
     /** Pending training per user (single flight; a newer bundle supersedes). */
     trainPending: (user: string) => `${prefix}:train-pending:${userKey(user)}`,
-    rateLimit: (client: string, window: number) => `${prefix}:rl:${client}:${window}`,
+    /** One client's request count in one fixed window of one limiter (`refresh`, `ai`). */
+    rateLimit: (limiter: string, client: string, window: number) => `${prefix}:rl:${limiter}:${client}:${window}`,
     /** Counters for tests and metrics (e.g. merges run per job). */
     counter: (name: string) => `${prefix}:count:${name}`,
     dlq: () => `${prefix}:dlq`,
+    /** A GitHub webhook delivery already acted on (set NX with an expiry: each `X-GitHub-Delivery` acts once). */
+    githubDelivery: (id: string) => `${prefix}:gh-delivery:${githubDeliveryPart(id)}`,
     /** A running worker process's presence (JSON, expires unless renewed; shared/worker-presence.ts). */
     worker: (id: string) => `${prefix}:worker:${id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100)}`,
     workersPattern: () => `${prefix}:worker:*`,

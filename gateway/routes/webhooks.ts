@@ -19,23 +19,24 @@
  */
 import type { AppContext, RouteApp } from "../context.ts";
 import { isRepoName, isUsername } from "../../shared/schemas/names.ts";
-import { timingSafeEqual } from "hono/utils/buffer";
+import { isGithubDeliveryId } from "../../shared/keys.ts";
+import { hmacSha256Hex, verifyHmacSha256Hex } from "../../shared/webhooks/hmac.ts";
 import { HttpError, readBody } from "../http.ts";
 import { jobUrls } from "./refresh.ts";
 
-const enc = new TextEncoder();
-
 /** How long a delivery id is remembered (GitHub redelivers on request, within days). */
 export const DELIVERY_MEMORY_S = 7 * 24 * 3600;
-const DELIVERY_ID_RE = /^[A-Za-z0-9-]{1,64}$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** `X-Hub-Signature-256` as GitHub sends it: `sha256=<hex HMAC-SHA256(secret, raw body)>`. */
 export async function hubSignature(secret: string, body: Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, body as BufferSource));
-  return "sha256=" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `sha256=${await hmacSha256Hex(secret, body)}`;
+}
+
+/** True when `header` is `sha256=<hex>` of the raw body (constant-time MAC check, shared/webhooks/hmac.ts). */
+async function hubSignatureValid(secret: string, body: Uint8Array, header: string): Promise<boolean> {
+  const m = header.trim().match(/^sha256=([0-9a-fA-F]{64})$/);
+  return m !== null && await verifyHmacSha256Hex(secret, body, m[1]);
 }
 
 function parsePayload(raw: Uint8Array, contentType: string): Record<string, unknown> {
@@ -75,14 +76,12 @@ export function webhookRoutes(app: RouteApp, ctx: AppContext) {
     // The route's `requires` answered 404 already; never verify against an empty key.
     if (!secret) throw new Error("githubWebhook served without GITHUB_WEBHOOK_SECRET");
     const raw = await readBody(c);
-    const given = c.req.header("x-hub-signature-256") ?? "";
-    const expected = await hubSignature(secret, raw);
-    if (!given || !(await timingSafeEqual(given.trim().toLowerCase(), expected))) {
+    if (!(await hubSignatureValid(secret, raw, c.req.header("x-hub-signature-256") ?? ""))) {
       throw new HttpError(401, "bad_signature", "missing or invalid X-Hub-Signature-256");
     }
     const event = (c.req.header("x-github-event") ?? "").trim();
     const delivery = (c.req.header("x-github-delivery") ?? "").trim();
-    if (!DELIVERY_ID_RE.test(delivery)) {
+    if (!isGithubDeliveryId(delivery)) {
       throw new HttpError(400, "invalid_delivery", "X-GitHub-Delivery is missing or malformed");
     }
     const payload = parsePayload(raw, c.req.header("content-type") ?? "");
@@ -105,7 +104,7 @@ export function webhookRoutes(app: RouteApp, ctx: AppContext) {
       return c.json({ ignored: true, reason: `push to ${ref.slice(0, 100)}, not the default branch` }, 200);
     }
     // Once per delivery id: the first to set the marker acts; a redelivery (or a replay) does not.
-    const marker = `${ctx.config.QUEUE_PREFIX}:gh-delivery:${delivery}`;
+    const marker = ctx.jobs.keys.githubDelivery(delivery);
     if ((await ctx.redis.set(marker, "1", "EX", DELIVERY_MEMORY_S, "NX")) !== "OK") {
       return c.json({ duplicate: true, reason: "this X-GitHub-Delivery was processed already" }, 200);
     }

@@ -268,7 +268,7 @@ export class JobStore {
       job: this.keys.job(jobId),
       planJobs: queueKey(this.prefix, "plan", "jobs"),
       planWaiting: queueKey(this.prefix, "plan", "waiting"),
-      rate: this.keys.rateLimit(rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
+      rate: this.keys.rateLimit("refresh", rate?.client ?? "-", Math.floor(Date.now() / windowMs)),
       inflight: this.keys.inflight(),
     };
     const base = {

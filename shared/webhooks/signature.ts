@@ -7,26 +7,16 @@
  * can import `verifyStatusWebhook` as is.
  */
 
+import { hmacSha256Hex, prefixed, verifyHmacSha256Hex } from "./hmac.ts";
+
 export const HEADER_EVENT = "x-foliosync-event";
 export const HEADER_DELIVERY = "x-foliosync-delivery";
 export const HEADER_TIMESTAMP = "x-foliosync-timestamp";
 export const HEADER_SIGNATURE = "x-foliosync-signature";
 
-const enc = new TextEncoder();
-
-async function hmacKey(secret: string): Promise<CryptoKey> {
-  return await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-    "verify",
-  ]);
-}
-
-const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-
 /** `sha256=<hex>` over `"{timestamp}.{body}"`. */
 export async function signStatusWebhook(secret: string, timestamp: number, body: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), enc.encode(`${timestamp}.${body}`));
-  return `sha256=${hex(mac)}`;
+  return `sha256=${await hmacSha256Hex(secret, `${timestamp}.${body}`)}`;
 }
 
 type HeaderSource = Headers | Record<string, string | string[] | undefined>;
@@ -42,7 +32,7 @@ function header(h: HeaderSource, name: string): string | undefined {
 /**
  * True when the delivery is signed with `secret` and its timestamp is within
  * `toleranceS` seconds of now. The MAC is checked by Web Crypto's verify
- * (constant time). `body` must be the raw body as received.
+ * (constant time, hmac.ts). `body` must be the raw body as received.
  */
 export async function verifyStatusWebhook(
   secret: string,
@@ -57,8 +47,6 @@ export async function verifyStatusWebhook(
   if (Math.abs(nowS - Number(ts)) > toleranceS) return false;
   const m = sig.match(/^sha256=([0-9a-fA-F]{64})$/);
   if (!m) return false;
-  const mac = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) mac[i] = parseInt(m[1].slice(i * 2, i * 2 + 2), 16);
-  const text = typeof body === "string" ? body : new TextDecoder().decode(body);
-  return await crypto.subtle.verify("HMAC", await hmacKey(secret), mac, enc.encode(`${ts}.${text}`));
+  // Over the bytes as received: a body is never decoded and re-encoded before its MAC is checked.
+  return await verifyHmacSha256Hex(secret, prefixed(`${ts}.`, body), m[1]);
 }

@@ -1,6 +1,7 @@
 // Status webhooks through the real pipeline: real Redis, the GitHub fixture
 // server, in-process workers (plan, sync, merge, notify), real HTTP receivers.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createServer, type Socket } from "node:net";
 import { FINAL_STATES, JOB_STATES, type JobState } from "../../shared/schemas/job.ts";
 import { receiverId } from "../../shared/webhooks/callbacks.ts";
 import { verifyStatusWebhook } from "../../shared/webhooks/index.ts";
@@ -31,25 +32,70 @@ function receiver(status: (n: number) => number) {
   return { got, server, url: `http://127.0.0.1:${server.port}/hook?token=receiver-private-token`, attempts: () => n };
 }
 
+/**
+ * A receiver that accepts every connection, reads the request and never
+ * answers a byte: only the sender's NOTIFY_TIMEOUT_MS ends an attempt.
+ * Counts requests, and connections the sender closed.
+ */
+function hungReceiver() {
+  const open = new Set<Socket>();
+  const seen = { requests: 0, closedBySender: 0 };
+  const server = createServer((socket) => {
+    open.add(socket);
+    let head = "";
+    socket.on("data", (d) => {
+      if (head.length < 16) {
+        head += d.toString("latin1");
+        if (head.startsWith("POST ")) seen.requests++;
+      }
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      open.delete(socket);
+      seen.closedBySender++;
+    });
+  });
+  const port = new Promise<number>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port))
+  );
+  return {
+    seen,
+    open,
+    port,
+    url: (p: number) => `http://127.0.0.1:${p}/hung-hook?token=hung-private-token`,
+    stop: () => {
+      for (const s of open) s.destroy();
+      server.close();
+    },
+  };
+}
+
 const flaky = receiver((n) => (n < 3 ? 503 : 200));
 const healthy = receiver(() => 200);
 const dead = receiver(() => 500);
+const hung = hungReceiver();
+const bystander = receiver(() => 200);
+/** Each attempt to the hung receiver ends after this long (the healthy ones answer at once). */
+const TIMEOUT_MS = 2000;
 
 let stack: Stack;
 beforeAll(async () => {
-  const allow = [flaky, healthy, dead].map((r) => `127.0.0.1:${r.server.port}`).join(",");
+  const allow = [...[flaky, healthy, dead, bystander].map((r) => r.server.port), await hung.port]
+    .map((p) => `127.0.0.1:${p}`).join(",");
   stack = await startStack({
     env: {
       WEBHOOK_SIGNING_SECRET: SECRET,
       CALLBACK_ALLOW_HOSTS: allow,
       NOTIFY_RETRIES: "4",
       NOTIFY_BACKOFF_MS: "40",
+      NOTIFY_TIMEOUT_MS: String(TIMEOUT_MS),
     },
   });
 });
 afterAll(async () => {
   await stack.stop();
-  for (const r of [flaky, healthy, dead]) r.server.stop(true);
+  for (const r of [flaky, healthy, dead, bystander]) r.server.stop(true);
+  hung.stop();
 });
 
 const order = (s: JobState) => JOB_STATES.indexOf(s);
@@ -131,3 +177,57 @@ test("a receiver that never answers 2xx ends in the DLQ without delaying the bun
   expect(dead.attempts()).toBe(5);
   expect(dlq.some((e) => e.error.includes("paused"))).toBe(true);
 }, 120_000);
+
+test(
+  "a receiver that accepts and never answers: each attempt times out, retries, DLQ; the bundle and another tenant go on meanwhile",
+  async () => {
+    const before = new Set((await stack.jobs.dlqList(1000)).map((e) => JSON.stringify(e)));
+    const hungUrl = hung.url(await hung.port);
+    const a = await stack.jobs.requestRefresh({ username: "gen-4-hung" });
+    expect(await stack.jobs.registerCallback(a.job.job_id, "ip:198.51.100.31", hungUrl, a.job)).toBe("ok");
+    const hungRid = receiverId("ip:198.51.100.31");
+    // The hung receiver holds its first delivery (`queued`) before the other tenant's refresh starts.
+    await until(() => hung.seen.requests >= 1, 30_000, "the first attempt to the hung receiver");
+
+    const b = await stack.jobs.requestRefresh({ username: "gen-4-bystander" });
+    expect(await stack.jobs.registerCallback(b.job.job_id, "ip:198.51.100.32", bystander.url, b.job)).toBe("ok");
+    const [ja, jb] = await Promise.all([
+      stack.waitFor(a.job.job_id, FINAL_STATES, 90_000),
+      stack.waitFor(b.job.job_id, FINAL_STATES, 90_000),
+    ]);
+    expect(ja.state).toBe("completed");
+    expect(jb.state).toBe("completed");
+    await until(() => bystander.got.some((g) => g.state === "completed"), 30_000, "the bystander's completed");
+    // Order, not time: the other tenant got its whole sequence, and the hung receiver's own job its bundle,
+    // while the hung receiver still had deliveries waiting (its first one not given up yet).
+    expect(await stack.jobs.callbacks.head(a.job.job_id, hungRid)).not.toBeNull();
+    expect(bystander.got.map((g) => g.state)).toEqual(expect.arrayContaining(["queued", "merging", "completed"]));
+    expect(bystander.got.filter((g) => JSON.parse(g.body).job_id === b.job.job_id).length).toBe(bystander.got.length);
+    for (const g of bystander.got) expect(await verifyStatusWebhook(SECRET, g.headers, g.body)).toBe(true);
+
+    // Then every delivery to the hung receiver is given up in turn, and none is left.
+    await until(
+      async () => (await stack.jobs.callbacks.head(a.job.job_id, hungRid)) === null,
+      90_000,
+      "the hung receiver's list to drain",
+    );
+    const dlq = (await stack.jobs.dlqList(1000)).filter((e) =>
+      !before.has(JSON.stringify(e)) && e.queue === "notify" && e.error.includes(a.job.job_id)
+    );
+    expect(dlq.length).toBeGreaterThanOrEqual(4); // queued … completed, each dead-lettered
+    const texts = dlq.map((e) => JSON.stringify(e));
+    for (const t of texts) {
+      expect(t).not.toContain("hung-private-token");
+      expect(t).not.toContain("/hung-hook");
+    }
+    // The first delivery failed by its timeouts (NOTIFY_RETRIES + 1 attempts); the host's breaker, open after
+    // 5 failures in a row, failed the rest without a connection.
+    expect(dlq.some((e) => e.error.includes(`did not answer within ${TIMEOUT_MS} ms`))).toBe(true);
+    expect(dlq.some((e) => e.error.includes("paused"))).toBe(true);
+    expect(hung.seen.requests).toBe(5);
+    // Every connection (never answered) was ended by the sender: the attempt's timeout.
+    await until(() => hung.seen.closedBySender === hung.seen.requests, 10_000, "the sender to close its connections");
+    expect(hung.open.size).toBe(0);
+  },
+  180_000,
+);

@@ -5,6 +5,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { signStatusWebhook } from "../../shared/webhooks/signature.ts";
 import { verifyStatusWebhook } from "../../shared/webhooks/index.ts";
 import { hubSignature } from "../../gateway/routes/webhooks.ts";
+import { hmacSha256Hex, prefixed, verifyHmacSha256Hex } from "../../shared/webhooks/hmac.ts";
 import { json, serve, startTestGateway } from "../gateway/harness.ts";
 
 const JSON_CT = { "content-type": "application/json" };
@@ -191,11 +192,71 @@ Deno.test("GitHub webhook: a status webhook replayed (JSON and form) → 401; a 
     const first = await send();
     assert.equal(first.status, 202);
     const job = (await json(first)).job_id;
+    // Remembered under the key shared/keys.ts builds, with an expiry.
+    const marker = g.jobs.keys.githubDelivery(delivery);
+    assert.equal(marker, `gt:gh-delivery:${delivery}`);
+    assert.ok((await g.redis.ttl(marker)) > 6 * 24 * 3600);
     await g.jobs.setState(job, "victim", "failed", { error: "x" }); // the refresh is over: a new push would start one
     const again = await send();
     assert.equal(again.status, 200);
     assert.equal((await json(again)).duplicate, true);
     assert.equal(await g.redis.exists("gt:lock:victim"), 0);
+  } finally {
+    await g.close();
+  }
+});
+
+Deno.test("one HMAC-SHA256 helper for both directions: published vectors, either hex case, malformed → refused", async () => {
+  // RFC 4231 test case 2, and GitHub's documented X-Hub-Signature-256 example.
+  assert.equal(
+    await hmacSha256Hex("Jefe", "what do ya want for nothing?"),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
+  const gh = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+  const hello = new TextEncoder().encode("Hello, World!");
+  assert.equal(await hubSignature("It's a Secret to Everybody", hello), `sha256=${gh}`);
+  assert.equal(await verifyHmacSha256Hex("It's a Secret to Everybody", hello, gh.toUpperCase()), true);
+  for (const bad of ["", gh.slice(1), gh + "0", "z" + gh.slice(1), gh.replace(/.$/, "0")]) {
+    assert.equal(await verifyHmacSha256Hex("It's a Secret to Everybody", hello, bad), false, bad);
+  }
+  // The status-webhook signature is the same MAC over "{timestamp}.{body}", checked over the raw bytes.
+  const body = new Uint8Array([0x7b, 0xff, 0x7d]); // not UTF-8: a decode and re-encode would change it
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = `sha256=${await hmacSha256Hex("status-secret-0123456", prefixed(`${ts}.`, body))}`;
+  const headers = { "x-foliosync-timestamp": String(ts), "x-foliosync-signature": sig };
+  assert.equal(await verifyStatusWebhook("status-secret-0123456", headers, body), true);
+  assert.equal(await verifyStatusWebhook("status-secret-0123456", headers, new TextDecoder().decode(body)), false);
+  assert.equal(
+    await verifyStatusWebhook("status-secret-0123456", { ...headers, "x-foliosync-timestamp": "1" }, body),
+    false,
+  );
+
+  // The gateway takes GitHub's header in either case and refuses anything else.
+  const g = await startTestGateway({ GITHUB_WEBHOOK_SECRET: "github-webhook-secret-3" });
+  try {
+    const raw = new TextEncoder().encode(JSON.stringify({ zen: "hi" }));
+    const mac = await hmacSha256Hex("github-webhook-secret-3", raw);
+    const ping = (sig: string) =>
+      g.req("/api/webhooks/github", {
+        method: "POST",
+        headers: {
+          ...JSON_CT,
+          "x-github-event": "ping",
+          "x-github-delivery": crypto.randomUUID(),
+          "x-hub-signature-256": sig,
+        },
+        body: raw,
+      });
+    for (const ok of [`sha256=${mac}`, `sha256=${mac.toUpperCase()}`, ` sha256=${mac} `]) {
+      const r = await ping(ok);
+      assert.equal(r.status, 200, ok);
+      await r.body?.cancel();
+    }
+    for (const bad of [mac, `sha1=${mac}`, `sha256=${mac.slice(2)}`, `sha256=${mac}00`, "sha256=", ""]) {
+      const r = await ping(bad);
+      assert.equal(r.status, 401, bad);
+      await r.body?.cancel();
+    }
   } finally {
     await g.close();
   }
