@@ -125,7 +125,9 @@ async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<v
   const failed: SyncMessage[] = [];
   await Promise.all(batch.repos.map(async (m) => {
     try {
-      await inSpan("sync.repo", { attributes: { "foliosync.repo": m.repo } }, async () => {
+      // Each repo is traced as one repo's job is: a "sync" span continuing the batch's trace (handle opens none).
+      const span = { parent: traceOf(batch), jobId: batch.job_id, kind: SpanKind.CONSUMER };
+      await inSpan("sync", { ...span, attributes: { "messaging.destination.name": "sync" } }, async () => {
         const { remember } = await syncRepo(ctx, m);
         await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
       });
@@ -145,6 +147,10 @@ async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<v
  * so bee-queue retries it with the shared full-jitter backoff.
  */
 export function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
+  // A batch of repos gets a span per repo (syncBatch), as if each were a job of its own.
+  if (role === "sync" && Array.isArray((job.data as { repos?: unknown } | null)?.repos)) {
+    return handleJob(ctx, role, job);
+  }
   // A span continuing the trace the message carries; its job id reaches every log line.
   const jobId = (job.data as { job_id?: unknown } | null)?.job_id;
   return inSpan(role, {

@@ -163,8 +163,8 @@ export const MAX_SYNC_BATCH = 8;
  * Several repos' syncs in one queue job: the GraphQL path's repos, whose
  * contents plan fetched, send no request of their own, and their work is
  * mostly the queue's per-job cost; batched, that cost is paid once per
- * MAX_SYNC_BATCH repos. Every repo is still written, counted and (on
- * failure) retried on its own (workers/roles.ts).
+ * MAX_SYNC_BATCH repos. Every repo is still written, counted, traced and
+ * (on failure) retried on its own (workers/roles.ts).
  */
 export const SyncBatchMessage = z.object({
   job_id: z.string(),
