@@ -3,98 +3,155 @@
  * for 10 s mid-refresh and started again (connections refused while down; the
  * stored objects survive, as a real service's do). The job completes or fails
  * with a reason; the current bundle is never partial (readers polling it during the outage and after
- * see the old complete bundle or the new complete one).
- * npm run test:reliability only (it waits out a 10 s outage).
+ * see the old complete bundle or the new complete one). Over GraphQL (a token)
+ * and REST. npm run test:reliability only (it waits out a 10 s outage).
  */
 import { afterEach, expect, test } from "bun:test";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { startGcsTestServer } from "../support/gcs-test-server.ts";
 import { type Stack, startStack } from "../support/pipeline.ts";
-import { assertNothingLost, FULL, sleep } from "./support.ts";
+import { API_PATHS, apiEnv, assertNothingLost, expectPathTaken, FULL, sleep } from "./support.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
 });
 
-test.skipIf(!FULL)(
-  "Azurite stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle",
-  async () => {
-    const az = await startAzurite({ persistent: true });
-    cleanup.push(() => az.dispose());
-    const stack: Stack = await startStack({
-      fixture: { latencyMs: 60 },
-      env: {
-        STORAGE_BACKEND: "azure",
-        AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
-        AZURE_CONTAINER: "foliosync",
-      },
-    });
-    cleanup.push(() => stack.stop());
-    await stack.startWorkers();
-    expect((await stack.refresh("yungryce")).state).toBe("completed");
-    await stack.github.push("yungryce", "monty", { readme: "# during the outage\n" });
-    const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
-    await stack.waitFor(job.job_id, ["syncing"]);
-    await az.stop();
-    await sleep(10_000);
-    // Publishing needs storage: nothing can have completed while it was down.
-    expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
-    await az.start();
-    const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
-    const summary = await assertNothingLost({
-      jobs: stack.jobs,
-      store: stack.ctx.store,
-      results: new Map([[job.job_id, done]]),
-      expectRepos: () => 48,
-      // Syncs that ran out of retries while storage was down are dead-lettered with the storage error.
-      explainDlq: (e) => e.queue === "sync" || e.queue === "merge",
-    });
-    console.log(JSON.stringify({ scenario: "storage-outage-10s", state: done.state, error: done.error, ...summary }));
-    const current = await readCurrentBundle(stack.ctx.store, "yungryce");
-    expect(current!.bundle.repos.length).toBe(48);
-    if (done.state === "completed") {
-      expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the outage\n");
-    } else expect(done.error).toBeTruthy();
-  },
-  300_000,
-);
+/** The one DLQ form an outage can leave: a sync or merge whose storage retries ran out (none seen so far). */
+const storageDlq = (backend: "azure" | "gcs") => (e: { queue: string; error: string }) =>
+  (e.queue === "sync" || e.queue === "merge") &&
+  new RegExp(`^storage (get|put|list|delete) failed \\(${backend}\\): `).test(e.error);
 
-test.skipIf(!FULL)(
-  "GCS test server stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle",
-  async () => {
-    const gcs = await startGcsTestServer({ buckets: ["foliosync"] });
-    cleanup.push(() => gcs.stop());
-    const stack: Stack = await startStack({
-      fixture: { latencyMs: 60 },
-      env: { STORAGE_BACKEND: "gcs", GCS_BUCKET: "foliosync", GCS_API_ENDPOINT: gcs.url },
-    });
-    cleanup.push(() => stack.stop());
-    await stack.startWorkers();
-    expect((await stack.refresh("yungryce")).state).toBe("completed");
-    await stack.github.push("yungryce", "monty", { readme: "# during the GCS outage\n" });
-    const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
-    await stack.waitFor(job.job_id, ["syncing"]);
-    await gcs.pause();
-    await sleep(10_000);
-    // Publishing needs storage: nothing can have completed while it was down.
-    expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
-    await gcs.resume();
-    const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
-    const summary = await assertNothingLost({
-      jobs: stack.jobs,
-      store: stack.ctx.store,
-      results: new Map([[job.job_id, done]]),
-      expectRepos: () => 48,
-      explainDlq: (e) => e.queue === "sync" || e.queue === "merge",
-    });
-    console.log(JSON.stringify({ scenario: "gcs-outage-10s", state: done.state, error: done.error, ...summary }));
-    const current = await readCurrentBundle(stack.ctx.store, "yungryce");
-    expect(current!.bundle.repos.length).toBe(48);
-    if (done.state === "completed" && summary.dlq === 0) {
-      expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the GCS outage\n");
-    } else if (done.state === "failed") expect(done.error).toBeTruthy();
-  },
-  300_000,
-);
+/**
+ * Reads the user's current bundle from storage in a loop until stopped and
+ * keeps the repo count of every bundle read (a read that fails while storage
+ * is down is counted apart): never a partial one.
+ */
+function watchCurrent(stack: Stack, user: string) {
+  const seen = new Map<number, number>();
+  let unavailable = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const n = (await readCurrentBundle(stack.ctx.store, user))?.bundle.repos.length ?? 0;
+        seen.set(n, (seen.get(n) ?? 0) + 1);
+      } catch {
+        unavailable++;
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { repo_counts: Object.fromEntries(seen), unavailable };
+    },
+  };
+}
+
+for (const path of API_PATHS) {
+  test.skipIf(!FULL)(
+    `Azurite stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle (${path})`,
+    async () => {
+      const az = await startAzurite({ persistent: true });
+      cleanup.push(() => az.dispose());
+      const stack: Stack = await startStack({
+        fixture: { latencyMs: 60 },
+        env: {
+          STORAGE_BACKEND: "azure",
+          AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+          AZURE_CONTAINER: "foliosync",
+          ...apiEnv(path),
+        },
+      });
+      cleanup.push(() => stack.stop());
+      await stack.startWorkers();
+      expect((await stack.refresh("yungryce")).state).toBe("completed");
+      await stack.github.push("yungryce", "monty", { readme: "# during the outage\n" });
+      const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
+      await stack.waitFor(job.job_id, ["syncing"]);
+      const reader = watchCurrent(stack, "yungryce");
+      await az.stop();
+      await sleep(10_000);
+      // Publishing needs storage: nothing can have completed while it was down.
+      expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
+      await az.start();
+      const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
+      const reads = await reader.stop();
+      // Every bundle a reader got during and after the outage was complete.
+      expect(Object.keys(reads.repo_counts)).toEqual(["48"]);
+      const summary = await assertNothingLost({
+        jobs: stack.jobs,
+        store: stack.ctx.store,
+        results: new Map([[job.job_id, done]]),
+        expectRepos: () => 48,
+        explainDlq: storageDlq("azure"),
+      });
+      console.log(
+        JSON.stringify({
+          scenario: "storage-outage-10s",
+          path,
+          state: done.state,
+          error: done.error,
+          reads,
+          ...summary,
+        }),
+      );
+      const current = await readCurrentBundle(stack.ctx.store, "yungryce");
+      expect(current!.bundle.repos.length).toBe(48);
+      if (done.state === "completed") {
+        expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the outage\n");
+      } else expect(done.error_code).toBe("storage_unavailable");
+      expectPathTaken(path, await stack.github.stats());
+    },
+    300_000,
+  );
+
+  test.skipIf(!FULL)(
+    `GCS test server stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle (${path})`,
+    async () => {
+      const gcs = await startGcsTestServer({ buckets: ["foliosync"] });
+      cleanup.push(() => gcs.stop());
+      const stack: Stack = await startStack({
+        fixture: { latencyMs: 60 },
+        env: { STORAGE_BACKEND: "gcs", GCS_BUCKET: "foliosync", GCS_API_ENDPOINT: gcs.url, ...apiEnv(path) },
+      });
+      cleanup.push(() => stack.stop());
+      await stack.startWorkers();
+      expect((await stack.refresh("yungryce")).state).toBe("completed");
+      await stack.github.push("yungryce", "monty", { readme: "# during the GCS outage\n" });
+      const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
+      await stack.waitFor(job.job_id, ["syncing"]);
+      const reader = watchCurrent(stack, "yungryce");
+      await gcs.pause();
+      await sleep(10_000);
+      // Publishing needs storage: nothing can have completed while it was down.
+      expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
+      await gcs.resume();
+      const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
+      const reads = await reader.stop();
+      // Every bundle a reader got during and after the outage was complete.
+      expect(Object.keys(reads.repo_counts)).toEqual(["48"]);
+      const summary = await assertNothingLost({
+        jobs: stack.jobs,
+        store: stack.ctx.store,
+        results: new Map([[job.job_id, done]]),
+        expectRepos: () => 48,
+        explainDlq: storageDlq("gcs"),
+      });
+      console.log(
+        JSON.stringify({ scenario: "gcs-outage-10s", path, state: done.state, error: done.error, reads, ...summary }),
+      );
+      const current = await readCurrentBundle(stack.ctx.store, "yungryce");
+      expect(current!.bundle.repos.length).toBe(48);
+      if (done.state === "completed" && summary.dlq === 0) {
+        expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the GCS outage\n");
+      } else if (done.state === "failed") expect(done.error_code).toBe("storage_unavailable");
+      expectPathTaken(path, await stack.github.stats());
+    },
+    300_000,
+  );
+}

@@ -24,6 +24,29 @@ export const FULL = envOf().RELIABILITY_FULL === "1";
 /** The soak (RELIABILITY_SOAK=1): the storm scenario repeated for minutes. */
 export const SOAK = envOf().RELIABILITY_SOAK === "1";
 
+/**
+ * The two ways the workers reach GitHub: GraphQL (a token set, production's
+ * path) and REST (`GITHUB_API=rest`, no token). The full suite runs every
+ * scenario on both; npm test runs each scenario on the one it names, the
+ * scenarios alternating, to keep CI short.
+ */
+export type ApiPath = "graphql" | "rest";
+export const API_PATHS: readonly ApiPath[] = ["graphql", "rest"];
+/** The scenario's paths: both under RELIABILITY_FULL, else `fast`. */
+export const pathsFor = (fast: ApiPath): readonly ApiPath[] => FULL ? API_PATHS : [fast];
+/** The workers' environment for a path (it wins over the parent's: a developer's own token never leaks in). */
+export function apiEnv(path: ApiPath): Record<string, string> {
+  return path === "graphql"
+    ? { GITHUB_API: "auto", GITHUB_TOKEN: "reliability-token" }
+    : { GITHUB_API: "rest", GITHUB_TOKEN: "" };
+}
+/** The path taken shows at the fixture server: GraphQL requests on one, none on the other. */
+export function expectPathTaken(path: ApiPath, stats: { graphql: number }): void {
+  if (path === "graphql" ? stats.graphql === 0 : stats.graphql !== 0) {
+    throw new Error(`expected the ${path} path; the fixture server saw ${stats.graphql} GraphQL requests`);
+  }
+}
+
 export interface KillableRedis {
   port: number;
   url: string;
@@ -163,9 +186,10 @@ export async function waitAllFinal(
 
 /**
  * The end state every scenario asserts: each job completed or failed with a
- * reason; a completed job merged exactly once and its user's current bundle is
- * complete (`expectRepos`); nothing left in flight; every DLQ entry explained
- * by `explain` (returns false for an entry it cannot explain).
+ * reason and its `error_code`; no job merged more than once, a completed one exactly once, and its
+ * user's current bundle is complete (`expectRepos`); nothing left in flight;
+ * every DLQ entry explained by `explain` (returns false for an entry it
+ * cannot explain).
  */
 export async function assertNothingLost(
   t: {
@@ -177,11 +201,24 @@ export async function assertNothingLost(
     /** Redis lost its data (no persistence): jobs may be gone. */
     redisLost?: boolean;
   },
-): Promise<{ completed: number; failed: number; lost: number; dlq: number; reasons: string[] }> {
+): Promise<{
+  completed: number;
+  failed: number;
+  lost: number;
+  dlq: number;
+  /** `<error_code>: <error>` of each failed job. */
+  reasons: string[];
+  /** `<queue>: <error>` of each DLQ entry. */
+  dlq_errors: string[];
+}> {
   let completed = 0, failed = 0, lost = 0;
   const reasons: string[] = [];
   const problems: string[] = [];
   for (const [id, job] of t.results) {
+    // Merges that took effect (counted in the step that moves the job to completed): never more than one,
+    // whatever became of the job, even one whose record went with Redis.
+    const merges = Number(await t.jobs.redis.get(t.jobs.keys.counter(`merge:${id}`)));
+    if (merges > 1) problems.push(`${id}: ${merges} merges`);
     if (job === null) {
       if (t.redisLost) lost++;
       else problems.push(`${id}: job record missing`);
@@ -189,8 +226,9 @@ export async function assertNothingLost(
     }
     if (job.state === "failed") {
       failed++;
-      if (!job.error) problems.push(`${id}: failed without a reason`);
-      else reasons.push(job.error);
+      if (!job.error || !job.error_code) problems.push(`${id}: failed without a reason and its code`);
+      else reasons.push(`${job.error_code}: ${job.error}`);
+      if (merges !== 0) problems.push(`${id}: failed after ${merges} merges`);
       continue;
     }
     if (!FINAL_STATES.has(job.state)) {
@@ -198,10 +236,9 @@ export async function assertNothingLost(
       continue;
     }
     if (job.state === "completed" || job.state.startsWith("train")) {
-      completed++;
-      const merges = Number(await t.jobs.redis.get(t.jobs.keys.counter(`merge:${id}`)));
-      if (merges !== 1 && !t.redisLost) problems.push(`${id}: ${merges} merges`);
-    } else completed++; // fresh
+      if (merges !== 1) problems.push(`${id}: ${job.state} after ${merges} merges`);
+    } else if (merges !== 0) problems.push(`${id}: ${job.state} after ${merges} merges`); // fresh: nothing to merge
+    completed++;
     const current = await readCurrentBundle(t.store, job.username);
     const want = t.expectRepos(job.username);
     if (!current) problems.push(`${id}: ${job.username} has no bundle`);
@@ -221,5 +258,48 @@ export async function assertNothingLost(
     if (!t.explainDlq?.(e)) problems.push(`unexplained DLQ entry: ${e.queue} ${e.bee_job_id}: ${e.error}`);
   }
   if (problems.length) throw new Error(`nothing-lost check failed:\n  ${problems.join("\n  ")}`);
-  return { completed, failed, lost, dlq: dlq.length, reasons };
+  return { completed, failed, lost, dlq: dlq.length, reasons, dlq_errors: dlq.map((e) => `${e.queue}: ${e.error}`) };
+}
+
+/**
+ * Reads every user's bundle through the gateway (`GET /api/bundles/{u}`) in a
+ * loop until stopped: each answer must be 200 with exactly the user's
+ * repositories (the previous complete bundle or the new complete one, never
+ * a partial one, never none). `failures` lists every other answer.
+ */
+export function watchServedBundles(
+  gatewayUrl: string,
+  expectRepos: Record<string, number>,
+): { reads: () => number; failures: string[]; stop(): Promise<void> } {
+  const failures: string[] = [];
+  let reads = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(
+        Object.entries(expectRepos).map(async ([u, want]) => {
+          try {
+            const res = await fetch(`${gatewayUrl}/api/bundles/${u}`, { signal: AbortSignal.timeout(10_000) });
+            const text = await res.text();
+            const n = res.status === 200 ? (JSON.parse(text) as { data: unknown[] }).data.length : -1;
+            if (n !== want) {
+              failures.push(`${u}: ${res.status} ${n === -1 ? text.slice(0, 200) : `${n} repos of ${want}`}`);
+            }
+          } catch (err) {
+            failures.push(`${u}: ${(err as Error).message}`);
+          }
+          reads++;
+        }),
+      );
+      await sleep(100);
+    }
+  })();
+  return {
+    reads: () => reads,
+    failures,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
 }
