@@ -136,7 +136,7 @@ test("one trace spans a whole refresh across gateway, worker and training proces
   const { s, collector, hookPort } = await ensureStack();
   trainer = startProcess(denoBin, ["run", "-A", join(repoRoot, "workers", "train", "main.ts")], {
     cwd: repoRoot,
-    env: { ...process.env, ...s.env, XDG_RUNTIME_DIR: "/tmp/foliosync-xdg", TFJS_BACKEND: "cpu" },
+    env: { ...process.env, ...s.env, XDG_RUNTIME_DIR: "/tmp/foliosync-xdg", TFJS_BACKEND: "wasm" },
   });
   await waitForOutput(trainer, /train worker ready/, 90_000);
 
