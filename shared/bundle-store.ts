@@ -56,7 +56,11 @@ export function pointerMatchesGithub(pointer: BundlePointer, githubFingerprint: 
 export async function publishBundle(
   store: BlobStore,
   bundle: Bundle,
-  opts: { maxBytes?: number } = {},
+  opts: {
+    maxBytes?: number;
+    /** The pointer as the caller just read it (null: none yet): the first swap is tried against it, unread again. */
+    current?: { pointer: BundlePointer; version: string } | null;
+  } = {},
 ): Promise<{ pointer: BundlePointer; published: boolean }> {
   const key = storageKeys.bundle(bundle.username, bundle.fingerprint);
   const data = enc.encode(JSON.stringify(bundle));
@@ -79,7 +83,10 @@ export async function publishBundle(
     documented_count: bundle.repos.filter((r: RepoRecord) => r.has_documentation).length,
   };
   for (let attempt = 0; attempt < 10; attempt++) {
-    const current = await readPointer(store, bundle.username);
+    // A stale pointer read costs one failed conditional write, then a fresh read.
+    const current = attempt === 0 && opts.current !== undefined
+      ? opts.current
+      : await readPointer(store, bundle.username);
     if (current && current.pointer.fingerprint === bundle.fingerprint) {
       return { pointer: current.pointer, published: false };
     }

@@ -22,13 +22,17 @@ export const MIN_DOCUMENTED_FOR_TRAINING = 3;
 export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<Bundle | null> {
   const { jobs, redis, store } = ctx;
   const user = msg.username;
-  const job = await jobs.get(msg.job_id);
+  // The job, the user's fingerprints and plan's note are read in one round trip.
+  const [job, fingerprints, limitNote] = await Promise.all([
+    jobs.get(msg.job_id),
+    redis.hgetall(jobs.keys.fingerprints(user)),
+    redis.get(limitNoteKey(ctx.cfg.QUEUE_PREFIX, msg.job_id)),
+  ]);
   if (!job || job.state !== "merging") return null; // duplicate delivery after the merge finished
 
   // The current pointer is read while the records are.
   const previousRead = readPointer(store, user);
   previousRead.catch(() => {}); // awaited below; a failed record read must not leave it unhandled
-  const fingerprints = await redis.hgetall(jobs.keys.fingerprints(user));
   const names = Object.keys(fingerprints);
   const read = await Promise.all(
     names.map((name) =>
@@ -68,7 +72,7 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   };
   let pointer;
   try {
-    ({ pointer } = await publishBundle(store, bundle, { maxBytes: ctx.cfg.MAX_BUNDLE_BYTES }));
+    ({ pointer } = await publishBundle(store, bundle, { maxBytes: ctx.cfg.MAX_BUNDLE_BYTES, current: previous }));
   } catch (err) {
     if (!(err instanceof BundleTooLargeError)) throw err;
     // Not a fault to retry: the job fails with the reason; the current bundle keeps serving.
@@ -84,7 +88,6 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
     : previous?.pointer.content_fingerprint !== bundle.content_fingerprint;
   let message = `bundle of ${records.length} repos published`;
   // A limit plan applied stays in the final record: the job's message is what a user reads last.
-  const limitNote = await redis.get(limitNoteKey(ctx.cfg.QUEUE_PREFIX, msg.job_id));
   if (limitNote) message += `; ${limitNote}`;
   if (lost.length) message += ` (${lost.length} records unreadable, re-sync on the next refresh)`;
   let train = false;

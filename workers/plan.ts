@@ -3,12 +3,18 @@ import { bundleFingerprint, repoFingerprint } from "../shared/fingerprint.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { isRepoName } from "../shared/schemas/names.ts";
 import type { GithubRepo } from "../shared/schemas/repo.ts";
-import type { PlanMessage, SyncFile, SyncMessage } from "../shared/schemas/job.ts";
+import {
+  MAX_SYNC_BATCH,
+  type PlanMessage,
+  type SyncFile,
+  type SyncJobMessage,
+  type SyncMessage,
+} from "../shared/schemas/job.ts";
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
-import { fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
-import { BLOB_TTL_S, blobKey, oidField } from "./github/blob-cache.ts";
+import { type BlobText, fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
+import { BLOB_TTL_S, blobKey, encodeBlob, oidField } from "./github/blob-cache.ts";
 
 /**
  * Where plan leaves the job's note about a limit it applied (the bundle holds
@@ -56,7 +62,14 @@ function slim(r: GithubRepo): Record<string, unknown> {
 export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<void> {
   const { jobs, redis, store } = ctx;
   const user = msg.username;
-  const moved = await jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]);
+  const etagsKey = jobs.keys.etags(user);
+  const fpKey = jobs.keys.fingerprints(user);
+  // The user's ETags/file ids and stored fingerprints are read while the state moves (one round trip, not three).
+  const [moved, cachedPages, stored] = await Promise.all([
+    jobs.setState(msg.job_id, user, "planning", {}, ["queued", "planning"]),
+    redis.hgetall(etagsKey),
+    redis.hgetall(fpKey),
+  ]);
   if (!moved) {
     // A redelivery after a crash between "merging" and its enqueue: enqueue again (idempotent by id).
     const job = await jobs.get(msg.job_id);
@@ -66,8 +79,6 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     return;
   }
 
-  const etagsKey = jobs.keys.etags(user);
-  const cachedPages = await redis.hgetall(etagsKey);
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   const listing = await listRepos(ctx, user, cachedPages, budget);
@@ -81,8 +92,6 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   }
 
   const repos = listing.repos.filter((r) => isRepoName(r.name));
-  const fpKey = jobs.keys.fingerprints(user);
-  const stored = await redis.hgetall(fpKey);
   const current = new Map(repos.map((r) => [r.name, repoFingerprint(r)]));
 
   // Deleted repos drop out: their fingerprints, ETags and records go.
@@ -135,8 +144,24 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const contentsWritten = listing.graphql
     ? await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget)
     : Promise.resolve();
-  const [started] = await Promise.all([jobs.startSync(msg.job_id, syncs), contentsWritten]);
+  const [started] = await Promise.all([jobs.startSync(msg.job_id, batched(msg, syncs)), contentsWritten]);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+/**
+ * The queue jobs for these syncs: repos whose contents plan fetched over
+ * GraphQL go MAX_SYNC_BATCH to a job (they send no request of their own; a
+ * job's fixed cost would outweigh their work); any other repo (REST) has a
+ * job of its own.
+ */
+function batched(msg: PlanMessage, syncs: SyncMessage[]): SyncJobMessage[] {
+  const out: SyncJobMessage[] = syncs.filter((s) => !s.graphql);
+  const graphql = syncs.filter((s) => s.graphql);
+  for (let i = 0; i < graphql.length; i += MAX_SYNC_BATCH) {
+    const repos = graphql.slice(i, i + MAX_SYNC_BATCH);
+    out.push(repos.length === 1 ? repos[0] : { job_id: msg.job_id, username: msg.username, repos });
+  }
+  return out;
 }
 
 interface PlanListing {
@@ -225,19 +250,26 @@ async function prefetchFiles(
     wants.push(...need);
   }
   if (!wants.length) return Promise.resolve();
+  // Each query's contents go to Redis as its answer arrives (the others may still be on their way); sent, not
+  // awaited here: a sync that finds a content missing fetches it itself.
+  const writes: Promise<unknown>[] = [];
+  const keep = (blobs: Map<string, BlobText>) => {
+    const multi = ctx.redis.multi();
+    for (const [oid, b] of blobs) {
+      multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), encodeBlob(b), "EX", BLOB_TTL_S);
+    }
+    const written = multi.exec();
+    written.catch(() => {}); // the caller awaits it (below); until then a failure must not count as unhandled
+    writes.push(written);
+  };
   try {
-    const blobs = await fetchBlobs(ctx.github, wants, {
+    await fetchBlobs(ctx.github, wants, {
       maxBytes: ctx.cfg.MAX_FILE_BYTES,
       budget,
       what: `file contents of ${msg.username}'s repositories`,
+      onBatch: keep,
     });
-    if (!blobs.size) return Promise.resolve();
-    const multi = ctx.redis.multi();
-    for (const [oid, b] of blobs) {
-      multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), JSON.stringify(b), "EX", BLOB_TTL_S);
-    }
-    // Sent now, awaited by the caller: a sync that finds a content missing fetches it itself.
-    return multi.exec();
+    return Promise.all(writes);
   } catch (err) {
     if (!(err instanceof GraphqlUnusable)) throw err;
     ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);

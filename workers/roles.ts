@@ -2,7 +2,15 @@ import type BeeQueue from "bee-queue";
 import type { z } from "zod";
 import { decideAfterFailure, describeError, type JobFailure, jobFailure, StalledError } from "../shared/errors.ts";
 import type { QueueName } from "../shared/jobs/queue-names.ts";
-import { MergeMessage, NotifyMessage, PlanMessage, SyncMessage } from "../shared/schemas/job.ts";
+import {
+  MergeMessage,
+  NotifyMessage,
+  PlanMessage,
+  type SyncBatchMessage,
+  SyncJobMessage,
+  type SyncMessage,
+} from "../shared/schemas/job.ts";
+import { syncJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { inSpan, SpanKind, traceOf } from "../shared/telemetry.ts";
 import { waitingOutRateLimits } from "./github/rate-wait.ts";
@@ -82,15 +90,16 @@ const specs: { [R in Role]: RoleRunner } = {
     onFinalFailure: failJob(),
     lockOf: (m) => m,
   }),
-  sync: defineRole("sync", SyncMessage, "SYNC_CONCURRENCY", {
+  sync: defineRole("sync", SyncJobMessage, "SYNC_CONCURRENCY", {
     run: async (c, m) => {
-      await syncRepo(c, m);
-      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed");
+      if ("repos" in m) return await syncBatch(c, m);
+      const { remember } = await syncRepo(c, m);
+      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
     },
     // One broken repo never blocks a bundle: it counts as failed and the
     // merge keeps its previous record.
     onFinalFailure: async (c, m) => {
-      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "failed");
+      for (const r of "repos" in m ? m.repos : [m]) await c.jobs.markRepoDone(r.job_id, r.username, r.repo, "failed");
     },
     lockOf: (m) => m,
   }),
@@ -106,6 +115,31 @@ const specs: { [R in Role]: RoleRunner } = {
 };
 
 /**
+ * A batch of repos (SyncBatchMessage), each synced and counted on its own, at
+ * once. A repo that fails goes on as a sync job of its own, with the retries,
+ * rate-limit waits and dead-lettering any sync job has; the batch then is
+ * done. Only when that hand-over fails does the batch fail (and run again:
+ * its repos that were done are written and counted again, harmlessly).
+ */
+async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<void> {
+  const failed: SyncMessage[] = [];
+  await Promise.all(batch.repos.map(async (m) => {
+    try {
+      // Each repo is traced as one repo's job is: a "sync" span continuing the batch's trace (handle opens none).
+      const span = { parent: traceOf(batch), jobId: batch.job_id, kind: SpanKind.CONSUMER };
+      await inSpan("sync", { ...span, attributes: { "messaging.destination.name": "sync" } }, async () => {
+        const { remember } = await syncRepo(ctx, m);
+        await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
+      });
+    } catch (err) {
+      ctx.log.info(`sync: ${m.repo} failed in its batch, going on as a job of its own: ${describeError(err)}`);
+      failed.push(m);
+    }
+  }));
+  for (const m of failed) await ctx.jobs.enqueue("sync", syncJobId(m.job_id, m.repo), m);
+}
+
+/**
  * Runs one bee-queue job with foliosync's retry policy (decideAfterFailure in
  * shared/errors.ts): a rate limit is waited out; a NonRetriableError or the
  * last allowed attempt → dead-letter queue + the role's final-failure step,
@@ -113,6 +147,10 @@ const specs: { [R in Role]: RoleRunner } = {
  * so bee-queue retries it with the shared full-jitter backoff.
  */
 export function handle(ctx: WorkerContext, role: Role, job: BeeQueue.Job<unknown>): Promise<unknown> {
+  // A batch of repos gets a span per repo (syncBatch), as if each were a job of its own.
+  if (role === "sync" && Array.isArray((job.data as { repos?: unknown } | null)?.repos)) {
+    return handleJob(ctx, role, job);
+  }
   // A span continuing the trace the message carries; its job id reaches every log line.
   const jobId = (job.data as { job_id?: unknown } | null)?.job_id;
   return inSpan(role, {

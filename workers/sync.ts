@@ -3,10 +3,11 @@ import { getJson, putJson } from "../shared/storage/json.ts";
 import { storageKeys } from "../shared/keys.ts";
 import { GithubRepo, metadataFromGithub, RepoRecord } from "../shared/schemas/repo.ts";
 import type { SyncMessage } from "../shared/schemas/job.ts";
+import type { RepoMemory } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import type { Conditional, RepoFile } from "./github/github-client.ts";
 import { RefreshBudget } from "./github/budget.ts";
-import { blobKey, oidField } from "./github/blob-cache.ts";
+import { blobKey, decodeBlob, oidField } from "./github/blob-cache.ts";
 import { type BlobText, fetchBlobs, GraphqlUnusable } from "./github/graphql.ts";
 
 /** Context files read from each repo's root (404 = absent = ""). */
@@ -95,12 +96,20 @@ function byteOrder(langs: Record<string, number>): Record<string, number> {
   );
 }
 
+/** A stored record and what the user's hashes are to remember about it (written as the repo is counted done). */
+export interface SyncedRepo {
+  record: RepoRecord;
+  remember: RepoMemory;
+}
+
 /**
  * sync: fetch one repo's README, context files and languages in parallel,
  * each a conditional request with its stored ETag (304 → keep the previous
- * record's value, no quota spent); write the record; mark the repo done.
+ * record's value, no quota spent); write the record. The caller marks the
+ * repo done with `remember` (JobStore.markRepoDone), which records its
+ * fingerprint and ETags / file ids only after the record is safe.
  */
-export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<RepoRecord> {
+export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<SyncedRepo> {
   const { github, redis, jobs, store } = ctx;
   const user = msg.username;
   const gh = GithubRepo.parse(msg.github);
@@ -112,8 +121,8 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   /** The previous record, read from storage once and only when needed (a cold sync over GraphQL never needs it). */
   const loadPrevious = () => read ??= getJson(store, key, RepoRecord).then((r) => r?.value ?? null, () => null);
   if (msg.graphql) {
-    const record = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, loadPrevious);
-    if (record) return record;
+    const synced = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, loadPrevious);
+    if (synced) return synced;
     // GraphQL could not serve it: REST below.
   }
   const previous = await loadPrevious();
@@ -155,7 +164,7 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   }, ctx.cfg.MAX_FILE_BYTES);
   await putJson(store, key, record);
 
-  // Remember ETags (and forget those of files that are gone) after the record is safe.
+  // ETags to remember (and those of files that are gone to forget) once the record is safe.
   const set: string[] = [];
   const del: string[] = [];
   const remember = (name: string, r: Conditional<unknown> | null) => {
@@ -169,12 +178,7 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Re
   remember("lang", langs);
   // Contents read over REST: the ids GraphQL last saw no longer describe this record.
   del.push(...GRAPHQL_FILES.map((label) => oidField(msg.repo, label)));
-  const multi = redis.multi();
-  if (set.length) multi.hset(etagsKey, ...set);
-  if (del.length) multi.hdel(etagsKey, ...del);
-  multi.hset(jobs.keys.fingerprints(user), msg.repo, msg.fingerprint);
-  await multi.exec();
-  return record;
+  return { record, remember: { fingerprint: msg.fingerprint, set, del } };
 }
 
 const GRAPHQL_FILES = ["readme", "repoContext", "skills_index", "architecture"] as const;
@@ -194,7 +198,7 @@ async function syncFromGraphql(
   gh: GithubRepo,
   owner: string,
   loadPrevious: () => Promise<RepoRecord | null>,
-): Promise<RepoRecord | null> {
+): Promise<SyncedRepo | null> {
   const { redis, jobs, store } = ctx;
   const etagsKey = jobs.keys.etags(msg.username);
   const maxBytes = ctx.cfg.MAX_FILE_BYTES;
@@ -210,7 +214,8 @@ async function syncFromGraphql(
   const previous = keepsAny ? await loadPrevious() : null;
   const cached = new Map<string, BlobText>();
   present.forEach((k, i) => {
-    if (cachedRaw[i]) cached.set(k, JSON.parse(cachedRaw[i]!) as BlobText);
+    const b = cachedRaw[i] ? decodeBlob(cachedRaw[i]!) : null;
+    if (b) cached.set(k, b);
   });
 
   // Files neither fetched by plan nor unchanged since the previous record: fetch them now.
@@ -262,7 +267,7 @@ async function syncFromGraphql(
   }, maxBytes);
   await putJson(store, storageKeys.repo(msg.username, msg.repo), record);
 
-  // Remember each file's id (and forget those of files that are gone) after the record is safe.
+  // Each file's id to remember (and those of files that are gone to forget) once the record is safe.
   const set: string[] = [];
   const del: string[] = [];
   GRAPHQL_FILES.forEach((l) => {
@@ -270,10 +275,5 @@ async function syncFromGraphql(
     if (f) set.push(oidField(msg.repo, l), f.oid);
     else del.push(oidField(msg.repo, l));
   });
-  const multi = redis.multi();
-  if (set.length) multi.hset(etagsKey, ...set);
-  if (del.length) multi.hdel(etagsKey, ...del);
-  multi.hset(jobs.keys.fingerprints(msg.username), msg.repo, msg.fingerprint);
-  await multi.exec();
-  return record;
+  return { record, remember: { fingerprint: msg.fingerprint, set, del } };
 }

@@ -52,6 +52,8 @@ class TypedError extends Error {
 
 /** Git ids of file contents already hashed (contents are replaced, never mutated, on a push). */
 const shaMemo = new WeakMap<Uint8Array, string>();
+/** File contents already decoded to text (same rule). */
+const textMemo = new WeakMap<Uint8Array, string>();
 
 /**
  * Queries already parsed and validated against the schema, by their text (a
@@ -143,7 +145,10 @@ function blobNode(ctx: Ctx, repo: FixtureRepo, oid: string, bytes: Uint8Array): 
     isTruncated: false,
     text: () => {
       ctx.blobs++;
-      return binary ? null : dec.decode(bytes);
+      if (binary) return null;
+      let text = textMemo.get(bytes);
+      if (text === undefined) textMemo.set(bytes, text = dec.decode(bytes));
+      return text;
     },
   };
 }
@@ -184,7 +189,7 @@ function treeNode(ctx: Ctx, repo: FixtureRepo, dir: string, blobSha: (b: Uint8Ar
     }
   }
   entries.sort((a, b) => String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0);
-  return { __typename: "Tree", oid: treeOid(repo, dir), id: `T_${treeOid(repo, dir)}`, entries };
+  return { __typename: "Tree", oid: () => treeOid(repo, dir), id: () => `T_${treeOid(repo, dir)}`, entries };
 }
 
 function treeOid(repo: FixtureRepo, dir: string): string {
@@ -329,8 +334,10 @@ function ownerNode(
           endCursor: page.length ? toBase64(`cursor:v2:${end}`) : null,
           startCursor: page.length ? toBase64(`cursor:v2:${start}`) : null,
         },
-        nodes: page.map((r) => repoNode(ctx, r, blobSha)),
-        edges: page.map((r, i) => ({ cursor: toBase64(`cursor:v2:${start + i}`), node: repoNode(ctx, r, blobSha) })),
+        // Built only when the query asks for them (the default resolver calls a function-valued field).
+        nodes: () => page.map((r) => repoNode(ctx, r, blobSha)),
+        edges: () =>
+          page.map((r, i) => ({ cursor: toBase64(`cursor:v2:${start + i}`), node: repoNode(ctx, r, blobSha) })),
       };
     },
   };

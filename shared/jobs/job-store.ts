@@ -11,7 +11,8 @@ import {
   type PlanMessage,
   type Progress,
   progressOf,
-  type SyncMessage,
+  type SyncBatchMessage,
+  type SyncJobMessage,
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { type Channels, type JobScripts, jobScripts } from "./scripts.ts";
@@ -71,11 +72,19 @@ export interface RateLimit {
   limit: number;
   windowMs: number;
 }
+/** What the user's hashes remember about a synced repo: its GitHub fingerprint, ETag / file-id fields to set and delete. */
+export interface RepoMemory {
+  fingerprint: string;
+  /** Field, value, field, value… of the user's ETag / file-id hash. */
+  set: string[];
+  del: string[];
+}
 interface FanInBatch {
   username: string;
   items: {
     repo: string;
     outcome: "completed" | "failed";
+    remember?: RepoMemory;
     resolve: (r: { counted: boolean; last: boolean; readonly job: JobRecord | null }) => void;
     reject: (err: unknown) => void;
   }[];
@@ -354,7 +363,7 @@ export class JobStore {
    * Records the total and enqueues every sync job in one atomic step. Repos
    * are counted by lower-cased name: one named twice is synced and counted once.
    */
-  async startSync(jobId: string, syncs: SyncMessage[]): Promise<JobRecord | null> {
+  async startSync(jobId: string, syncs: SyncJobMessage[]): Promise<JobRecord | null> {
     const opts = this.queueOptions("sync");
     const keys = {
       ...this.jobKeys(jobId, syncs[0]?.username),
@@ -364,7 +373,11 @@ export class JobStore {
     const out = await this.scripts.startSync(keys, {
       job_id: jobId,
       now: now(),
-      syncs: syncs.map((s) => ({ id: syncJobId(jobId, s.repo), repo: s.repo, data: beeJobData(s, opts) })),
+      syncs: syncs.map((s) =>
+        "repos" in s
+          ? { id: syncBatchJobId(jobId, s), repos: s.repos.map((r) => r.repo), data: beeJobData(s, opts) }
+          : { id: syncJobId(jobId, s.repo), repos: [s.repo], data: beeJobData(s, opts) }
+      ),
       ...this.channels(),
     });
     return jobFrom(out);
@@ -373,6 +386,8 @@ export class JobStore {
   /**
    * Counts a repo of the job once (duplicates are no-ops); the call that
    * completes the job's total moves it to merging and enqueues the merge.
+   * `remember`: the repo's GitHub fingerprint and ETag / file-id fields,
+   * written to the user's hashes in the same step, before the repo counts.
    * Calls made in the same event-loop turn for one job go to Redis as one
    * script call (the sync workers finish many repos at once).
    */
@@ -381,6 +396,7 @@ export class JobStore {
     username: string,
     repo: string,
     outcome: "completed" | "failed",
+    remember?: RepoMemory,
   ): Promise<{ counted: boolean; last: boolean; readonly job: JobRecord | null }> {
     return new Promise((resolve, reject) => {
       let batch = this.fanIn.get(jobId);
@@ -397,7 +413,7 @@ export class JobStore {
         if (g.setImmediate) g.setImmediate(flush);
         else setTimeout(flush, 0);
       }
-      batch.items.push({ repo, outcome, resolve, reject });
+      batch.items.push({ repo, outcome, remember, resolve, reject });
     });
   }
 
@@ -411,6 +427,8 @@ export class JobStore {
         done: this.keys.jobDone(jobId),
         mergeJobs: queueKey(this.prefix, "merge", "jobs"),
         mergeWaiting: queueKey(this.prefix, "merge", "waiting"),
+        fingerprints: this.keys.fingerprints(batch.username),
+        etags: this.keys.etags(batch.username),
       },
       {
         job_id: jobId,
@@ -418,7 +436,11 @@ export class JobStore {
         merge_id: mergeJobId(jobId),
         merge_data: beeJobData(merge, this.queueOptions("merge")),
         job_ttl_s: this.jobTtlS,
-        done: batch.items.map((it) => [it.repo, it.outcome]),
+        done: batch.items.map((it) =>
+          it.remember
+            ? [it.repo, it.outcome, it.remember.fingerprint, it.remember.set, it.remember.del]
+            : [it.repo, it.outcome]
+        ),
         ...this.channels(),
       },
     );
@@ -560,4 +582,6 @@ export class JobStore {
 }
 
 export const syncJobId = (jobId: string, repo: string) => `${jobId}:${repo}`;
+/** A batch's id: its first repo and its size ("+" is in no repo name). */
+export const syncBatchJobId = (jobId: string, b: SyncBatchMessage) => `${jobId}:${b.repos[0].repo}+${b.repos.length}`;
 export const mergeJobId = (jobId: string) => `${jobId}:merge`;

@@ -99,7 +99,7 @@ export interface SetStateArgs extends Channels {
 export interface StartSyncArgs extends Channels {
   job_id: string;
   now: string;
-  syncs: { id: string; repo: string; data: string }[];
+  syncs: { id: string; repos: string[]; data: string }[];
 }
 
 export interface MarkReposDoneArgs extends Channels {
@@ -108,7 +108,10 @@ export interface MarkReposDoneArgs extends Channels {
   merge_id: string;
   merge_data: string;
   job_ttl_s: number;
-  done: [repo: string, outcome: "completed" | "failed"][];
+  done: (
+    | [repo: string, outcome: "completed" | "failed"]
+    | [repo: string, outcome: "completed" | "failed", fingerprint: string, set: string[], del: string[]]
+  )[];
 }
 export interface MarkReposDoneReply {
   last: boolean;
@@ -137,7 +140,16 @@ export interface JobScripts {
     a: StartSyncArgs,
   ): Promise<string | null>;
   markReposDone(
-    k: { job: string; done: string; mergeJobs: string; mergeWaiting: string; lock: string; inflight: string },
+    k: {
+      job: string;
+      done: string;
+      mergeJobs: string;
+      mergeWaiting: string;
+      lock: string;
+      inflight: string;
+      fingerprints: string;
+      etags: string;
+    },
     a: MarkReposDoneArgs,
   ): Promise<MarkReposDoneReply>;
   touchJob(k: { job: string; lock: string; inflight: string }, jobId: string): Promise<boolean>;
@@ -178,7 +190,7 @@ const KEY_ORDER = {
   requestRefresh: ["lock", "job", "planJobs", "planWaiting", "rate", "inflight"],
   setState: ["job", "lock", "inflight"],
   startSync: ["job", "syncJobs", "syncWaiting", "lock", "inflight"],
-  markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight"],
+  markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight", "fingerprints", "etags"],
   touchJob: ["job", "lock", "inflight"],
   failStuck: ["inflight"],
   enqueue: ["jobs", "waiting"],

@@ -156,6 +156,30 @@ export const SyncMessage = z.object({
 });
 export type SyncMessage = z.infer<typeof SyncMessage>;
 
+/** Most repos one batched sync job carries. */
+export const MAX_SYNC_BATCH = 8;
+
+/**
+ * Several repos' syncs in one queue job: the GraphQL path's repos, whose
+ * contents plan fetched, send no request of their own, and their work is
+ * mostly the queue's per-job cost; batched, that cost is paid once per
+ * MAX_SYNC_BATCH repos. Every repo is still written, counted, traced and
+ * (on failure) retried on its own (workers/roles.ts).
+ */
+export const SyncBatchMessage = z.object({
+  job_id: z.string(),
+  username: Username,
+  repos: z.array(SyncMessage).min(1).max(MAX_SYNC_BATCH),
+  trace: TraceCarrier.optional(),
+}).refine((b) => b.repos.every((r) => r.job_id === b.job_id && r.username === b.username), {
+  message: "every repo of a batch belongs to the batch's job and user",
+});
+export type SyncBatchMessage = z.infer<typeof SyncBatchMessage>;
+
+/** What the sync queue carries: one repo, or a batch. */
+export const SyncJobMessage = z.union([SyncMessage, SyncBatchMessage]);
+export type SyncJobMessage = z.infer<typeof SyncJobMessage>;
+
 export const MergeMessage = z.object({ job_id: z.string(), username: Username, trace: TraceCarrier.optional() });
 export type MergeMessage = z.infer<typeof MergeMessage>;
 

@@ -287,14 +287,15 @@ export class GithubClient {
 
   /**
    * Everything a request waits for before it is sent, REST and GraphQL
-   * alike: no rate-limit pause in force, a token with quota (null:
-   * anonymous REST), one request charged to the refresh's budget, and a slot
-   * of the in-flight gate (the caller releases it).
+   * alike: one request charged to the refresh's budget, no rate-limit pause
+   * in force, a token with quota (null: anonymous REST), and a slot of the
+   * in-flight gate (the caller releases it).
    */
   private async sendSlot(resource: QuotaResource, budget?: RequestBudget): Promise<PooledToken | null> {
-    await this.waitForQuota();
+    // One round trip, not three: the shared pause and the other processes' view of the quotas are read while
+    // the request is charged (a request that then fails before it is sent has still been charged).
+    await Promise.all([this.waitForQuota(), this.pool.sync(), budget?.charge(1)]);
     const tok = await this.acquireToken(resource);
-    await budget?.charge(1);
     await this.acquireGate();
     return tok;
   }

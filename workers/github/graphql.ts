@@ -6,6 +6,7 @@
  * repositories per query. Every query asks for `rateLimit` so the answer feeds
  * the shared quota.
  */
+import { Buffer } from "node:buffer";
 import { GitHubNotFoundError, NonRetriableError } from "../../shared/errors.ts";
 import type { SyncFile } from "../../shared/schemas/job.ts";
 import { isRepoName } from "../../shared/schemas/names.ts";
@@ -240,6 +241,20 @@ export interface BlobText {
 }
 
 /**
+ * A blob's text as fileText gives it (cut to `maxBytes` at a character
+ * boundary; truncated when cut, or shorter than GitHub's `byteSize`, or
+ * `isTruncated`), without encoding and decoding a text that cannot need a cut
+ * (at most 3 UTF-8 bytes per UTF-16 unit) and has no lone surrogate.
+ */
+function blobText(text: string, maxBytes: number, byteSize: number, isTruncated: boolean, enc: TextEncoder): BlobText {
+  if (text.length * 3 <= maxBytes && text.isWellFormed()) {
+    return { text, truncated: isTruncated || byteSize > Buffer.byteLength(text, "utf8") };
+  }
+  const cut = fileText(enc.encode(text), maxBytes, byteSize);
+  return { text: cut.text, truncated: cut.truncated || isTruncated };
+}
+
+/**
  * The contents of `files` (by their blobs' node ids), in as few `nodes(ids:)`
  * queries as BLOBS_PER_QUERY / BLOB_BYTES_PER_QUERY allow, run in parallel;
  * each text cut to `maxBytes`. A blob that is gone meanwhile (NOT_FOUND: its
@@ -248,7 +263,13 @@ export interface BlobText {
 export async function fetchBlobs(
   github: GithubClient,
   files: SyncFile[],
-  opts: { maxBytes: number; budget?: RequestBudget; what: string },
+  opts: {
+    maxBytes: number;
+    budget?: RequestBudget;
+    what: string;
+    /** Called with each query's contents as its answer arrives (the batches answer one by one). */
+    onBatch?: (blobs: Map<string, BlobText>) => void;
+  },
 ): Promise<Map<string, BlobText>> {
   const unique = [...new Map(files.map((f) => [f.oid, f])).values()];
   const batches: SyncFile[][] = [];
@@ -282,6 +303,7 @@ export async function fetchBlobs(
     const unexpected = answer.errors.filter((e) => e.type !== "NOT_FOUND");
     if (unexpected.length) throw new GraphqlUnusable(`file contents over GraphQL failed: ${describe(unexpected)}`);
     const wanted = new Set(batch.map((f) => f.oid));
+    const got = new Map<string, BlobText>();
     for (const node of answer.data?.nodes ?? []) {
       const blob = node as
         | { oid?: unknown; text?: unknown; byteSize?: unknown; isTruncated?: unknown; isBinary?: unknown }
@@ -289,12 +311,13 @@ export async function fetchBlobs(
       const oid = str(blob?.oid);
       if (!blob || !oid || !wanted.has(oid)) continue;
       if (blob.isBinary === true || typeof blob.text !== "string") {
-        out.set(oid, { text: "", truncated: false });
+        got.set(oid, { text: "", truncated: false });
         continue;
       }
-      const cut = fileText(enc.encode(blob.text), opts.maxBytes, num(blob.byteSize));
-      out.set(oid, { text: cut.text, truncated: cut.truncated || blob.isTruncated === true });
+      got.set(oid, blobText(blob.text, opts.maxBytes, num(blob.byteSize), blob.isTruncated === true, enc));
     }
+    for (const [oid, b] of got) out.set(oid, b);
+    if (got.size) opts.onBatch?.(got);
   }));
   return out;
 }

@@ -4,15 +4,25 @@ lower-cased name, and when the job's total is reached, move it to merging and
 enqueue exactly one merge. Duplicate deliveries and retries of a sync job land
 here as no-ops. The workers batch the repos finished in one event-loop turn
 into one call. Each call that counts a repo is a sign of life for the watchdog.
+An entry may carry what the user's hashes remember about the repo once its
+record is stored (its GitHub fingerprint; ETag / file-id fields to set and to
+delete): written first, on every call (a re-sync rewrote the record), so the
+repo is never counted before they are there for the merge to read.
 KEYS[1] job key  KEYS[2] job's done set  KEYS[3] merge queue jobs
 KEYS[4] merge queue waiting  KEYS[5] lock  KEYS[6] in-flight index
+KEYS[7] user's fingerprints hash  KEYS[8] user's ETag / file-id hash
 ARGV[1] json {job_id, now, merge_id, merge_data, events, all_events, notify, job_ttl_s,
-  done: [[repo, "completed" | "failed"], …]}
+  done: [[repo, "completed" | "failed", fingerprint?, [field, value, …]?, [field, …]?], …]}
 Returns {last (0|1), published job json or "", counted flag per entry (0|1)…}
 ]]
 --- @include "includes/job"
 
 local a = cjson.decode(ARGV[1])
+for _, d in ipairs(a.done) do
+  if type(d[3]) == "string" then redis.call("HSET", KEYS[7], d[1], d[3]) end
+  if type(d[4]) == "table" and #d[4] > 0 then redis.call("HSET", KEYS[8], unpack(d[4])) end
+  if type(d[5]) == "table" and #d[5] > 0 then redis.call("HDEL", KEYS[8], unpack(d[5])) end
+end
 local json = redis.call("HGET", KEYS[1], "json")
 local flags = {}
 local addC, addF = 0, 0
