@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * `npm run bench:refresh [-- --json] [--repos=N] [--rounds=N] [--quick]`: its own Redis and GitHub fixture
+ * `npm run bench:refresh [-- --json] [--latency-ms N] [--jobs N] [--repos N] [--rounds N] [--quick]`: its own Redis and GitHub fixture
  * server (--latency-ms 100), workers in this process, local storage in a
  * temp dir, a GitHub token (so plan and sync use GraphQL). Measures, in one
  * run: cold yungryce, warm with nothing changed, warm with 2 changed, cold
@@ -28,14 +28,26 @@ import { createLogger } from "../../workers/log.ts";
 import { createQueue } from "../../workers/queues.ts";
 import { ROLES, startRoles } from "../../workers/roles.ts";
 import { startFixtureServer } from "../../tests/support/fixture-server.ts";
+import { numberFlag, parseScriptArgs } from "../lib/cli-args.ts";
 import { startRedis } from "../lib/redis-server.ts";
 
-const LATENCY = Number(process.argv.find((a) => a.startsWith("--latency-ms="))?.slice(13) ?? 100);
-const JOBS = Number(process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) ?? 20_000);
-const asJson = process.argv.includes("--json");
-const BIG = Number(process.argv.find((a) => a.startsWith("--repos="))?.slice(8) ?? 1000);
-const ROUNDS = Math.max(1, Number(process.argv.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 1) || 1);
-const QUICK = process.argv.includes("--quick");
+const { values: argv } = parseScriptArgs(
+  {
+    json: { type: "boolean" },
+    "latency-ms": { type: "string" },
+    jobs: { type: "string" },
+    repos: { type: "string" },
+    rounds: { type: "string" },
+    quick: { type: "boolean" },
+  },
+  "bench:refresh [--json] [--latency-ms N] [--jobs N] [--repos N] [--rounds N] [--quick]",
+);
+const LATENCY = numberFlag(argv["latency-ms"], "latency-ms", 100);
+const JOBS = numberFlag(argv.jobs, "jobs", 20_000, 1);
+const asJson = argv.json === true;
+const BIG = numberFlag(argv.repos, "repos", 1000, 1);
+const ROUNDS = numberFlag(argv.rounds, "rounds", 1, 1);
+const QUICK = argv.quick === true;
 const log = (s: string) => (asJson ? console.error(s) : console.log(s));
 
 const redis = await startRedis();
