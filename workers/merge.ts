@@ -99,33 +99,21 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   } else {
     message += "; no training (searchable content unchanged)";
   }
-  const done = await jobs.setState(
+  const trainMessage: TrainMessage = {
+    job_id: msg.job_id,
+    username: user,
+    content_fingerprint: bundle.content_fingerprint,
+    bundle_key: pointer.key,
+  };
+  // One atomic step: completed, the merge counted, the training queued (single flight per user: the
+  // newest content wins; a queued training for an older bundle sees it is superseded and skips).
+  const done = await jobs.completeMerge(
     msg.job_id,
     user,
-    "completed",
     { bundle_fingerprint: pointer.fingerprint, message },
-    ["merging"],
+    train ? { beeJobId: `${user.toLowerCase()}:${bundle.content_fingerprint}`, message: trainMessage } : undefined,
   );
   // Another delivery completed the job first, or the watchdog failed it: its merge took effect, not this one.
   if (!done) return null;
-  // Merges that took effect, per job (exactly one is what the tests check); kept as long as the job record.
-  await redis
-    .multi()
-    .incr(jobs.keys.counter(`merge:${msg.job_id}`))
-    .expire(jobs.keys.counter(`merge:${msg.job_id}`), jobs.jobTtlS)
-    .incr(jobs.keys.counter("merges"))
-    .exec();
-  if (train) {
-    // Single flight per user: the newest content fingerprint wins; a queued
-    // training for an older bundle sees it is superseded and skips.
-    const t: TrainMessage = {
-      job_id: msg.job_id,
-      username: user,
-      content_fingerprint: bundle.content_fingerprint,
-      bundle_key: pointer.key,
-    };
-    await redis.set(jobs.keys.trainPending(user), JSON.stringify(t));
-    await jobs.enqueue("train", `${user.toLowerCase()}:${bundle.content_fingerprint}`, t);
-  }
   return bundle;
 }

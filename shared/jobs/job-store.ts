@@ -13,6 +13,7 @@ import {
   progressOf,
   type SyncBatchMessage,
   type SyncJobMessage,
+  type TrainMessage,
 } from "../schemas/job.ts";
 import { beeJobData, type EnqueueOptions, queueKey, type QueueName } from "./queue-names.ts";
 import { type Channels, type JobScripts, jobScripts } from "./scripts.ts";
@@ -354,6 +355,45 @@ export class JobStore {
       patch,
       now: now(),
       from,
+      ...this.channels(),
+    });
+    return jobFrom(out);
+  }
+
+  /**
+   * The merge's last step, atomic: merging → completed with `patch`, the
+   * merge counted (per job, kept as long as the job record, and in all), and
+   * the training it owes (if any) marked pending and queued as `trainJobId`.
+   * Null when the job is no longer merging: another delivery's merge took
+   * effect, or the watchdog failed the job.
+   */
+  async completeMerge(
+    jobId: string,
+    username: string,
+    patch: Partial<Pick<JobRecord, "message" | "bundle_fingerprint">>,
+    train?: { beeJobId: string; message: TrainMessage },
+  ): Promise<JobRecord | null> {
+    const out = await this.scripts.completeMerge({
+      ...this.jobKeys(jobId, username),
+      mergeCount: this.keys.counter(`merge:${jobId}`),
+      merges: this.keys.counter("merges"),
+      trainPending: this.keys.trainPending(username),
+      trainJobs: queueKey(this.prefix, "train", "jobs"),
+      trainWaiting: queueKey(this.prefix, "train", "waiting"),
+    }, {
+      job_id: jobId,
+      patch,
+      now: now(),
+      counter_ttl_s: this.jobTtlS,
+      ...(train
+        ? {
+          train: {
+            id: train.beeJobId,
+            data: beeJobData(train.message, this.queueOptions("train")),
+            pending: JSON.stringify(train.message),
+          },
+        }
+        : {}),
       ...this.channels(),
     });
     return jobFrom(out);

@@ -96,6 +96,15 @@ export interface SetStateArgs extends Channels {
   from: string[];
 }
 
+export interface CompleteMergeArgs extends Channels {
+  job_id: string;
+  patch: Record<string, unknown>;
+  now: string;
+  counter_ttl_s: number;
+  /** The training the merge owes: its queue job id and data, and the user's pending marker. */
+  train?: { id: string; data: string; pending: string };
+}
+
 export interface StartSyncArgs extends Channels {
   job_id: string;
   now: string;
@@ -135,6 +144,19 @@ export interface JobScripts {
     a: RequestRefreshArgs,
   ): Promise<RequestRefreshReply>;
   setState(k: { job: string; lock: string; inflight: string }, a: SetStateArgs): Promise<string | null>;
+  completeMerge(
+    k: {
+      job: string;
+      lock: string;
+      inflight: string;
+      mergeCount: string;
+      merges: string;
+      trainPending: string;
+      trainJobs: string;
+      trainWaiting: string;
+    },
+    a: CompleteMergeArgs,
+  ): Promise<string | null>;
   startSync(
     k: { job: string; syncJobs: string; syncWaiting: string; lock: string; inflight: string },
     a: StartSyncArgs,
@@ -189,6 +211,7 @@ export interface CallbackRegisterArgs {
 const KEY_ORDER = {
   requestRefresh: ["lock", "job", "planJobs", "planWaiting", "rate", "inflight"],
   setState: ["job", "lock", "inflight"],
+  completeMerge: ["job", "lock", "inflight", "mergeCount", "merges", "trainPending", "trainJobs", "trainWaiting"],
   startSync: ["job", "syncJobs", "syncWaiting", "lock", "inflight"],
   markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight", "fingerprints", "etags"],
   touchJob: ["job", "lock", "inflight"],
@@ -231,6 +254,9 @@ export function jobScripts(redis: Redis): JobScripts {
     },
     async setState(k, a) {
       return str(await call("setState", k, json(a))) || null;
+    },
+    async completeMerge(k, a) {
+      return str(await call("completeMerge", k, json(a))) || null;
     },
     async startSync(k, a) {
       return str(await call("startSync", k, json(a))) || null;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
-import { decideAfterFailure, RequestTimeoutError, RetryAfterError } from "../../shared/errors.ts";
+import { decideAfterFailure, NonRetriableError, RequestTimeoutError, RetryAfterError } from "../../shared/errors.ts";
 import { jsonDepth, MAX_CONTEXT_DEPTH, parseRepoContext } from "../../shared/repo-record.ts";
 import type { GithubRepo } from "../../shared/schemas/repo.ts";
 import { fileText, GithubClient, type Listing } from "../../workers/github/github-client.ts";
@@ -232,11 +233,26 @@ describe("GitHub client: secondary rate limits", () => {
     }
   });
 
-  test("a plain 403 (no rate limit in it) is not waited on: it fails for good", () => {
-    const gh = new GithubClient({ baseUrl: "http://127.0.0.1:9", secondaryWaitMs: 10 });
-    // deno-lint-ignore no-explicit-any
-    const until = (gh as any).rateLimitedUntil(403, {}, "Resource not accessible by integration");
-    expect(until).toBeNull();
+  test("a plain 403 (no rate limit in it) is not waited on: it fails for good", async () => {
+    // GitHub's answer to a token without access: 403, quota left, no retry-after.
+    let requests = 0;
+    const server = createHttpServer((_req, res) => {
+      requests++;
+      res.writeHead(403, { "content-type": "application/json", "x-ratelimit-remaining": "4999" });
+      res.end(JSON.stringify({ message: "Resource not accessible by integration" }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = server.address() as { port: number };
+      const gh = new GithubClient({ baseUrl: `http://127.0.0.1:${port}`, secondaryWaitMs: 60_000 });
+      const err = await gh.request("GET /users/{username}/repos", { username: "yungryce" }).catch((e) => e);
+      expect(err).toBeInstanceOf(NonRetriableError);
+      expect(err.message).toBe("GitHub 403 for GET /users/{username}/repos");
+      // Asked once: neither waited on as a rate limit nor retried as a fault.
+      expect(requests).toBe(1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test("a RetryAfterError is waited out and the attempt run again, without counting as a failure", async () => {

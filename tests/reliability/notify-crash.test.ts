@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { JOB_STATES, type JobState } from "../../shared/schemas/job.ts";
 import { verifyStatusWebhook } from "../../shared/webhooks/index.ts";
@@ -102,8 +103,8 @@ test(
       },
     });
     cleanup.push(() => Promise.resolve(receiver.stop(true)));
-    // The merge step stores `completed` with set-state; its JSON argument names the state.
-    const proxy = cuttingProxy(redis.port, '"state":"completed"');
+    // The merge stores `completed` with complete-merge, whose JSON argument alone carries `counter_ttl_s`.
+    const proxy = cuttingProxy(redis.port, '"counter_ttl_s"');
     const proxyPort = await proxy.listen();
     cleanup.push(() => proxy.close());
 
@@ -129,6 +130,10 @@ test(
     await until(() => proxy.isCut(), 60_000, "the merge worker to send the command storing `completed`");
     await until(async () => (await jobs.get(job.job_id))?.state === "completed", 10_000, "`completed` to be stored");
     await pipeline.kill();
+    // The same step counted the merge and queued the training it owes: nothing of it waits on the dead process.
+    expect(Number(await redis.client().get(jobs.keys.counter(`merge:${job.job_id}`)))).toBe(1);
+    expect(await redis.client().llen(queueKey("fs", "train", "waiting"))).toBe(1);
+    expect(await redis.client().exists(jobs.keys.trainPending("yungryce"))).toBe(1);
 
     await until(() => got.some((g) => g.state === "completed"), 30_000, "the `completed` delivery");
     // Nothing more is on its way: the list is drained and no second `completed` arrives.

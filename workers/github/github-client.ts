@@ -485,7 +485,9 @@ export class GithubClient {
       }
       if (await this.tryAgainAfter(tok, status, headers, error)) continue;
       if (status === 404 && opts.absentOk) return null;
-      if (status === 404 || status === 422 || status === 401 || status === 451 || status === 410) {
+      // A 4xx that is no rate limit (those were waited on above) is GitHub's answer, not a fault: asking
+      // again cannot change it (403 without quota spent = no access). 408 and 429 stay transient.
+      if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
         // The class names the cause (the job's error_code): absent, refused, or another 4xx.
         const Cls = status === 404 || status === 410
           ? GitHubNotFoundError
