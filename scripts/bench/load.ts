@@ -178,8 +178,11 @@ const stack = await startEmbeddedStack({
   env: {
     STORAGE_BACKEND: "local",
     STORAGE_DIR: storageDir,
-    // One client address for every simulated user: the per-client refresh rate is not what is measured.
+    // One client address for every simulated user: the per-client limits (refreshes, /api/ai, open event
+    // streams) would count all 100 as one client, and they are not what is measured.
     RATE_LIMIT_PER_MIN: "1000000",
+    AI_RATE_LIMIT_PER_MIN: "1000000",
+    MAX_STREAMS_PER_CLIENT: "10000",
     LOG_LEVEL: "error",
     WORKER_METRICS_PORT: "0",
   },
