@@ -147,7 +147,10 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     if (FINAL_STATES.has(job.state)) ctx.pointers.invalidate(job.username);
   });
   deps.feed?.onChange((jobId) => ctx.jobCache.drop(jobId));
-  deps.feed?.onReset(() => ctx.jobCache.clear());
+  deps.feed?.onReset(() => {
+    ctx.jobCache.clear();
+    ctx.pointers.clear();
+  });
 
   // Every route comes from the operation table (operations.ts), which the
   // OpenAPI document is made from too.

@@ -84,7 +84,8 @@ export function resolveDeps(deps: GatewayDeps): AppContext {
     rateWindowMs: deps.rateWindowMs ?? 60_000,
     readyTimeoutMs: deps.readyTimeoutMs ?? 2_000,
     pointerCacheMs: deps.pointerCacheMs ?? 1000,
-    pointers: new PointerCache(deps.store, deps.pointerCacheMs ?? 1000),
+    // With a feed, cached only while the feed sees invalidations; without one, bounded by the TTL alone.
+    pointers: new PointerCache(deps.store, deps.pointerCacheMs ?? 1000, 10_000, () => deps.feed?.live ?? true),
     // Only a feed tells of changes: without one every poll reads (undefined: JobCache's default).
     jobCache: new JobCache((jobId) => deps.jobs.get(jobId), {
       ttlMs: deps.feed ? deps.jobCacheMs : 0,

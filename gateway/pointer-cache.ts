@@ -7,6 +7,9 @@
  * all-jobs feed (every instance) — because the merge swaps the pointer
  * before the job is marked completed. So a client that saw `completed` gets
  * the new bundle; anything else sees a pointer at most ttlMs old.
+ * That promise needs the feed: while its connection is down (`live` false)
+ * the cache is bypassed, and it is emptied when the connection drops, since
+ * the invalidations of that time are never seen.
  * Concurrent misses for one user share one storage read.
  */
 import { readPointer } from "../shared/bundle-store.ts";
@@ -24,10 +27,16 @@ export class PointerCache {
   private entries = new Map<string, Entry>();
   private loading = new Map<string, Promise<BundlePointer | null>>();
   private gen = 0;
-  constructor(private store: BlobStore, private ttlMs = 1000, private maxEntries = 10_000) {}
+  constructor(
+    private store: BlobStore,
+    private ttlMs = 1000,
+    private maxEntries = 10_000,
+    /** Whether invalidations are being seen right now (JobFeed.live). */
+    private live: () => boolean = () => true,
+  ) {}
 
   async get(username: string): Promise<BundlePointer | null> {
-    if (this.ttlMs <= 0) return (await readPointer(this.store, username))?.pointer ?? null;
+    if (this.ttlMs <= 0 || !this.live()) return (await readPointer(this.store, username))?.pointer ?? null;
     const key = userKey(username);
     const e = this.entries.get(key);
     if (e && performance.now() - e.at < this.ttlMs) return e.pointer;
@@ -37,7 +46,7 @@ export class PointerCache {
     const p = readPointer(this.store, username)
       .then((r) => {
         const pointer = r?.pointer ?? null;
-        // Not stored if an invalidation happened while reading.
+        // Not stored if an invalidation happened while reading (a drop of the feed counts as one).
         if (gen === this.gen) {
           if (this.entries.size >= this.maxEntries) {
             const first = this.entries.keys().next().value;
@@ -62,5 +71,12 @@ export class PointerCache {
     this.gen++;
     this.entries.delete(key);
     this.loading.delete(key);
+  }
+
+  /** Drops every entry (the feed's connection dropped: invalidations were missed). */
+  clear() {
+    this.gen++;
+    this.entries.clear();
+    this.loading.clear();
   }
 }

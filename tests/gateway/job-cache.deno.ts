@@ -11,6 +11,7 @@ import { JobEventsHub } from "../../gateway/job-events-hub.ts";
 import { type JobFeed, startJobFeed } from "../../gateway/job-feed.ts";
 import { loadConfig } from "../../shared/config.ts";
 import type { JobRecord } from "../../shared/schemas/job.ts";
+import { publishBundle } from "../../shared/bundle-store.ts";
 import { json, serve, startTestGateway, type TestGateway } from "./harness.ts";
 import { openSse } from "./sse.ts";
 
@@ -124,7 +125,7 @@ Deno.test("job cache: entries expire after ttlMs; ttlMs 0 reads every time", asy
 /** A gateway app with the job feed (as in production) behind real HTTP. */
 async function withFeed(
   fn: (g: TestGateway, url: string, feed: JobFeed) => Promise<void>,
-  opts: { lateChangesMs?: number } = {},
+  opts: { lateChangesMs?: number; pointerCacheMs?: number } = {},
 ) {
   const g = await startTestGateway();
   const real = await startJobFeed(g.redis, g.jobs);
@@ -151,6 +152,7 @@ async function withFeed(
     feed,
     subscribe: hub.subscribe,
     jobCacheMs: 60_000,
+    ...(opts.pointerCacheMs ? { pointerCacheMs: opts.pointerCacheMs } : {}),
   });
   const http = serve(app);
   try {
@@ -244,4 +246,35 @@ Deno.test("status cache: emptied when the feed's connection drops, refilled once
     await g.jobs.setState(j.job_id, "dropper", "failed", { error: "x" });
     await waitFor(async () => (await status()) === "failed");
   });
+});
+
+Deno.test("bundle pointer cache: emptied when the feed's connection drops and bypassed until it is back", async () => {
+  await withFeed(async (g, url, feed) => {
+    const publish = (fp: string) =>
+      publishBundle(g.store, {
+        username: "ptr",
+        fingerprint: fp,
+        github_fingerprint: fp,
+        content_fingerprint: fp,
+        generated_at: new Date().toISOString(),
+        repos: [],
+      });
+    const etag = async () =>
+      (await fetch(`${url}/api/bundles/ptr`).then(async (r) => (await r.body?.cancel(), r)))
+        .headers.get("etag");
+    await publish("a".repeat(40));
+    const first = await etag();
+    // A pointer swapped without a job event (no invalidation): the cached pointer is served.
+    await publish("b".repeat(40));
+    assert.equal(await etag(), first, "cached");
+    // The feed's connection drops: invalidations could pass unseen, so the cache is emptied and bypassed.
+    await g.redis.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await waitFor(async () => (await etag()) !== first);
+    const second = await etag();
+    // Back live: cached again.
+    await waitFor(() => feed.live);
+    await etag();
+    await publish("c".repeat(40));
+    assert.equal(await etag(), second, "cached again after the reconnect");
+  }, { pointerCacheMs: 60_000 });
 });
