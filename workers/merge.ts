@@ -99,19 +99,16 @@ export async function runMerge(ctx: WorkerContext, msg: MergeMessage): Promise<B
   } else {
     message += "; no training (searchable content unchanged)";
   }
-  const trainMessage: TrainMessage = {
-    job_id: msg.job_id,
-    username: user,
-    content_fingerprint: bundle.content_fingerprint,
-    bundle_key: pointer.key,
-  };
+  const trainMessage: TrainMessage | undefined = train
+    ? { job_id: msg.job_id, username: user, content_fingerprint: bundle.content_fingerprint, bundle_key: pointer.key }
+    : undefined;
   // One atomic step: completed, the merge counted, the training queued (single flight per user: the
   // newest content wins; a queued training for an older bundle sees it is superseded and skips).
   const done = await jobs.completeMerge(
     msg.job_id,
     user,
     { bundle_fingerprint: pointer.fingerprint, message },
-    train ? { beeJobId: `${user.toLowerCase()}:${bundle.content_fingerprint}`, message: trainMessage } : undefined,
+    trainMessage && { beeJobId: `${user.toLowerCase()}:${bundle.content_fingerprint}`, message: trainMessage },
   );
   // Another delivery completed the job first, or the watchdog failed it: its merge took effect, not this one.
   if (!done) return null;

@@ -362,7 +362,7 @@ export class JobStore {
 
   /**
    * The merge's last step, atomic: merging → completed with `patch`, the
-   * merge counted (per job, kept as long as the job record, and in all), and
+   * merge counted (per job, kept as long as the job record), and
    * the training it owes (if any) marked pending and queued as `trainJobId`.
    * Null when the job is no longer merging: another delivery's merge took
    * effect, or the watchdog failed the job.
@@ -376,7 +376,6 @@ export class JobStore {
     const out = await this.scripts.completeMerge({
       ...this.jobKeys(jobId, username),
       mergeCount: this.keys.counter(`merge:${jobId}`),
-      merges: this.keys.counter("merges"),
       trainPending: this.keys.trainPending(username),
       trainJobs: queueKey(this.prefix, "train", "jobs"),
       trainWaiting: queueKey(this.prefix, "train", "waiting"),

@@ -150,7 +150,6 @@ export interface JobScripts {
       lock: string;
       inflight: string;
       mergeCount: string;
-      merges: string;
       trainPending: string;
       trainJobs: string;
       trainWaiting: string;
@@ -211,7 +210,7 @@ export interface CallbackRegisterArgs {
 const KEY_ORDER = {
   requestRefresh: ["lock", "job", "planJobs", "planWaiting", "rate", "inflight"],
   setState: ["job", "lock", "inflight"],
-  completeMerge: ["job", "lock", "inflight", "mergeCount", "merges", "trainPending", "trainJobs", "trainWaiting"],
+  completeMerge: ["job", "lock", "inflight", "mergeCount", "trainPending", "trainJobs", "trainWaiting"],
   startSync: ["job", "syncJobs", "syncWaiting", "lock", "inflight"],
   markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight", "fingerprints", "etags"],
   touchJob: ["job", "lock", "inflight"],

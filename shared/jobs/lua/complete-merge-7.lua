@@ -4,8 +4,8 @@ completed (publish, deliveries, lock released: includes/job), the merge is
 counted, and the training it owes is queued. A merge killed after this step
 has nothing left undone; one killed before it is redelivered and runs it.
 KEYS[1] job key  KEYS[2] user's lock  KEYS[3] in-flight index
-KEYS[4] this job's merge counter  KEYS[5] the merges counter
-KEYS[6] the user's pending-training marker  KEYS[7] train queue's jobs hash  KEYS[8] its waiting list
+KEYS[4] this job's merge counter
+KEYS[5] the user's pending-training marker  KEYS[6] train queue's jobs hash  KEYS[7] its waiting list
 ARGV[1] json {job_id, patch, now, events, all_events, notify, counter_ttl_s,
               train?: {id, data, pending}}
 Returns the published job json, or false when the job is missing or no longer
@@ -21,10 +21,9 @@ if job.state ~= "merging" then return false end
 local out = moveJob(KEYS[1], KEYS[2], KEYS[3], job, "completed", a.patch, a)
 redis.call("INCR", KEYS[4])
 redis.call("EXPIRE", KEYS[4], a.counter_ttl_s)
-redis.call("INCR", KEYS[5])
 if type(a.train) == "table" then
   -- Single flight per user: the newest content wins; a queued training for older content skips.
-  redis.call("SET", KEYS[6], a.train.pending)
-  enqueueOnce(KEYS[7], KEYS[8], a.train.id, a.train.data)
+  redis.call("SET", KEYS[5], a.train.pending)
+  enqueueOnce(KEYS[6], KEYS[7], a.train.id, a.train.data)
 end
 return out
