@@ -8,6 +8,8 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
+import type { JobRecord } from "../../shared/schemas/job.ts";
+import type { RepoRecord } from "../../shared/schemas/repo.ts";
 import { startAzurite } from "../support/azurite.ts";
 import { startGcsTestServer } from "../support/gcs-test-server.ts";
 import { type Stack, startStack } from "../support/pipeline.ts";
@@ -52,33 +54,79 @@ function watchCurrent(stack: Stack, user: string) {
   };
 }
 
-for (const path of API_PATHS) {
-  test.skipIf(!FULL)(
-    `Azurite stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle (${path})`,
-    async () => {
+/** One backend's outage: how to start it, the environment that selects it, and how to stop and start it. */
+interface Outage {
+  backend: "azure" | "gcs";
+  title: string;
+  scenario: string;
+  readme: string;
+  start(): Promise<{ env: Record<string, string>; down(): Promise<void>; up(): Promise<void> }>;
+  /** What the final bundle and job must show (the two backends' tests have asked this differently). */
+  expectOutcome(done: JobRecord, monty: RepoRecord | undefined, dlq: number, readme: string): void;
+}
+
+const OUTAGES: Outage[] = [
+  {
+    backend: "azure",
+    title: "Azurite stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle",
+    scenario: "storage-outage-10s",
+    readme: "# during the outage\n",
+    async start() {
       const az = await startAzurite({ persistent: true });
       cleanup.push(() => az.dispose());
-      const stack: Stack = await startStack({
-        fixture: { latencyMs: 60 },
+      return {
         env: {
           STORAGE_BACKEND: "azure",
           AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
           AZURE_CONTAINER: "foliosync",
-          ...apiEnv(path),
         },
-      });
+        down: () => az.stop(),
+        up: () => az.start(),
+      };
+    },
+    expectOutcome(done, monty, _dlq, readme) {
+      if (done.state === "completed") expect(monty!.readme).toBe(readme);
+      else expect(done.error_code).toBe("storage_unavailable");
+    },
+  },
+  {
+    backend: "gcs",
+    title: "GCS test server stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle",
+    scenario: "gcs-outage-10s",
+    readme: "# during the GCS outage\n",
+    async start() {
+      const gcs = await startGcsTestServer({ buckets: ["foliosync"] });
+      cleanup.push(() => gcs.stop());
+      return {
+        env: { STORAGE_BACKEND: "gcs", GCS_BUCKET: "foliosync", GCS_API_ENDPOINT: gcs.url },
+        down: () => gcs.pause(),
+        up: () => gcs.resume(),
+      };
+    },
+    expectOutcome(done, monty, dlq, readme) {
+      if (done.state === "completed" && dlq === 0) expect(monty!.readme).toBe(readme);
+      else if (done.state === "failed") expect(done.error_code).toBe("storage_unavailable");
+    },
+  },
+];
+
+for (const path of API_PATHS) {
+  for (const outage of OUTAGES) {
+    test.skipIf(!FULL)(`${outage.title} (${path})`, async () => {
+      const backend = await outage.start();
+      const stack: Stack = await startStack({ fixture: { latencyMs: 60 }, env: { ...backend.env, ...apiEnv(path) } });
       cleanup.push(() => stack.stop());
       await stack.startWorkers();
       expect((await stack.refresh("yungryce")).state).toBe("completed");
-      await stack.github.push("yungryce", "monty", { readme: "# during the outage\n" });
+      await stack.github.push("yungryce", "monty", { readme: outage.readme });
       const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
       await stack.waitFor(job.job_id, ["syncing"]);
       const reader = watchCurrent(stack, "yungryce");
-      await az.stop();
+      await backend.down();
       await sleep(10_000);
       // Publishing needs storage: nothing can have completed while it was down.
       expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
-      await az.start();
+      await backend.up();
       const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
       const reads = await reader.stop();
       // Every bundle a reader got during and after the outage was complete.
@@ -88,11 +136,11 @@ for (const path of API_PATHS) {
         store: stack.ctx.store,
         results: new Map([[job.job_id, done]]),
         expectRepos: () => 48,
-        explainDlq: storageDlq("azure"),
+        explainDlq: storageDlq(outage.backend),
       });
       console.log(
         JSON.stringify({
-          scenario: "storage-outage-10s",
+          scenario: outage.scenario,
           path,
           state: done.state,
           error: done.error,
@@ -102,56 +150,8 @@ for (const path of API_PATHS) {
       );
       const current = await readCurrentBundle(stack.ctx.store, "yungryce");
       expect(current!.bundle.repos.length).toBe(48);
-      if (done.state === "completed") {
-        expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the outage\n");
-      } else expect(done.error_code).toBe("storage_unavailable");
+      outage.expectOutcome(done, current!.bundle.repos.find((r) => r.name === "monty"), summary.dlq, outage.readme);
       expectPathTaken(path, await stack.github.stats());
-    },
-    300_000,
-  );
-
-  test.skipIf(!FULL)(
-    `GCS test server stopped for 10 s mid-refresh: completed or failed with a reason, never a partial bundle (${path})`,
-    async () => {
-      const gcs = await startGcsTestServer({ buckets: ["foliosync"] });
-      cleanup.push(() => gcs.stop());
-      const stack: Stack = await startStack({
-        fixture: { latencyMs: 60 },
-        env: { STORAGE_BACKEND: "gcs", GCS_BUCKET: "foliosync", GCS_API_ENDPOINT: gcs.url, ...apiEnv(path) },
-      });
-      cleanup.push(() => stack.stop());
-      await stack.startWorkers();
-      expect((await stack.refresh("yungryce")).state).toBe("completed");
-      await stack.github.push("yungryce", "monty", { readme: "# during the GCS outage\n" });
-      const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
-      await stack.waitFor(job.job_id, ["syncing"]);
-      const reader = watchCurrent(stack, "yungryce");
-      await gcs.pause();
-      await sleep(10_000);
-      // Publishing needs storage: nothing can have completed while it was down.
-      expect((await stack.jobs.get(job.job_id))!.state).not.toBe("completed");
-      await gcs.resume();
-      const done = await stack.waitFor(job.job_id, ["completed", "failed"], 180_000);
-      const reads = await reader.stop();
-      // Every bundle a reader got during and after the outage was complete.
-      expect(Object.keys(reads.repo_counts)).toEqual(["48"]);
-      const summary = await assertNothingLost({
-        jobs: stack.jobs,
-        store: stack.ctx.store,
-        results: new Map([[job.job_id, done]]),
-        expectRepos: () => 48,
-        explainDlq: storageDlq("gcs"),
-      });
-      console.log(
-        JSON.stringify({ scenario: "gcs-outage-10s", path, state: done.state, error: done.error, reads, ...summary }),
-      );
-      const current = await readCurrentBundle(stack.ctx.store, "yungryce");
-      expect(current!.bundle.repos.length).toBe(48);
-      if (done.state === "completed" && summary.dlq === 0) {
-        expect(current!.bundle.repos.find((r) => r.name === "monty")!.readme).toBe("# during the GCS outage\n");
-      } else if (done.state === "failed") expect(done.error_code).toBe("storage_unavailable");
-      expectPathTaken(path, await stack.github.stats());
-    },
-    300_000,
-  );
+    }, 300_000);
+  }
 }
