@@ -31,6 +31,11 @@ export const ConfigSchema = z.object({
   AZURE_STORAGE_CONNECTION_STRING: z.string().optional(),
   AZURE_CONTAINER: z.string().optional(),
   SYNC_CONCURRENCY: int(32, 1, 1000),
+  /**
+   * Most repositories of a refresh whose records plan stores itself when it already holds their files (GraphQL
+   * path: their queue hop costs more than the work); the others go to the sync workers. 0: every repository does.
+   */
+  SYNC_IN_PLAN_MAX: int(128, 0, 100_000),
   PLAN_CONCURRENCY: int(4, 1, 1000),
   MERGE_CONCURRENCY: int(4, 1, 1000),
   NOTIFY_CONCURRENCY: int(8, 1, 1000),

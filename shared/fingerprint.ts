@@ -32,23 +32,27 @@ export function bundleIdentity(githubFingerprint: string, contentFingerprint: st
   return sha256(`${githubFingerprint}\n${contentFingerprint}`).slice(0, 40);
 }
 
-/** The searchable content only: changes when what the ranking reads changed (training trigger). */
+/**
+ * The searchable content only: changes when what the ranking reads changed
+ * (training trigger). Each repo's short fields go in as one JSON array and its
+ * long texts as they are, each part after its length, so the encoding stays
+ * unambiguous without escaping the texts into JSON (most of a merge's CPU).
+ */
 export function contentFingerprint(repos: RepoRecord[]): string {
   const h = createHash("sha256");
   for (const r of [...repos].sort(byName)) {
-    h.update(
-      JSON.stringify([
-        r.name,
-        r.metadata.description,
-        r.metadata.topics,
-        r.metadata.language,
-        r.languages,
-        r.repoContext,
-        r.readme,
-        r.skills_index,
-        r.architecture,
-      ]),
-    );
+    const fields = JSON.stringify([
+      r.name,
+      r.metadata.description,
+      r.metadata.topics,
+      r.metadata.language,
+      r.languages,
+      r.repoContext,
+    ]);
+    for (const part of [fields, r.readme, r.skills_index, r.architecture]) {
+      h.update(`${part.length}:`);
+      h.update(part);
+    }
     h.update("\n");
   }
   return h.digest("hex").slice(0, 40);

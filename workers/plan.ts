@@ -15,6 +15,11 @@ import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
 import { type BlobText, fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
 import { BLOB_TTL_S, blobKey, encodeBlob, oidField } from "./github/blob-cache.ts";
+import { Semaphore } from "./github/semaphore.ts";
+import { storedIdFields, syncHeldRepo } from "./sync.ts";
+import { describeError } from "../shared/errors.ts";
+import { inSpan } from "../shared/telemetry.ts";
+import type { RepoMemory } from "../shared/jobs/job-store.ts";
 
 /**
  * Where plan leaves the job's note about a limit it applied (the bundle holds
@@ -138,14 +143,73 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     fingerprint: current.get(r.name)!,
     github: slim(r),
   }));
+  let queued = syncs;
+  let done: SyncedInPlan[] = [];
   // The fetched contents are written to Redis on the connection the sync jobs are then enqueued on:
   // Redis runs one connection's commands in order, so no sync job can be taken before its contents
   // are there, and plan does not wait for the write before it enqueues (one round trip less).
-  const contentsWritten = listing.graphql
-    ? await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget)
-    : Promise.resolve();
-  const [started] = await Promise.all([jobs.startSync(msg.job_id, batched(msg, syncs)), contentsWritten]);
+  let contentsWritten: Promise<unknown> = Promise.resolve();
+  if (listing.graphql) {
+    const held = await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget);
+    contentsWritten = held.written;
+    ({ done, queued } = await syncInPlan(ctx, msg, syncs, held, cachedPages));
+  }
+  const [started] = await Promise.all([jobs.startSync(msg.job_id, user, batched(msg, queued), done), contentsWritten]);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+/** A repo whose record plan stored itself, and what its user's hashes are to remember of it. */
+interface SyncedInPlan {
+  repo: string;
+  remember: RepoMemory;
+}
+
+/**
+ * The syncs plan runs itself: the repos listed over GraphQL whose every
+ * needed file it holds, up to SYNC_IN_PLAN_MAX (the first ones, as plan
+ * chose them before fetching; see prefetchFiles). Their queue hop (contents
+ * to Redis and back, a job's pickup, finish and fan-in call) costs more than
+ * building and storing a record; the records are stored before plan's commit
+ * counts them, so a crash in between only repeats the work. A repo plan
+ * cannot sync (a file gone since the listing, a storage fault) goes on as a
+ * sync job of its own, with the retries and dead-lettering any sync job has.
+ */
+async function syncInPlan(
+  ctx: WorkerContext,
+  msg: PlanMessage,
+  syncs: SyncMessage[],
+  held: PrefetchedFiles,
+  userHash: Record<string, string>,
+): Promise<{ done: SyncedInPlan[]; queued: SyncMessage[] }> {
+  const done: SyncedInPlan[] = [];
+  const queued = syncs.filter((s) => !held.inPlan.has(s));
+  const slots = new Semaphore(ctx.cfg.SYNC_CONCURRENCY);
+  await Promise.all([...held.inPlan].map(async (s) => {
+    const files = s.graphql!.files;
+    const wanted = FILE_LABELS.map((l) => files[l]).filter((f) => f && held.wanted.has(f.oid));
+    if (wanted.some((f) => !held.contents.has(f!.oid))) {
+      queued.push(s); // a file GitHub no longer has by its listed id: the sync job reads the repo as it is now
+      return;
+    }
+    await slots.acquire();
+    try {
+      const synced = await inSpan("sync", { jobId: msg.job_id }, () =>
+        syncHeldRepo(ctx, s, {
+          stored: storedIdFields(s.repo).map((f) => userHash[f] ?? null),
+          contents: held.contents,
+        }));
+      if (synced) done.push({ repo: s.repo, remember: synced.remember });
+      else queued.push(s);
+    } catch (err) {
+      ctx.log.info(`plan: ${s.repo} not synced in plan, going on as a sync job: ${describeError(err)}`, {
+        job_id: msg.job_id,
+      });
+      queued.push(s);
+    } finally {
+      slots.release();
+    }
+  }));
+  return { done, queued };
 }
 
 /**
@@ -221,15 +285,28 @@ async function listRepos(
 /** The files of a record, by their labels in sync messages and in the user's id hash. */
 const FILE_LABELS = ["readme", "repoContext", "skills_index", "architecture"] as const;
 
+/** What plan fetched over GraphQL for the sync of a refresh's repos. */
+interface PrefetchedFiles {
+  /** The syncs plan runs itself (SYNC_IN_PLAN_MAX of those with GraphQL data). */
+  inPlan: Set<SyncMessage>;
+  /** The ids of the files fetched for them (every file of theirs that changed, or all on a forced refresh). */
+  wanted: Set<string>;
+  /** Every content fetched, by git object id. */
+  contents: Map<string, BlobText>;
+  /** The pending write to Redis of the contents the sync jobs need (sent, not yet awaited). */
+  written: Promise<unknown>;
+}
+
 /**
  * GraphQL listing → each sync message carries its repo's root files (by git
  * object id) and languages; the contents sync will need — files whose id
  * differs from the one last synced, or every file on a forced refresh — are
- * fetched here in batched queries and kept in Redis by id for the sync
- * workers. A code-only push changes no file id and fetches nothing. When the
- * batched fetch cannot be served over GraphQL, the messages go without
- * GraphQL data and those repos sync over REST. Returns the pending write of
- * the contents to Redis (sent, not yet awaited).
+ * fetched here in batched queries. A code-only push changes no file id and
+ * fetches nothing. Plan syncs the first SYNC_IN_PLAN_MAX such repos itself
+ * (syncInPlan) from the contents in hand; the contents of the others are
+ * kept in Redis by id for the sync workers. When the batched fetch cannot be
+ * served over GraphQL, the messages go without GraphQL data and those repos
+ * sync over REST, in sync jobs.
  */
 async function prefetchFiles(
   ctx: WorkerContext,
@@ -238,24 +315,34 @@ async function prefetchFiles(
   listed: GraphqlListing["files"],
   userHash: Record<string, string>,
   budget: RefreshBudget,
-): Promise<Promise<unknown>> {
+): Promise<PrefetchedFiles> {
+  const inPlan = new Set<SyncMessage>();
   const wants: SyncFile[] = [];
+  /** Ids of the contents the sync jobs will read from Redis. */
+  const forJobs = new Set<string>();
   for (const s of syncs) {
     const l = listed.get(s.repo.toLowerCase());
     if (!l) continue;
     s.graphql = { files: l.files, languages: l.languages };
+    const mine = inPlan.size < ctx.cfg.SYNC_IN_PLAN_MAX;
+    if (mine) inPlan.add(s);
     const need = FILE_LABELS.map((label) => ({ label, f: l.files[label] }))
       .filter(({ label, f }) => f && !f.isBinary && (msg.force_refresh || userHash[oidField(s.repo, label)] !== f.oid))
       .map(({ f }) => f!);
     wants.push(...need);
+    if (!mine) { for (const f of need) forJobs.add(f.oid); }
   }
-  if (!wants.length) return Promise.resolve();
-  // Each query's contents go to Redis as its answer arrives (the others may still be on their way); sent, not
-  // awaited here: a sync that finds a content missing fetches it itself.
+  const wanted = new Set(wants.map((f) => f.oid));
+  const none: PrefetchedFiles = { inPlan, wanted, contents: new Map(), written: Promise.resolve() };
+  if (!wants.length) return none;
+  // Each query's contents for the sync jobs go to Redis as its answer arrives (the others may still be on
+  // their way); sent, not awaited here: a sync that finds a content missing fetches it itself.
   const writes: Promise<unknown>[] = [];
   const keep = (blobs: Map<string, BlobText>) => {
+    const theirs = [...blobs].filter(([oid]) => forJobs.has(oid));
+    if (!theirs.length) return;
     const multi = ctx.redis.multi();
-    for (const [oid, b] of blobs) {
+    for (const [oid, b] of theirs) {
       multi.set(blobKey(ctx.cfg.QUEUE_PREFIX, ctx.cfg.MAX_FILE_BYTES, oid), encodeBlob(b), "EX", BLOB_TTL_S);
     }
     const written = multi.exec();
@@ -263,18 +350,18 @@ async function prefetchFiles(
     writes.push(written);
   };
   try {
-    await fetchBlobs(ctx.github, wants, {
+    const contents = await fetchBlobs(ctx.github, wants, {
       maxBytes: ctx.cfg.MAX_FILE_BYTES,
       budget,
       what: `file contents of ${msg.username}'s repositories`,
-      onBatch: keep,
+      onBatch: forJobs.size ? keep : undefined,
     });
-    return Promise.all(writes);
+    return { inPlan, wanted, contents, written: Promise.all(writes) };
   } catch (err) {
     if (!(err instanceof GraphqlUnusable)) throw err;
     ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);
     for (const s of syncs) delete s.graphql;
-    return Promise.resolve();
+    return { ...none, inPlan: new Set() };
   }
 }
 

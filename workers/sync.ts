@@ -102,6 +102,28 @@ export interface SyncedRepo {
   remember: RepoMemory;
 }
 
+/** A sync message's repo: GitHub's fields, its owner, its record's key and a reader of its previous record. */
+function repoOf(ctx: WorkerContext, msg: SyncMessage) {
+  const gh = GithubRepo.parse(msg.github);
+  const owner = gh.full_name.split("/")[0] || msg.username;
+  const key = storageKeys.repo(msg.username, msg.repo);
+  let read: Promise<RepoRecord | null> | undefined;
+  /** The previous record, read from storage once and only when needed (a cold sync over GraphQL never needs it). */
+  const loadPrevious = () => read ??= getJson(ctx.store, key, RepoRecord).then((r) => r?.value ?? null, () => null);
+  return { gh, owner, key, loadPrevious };
+}
+
+/**
+ * The sync of a repo listed over GraphQL whose files the caller holds (plan,
+ * right after fetching them): the record is built and stored as a sync
+ * worker would, without reading the contents back from Redis. null when
+ * GraphQL cannot serve it (a file is gone from GitHub since the listing).
+ */
+export async function syncHeldRepo(ctx: WorkerContext, msg: SyncMessage, held: HeldFiles): Promise<SyncedRepo | null> {
+  const { gh, owner, loadPrevious } = repoOf(ctx, msg);
+  return await recordFromGraphql(ctx, msg, msg.graphql!, gh, owner, held, loadPrevious);
+}
+
 /**
  * sync: fetch one repo's README, context files and languages in parallel,
  * each a conditional request with its stored ETag (304 → keep the previous
@@ -110,16 +132,11 @@ export interface SyncedRepo {
  * fingerprint and ETags / file ids only after the record is safe.
  */
 export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<SyncedRepo> {
-  const { github, redis, jobs, store } = ctx;
+  const { github, redis, jobs } = ctx;
   const user = msg.username;
-  const gh = GithubRepo.parse(msg.github);
-  const owner = gh.full_name.split("/")[0] || user;
-  const key = storageKeys.repo(user, msg.repo);
+  const { gh, owner, key, loadPrevious } = repoOf(ctx, msg);
   const etagsKey = jobs.keys.etags(user);
 
-  let read: Promise<RepoRecord | null> | undefined;
-  /** The previous record, read from storage once and only when needed (a cold sync over GraphQL never needs it). */
-  const loadPrevious = () => read ??= getJson(store, key, RepoRecord).then((r) => r?.value ?? null, () => null);
   if (msg.graphql) {
     const synced = await syncFromGraphql(ctx, msg, msg.graphql, gh, owner, loadPrevious);
     if (synced) return synced;
@@ -162,7 +179,7 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Sy
     architecture: file(arch, TRUNCATION_LABELS.architecture, previous?.architecture),
     languages: langs === null ? {} : langs.modified ? langs.data ?? {} : previous?.languages ?? {},
   }, ctx.cfg.MAX_FILE_BYTES);
-  await putJson(store, key, record);
+  await putJson(ctx.store, key, record);
 
   // ETags to remember (and those of files that are gone to forget) once the record is safe.
   const set: string[] = [];
@@ -183,6 +200,19 @@ export async function syncRepo(ctx: WorkerContext, msg: SyncMessage): Promise<Sy
 
 const GRAPHQL_FILES = ["readme", "repoContext", "skills_index", "architecture"] as const;
 
+/** What a GraphQL sync knows of a repo's files before it builds the record. */
+export interface HeldFiles {
+  /** The file ids last synced, in GRAPHQL_FILES order (null: none). */
+  stored: (string | null)[];
+  /** File contents in hand, by git object id. */
+  contents: Map<string, BlobText>;
+}
+
+/** The file-id fields of the user's hash that say which contents a repo's record holds, in GRAPHQL_FILES order. */
+export function storedIdFields(repo: string): string[] {
+  return GRAPHQL_FILES.map((l) => oidField(repo, l));
+}
+
 /**
  * sync over GraphQL: the listing gave the repo's languages and root files by
  * git object id; a file whose id is the one last synced keeps the previous
@@ -199,28 +229,52 @@ async function syncFromGraphql(
   owner: string,
   loadPrevious: () => Promise<RepoRecord | null>,
 ): Promise<SyncedRepo | null> {
-  const { redis, jobs, store } = ctx;
-  const etagsKey = jobs.keys.etags(msg.username);
+  const { redis, jobs } = ctx;
   const maxBytes = ctx.cfg.MAX_FILE_BYTES;
-  const keys = GRAPHQL_FILES.map((l) => g.files[l] ? blobKey(ctx.cfg.QUEUE_PREFIX, maxBytes, g.files[l]!.oid) : null);
-  const present = keys.filter((k): k is string => k !== null);
+  const oids = GRAPHQL_FILES.map((l) => g.files[l]?.oid).filter((oid): oid is string => oid !== undefined);
   // The ids last synced and the contents plan fetched, in one round trip.
   const [stored, cachedRaw] = await Promise.all([
-    redis.hmget(etagsKey, ...GRAPHQL_FILES.map((l) => oidField(msg.repo, l))),
-    present.length ? redis.mget(...present) : Promise.resolve([] as (string | null)[]),
+    redis.hmget(jobs.keys.etags(msg.username), ...storedIdFields(msg.repo)),
+    oids.length
+      ? redis.mget(...oids.map((oid) => blobKey(ctx.cfg.QUEUE_PREFIX, maxBytes, oid)))
+      : Promise.resolve([] as (string | null)[]),
   ]);
+  const contents = new Map<string, BlobText>();
+  oids.forEach((oid, i) => {
+    const b = cachedRaw[i] ? decodeBlob(cachedRaw[i]!) : null;
+    if (b) contents.set(oid, b);
+  });
+  return await recordFromGraphql(ctx, msg, g, gh, owner, { stored, contents }, loadPrevious);
+}
+
+/**
+ * A GraphQL sync's record from the files in hand: a file whose id is the one
+ * last synced keeps the previous record's text; a file neither in hand nor
+ * unchanged is fetched by its id (one query). The record is stored; null when
+ * GraphQL cannot serve it.
+ */
+async function recordFromGraphql(
+  ctx: WorkerContext,
+  msg: SyncMessage,
+  g: NonNullable<SyncMessage["graphql"]>,
+  gh: GithubRepo,
+  owner: string,
+  held: HeldFiles,
+  loadPrevious: () => Promise<RepoRecord | null>,
+): Promise<SyncedRepo | null> {
+  const { redis } = ctx;
+  const maxBytes = ctx.cfg.MAX_FILE_BYTES;
+  const { stored } = held;
+  /** Contents fetched here, beside those in hand (which may be shared by many repos: never written to). */
+  const fetched = new Map<string, BlobText>();
+  const inHand = (oid: string) => held.contents.get(oid) ?? fetched.get(oid);
   // Only a file whose id is the one last synced is taken from the previous record.
   const keepsAny = GRAPHQL_FILES.some((l, i) => g.files[l] && stored[i] === g.files[l]!.oid);
   const previous = keepsAny ? await loadPrevious() : null;
-  const cached = new Map<string, BlobText>();
-  present.forEach((k, i) => {
-    const b = cachedRaw[i] ? decodeBlob(cachedRaw[i]!) : null;
-    if (b) cached.set(k, b);
-  });
 
-  // Files neither fetched by plan nor unchanged since the previous record: fetch them now.
+  // Files neither in hand nor unchanged since the previous record: fetch them now.
   const missing = GRAPHQL_FILES.map((l, i) => ({ l, i, f: g.files[l] }))
-    .filter(({ i, f }) => f && !f.isBinary && !cached.has(keys[i]!) && !(previous && stored[i] === f.oid));
+    .filter(({ i, f }) => f && !f.isBinary && !inHand(f.oid) && !(previous && stored[i] === f.oid));
   if (missing.length) {
     try {
       const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
@@ -234,7 +288,7 @@ async function syncFromGraphql(
         // NOT_FOUND by the id listed (git keeps replaced files: the repository is gone or hidden since):
         // REST reads the repository as it is now, as for any repo that goes between plan and sync.
         if (!b) throw new GraphqlUnusable(`${m.f!.name} of ${owner}/${msg.repo} is gone from GitHub since the listing`);
-        cached.set(keys[m.i]!, b);
+        fetched.set(m.f!.oid, b);
       }
     } catch (err) {
       if (!(err instanceof GraphqlUnusable)) throw err;
@@ -247,12 +301,12 @@ async function syncFromGraphql(
     const f = g.files[GRAPHQL_FILES[i]];
     if (!f) return { text: null, truncated: false };
     if (f.isBinary) return { text: "", truncated: false };
-    const b = cached.get(keys[i]!);
+    const b = inHand(f.oid);
     if (b) return b;
     return { text: prev ?? "", truncated: previous?.truncated_files?.includes(label) ?? false };
   };
   const ctxFile = g.files.repoContext;
-  const ctxKept = ctxFile && !ctxFile.isBinary && !cached.has(keys[1]!) && previous;
+  const ctxKept = ctxFile && !ctxFile.isBinary && !inHand(ctxFile.oid) && previous;
   const record = buildRecord(msg, gh, {
     readme: content(0, TRUNCATION_LABELS.readme, previous?.readme),
     repoContext: ctxKept
@@ -265,7 +319,7 @@ async function syncFromGraphql(
     architecture: content(3, TRUNCATION_LABELS.architecture, previous?.architecture),
     languages: g.languages,
   }, maxBytes);
-  await putJson(store, storageKeys.repo(msg.username, msg.repo), record);
+  await putJson(ctx.store, storageKeys.repo(msg.username, msg.repo), record);
 
   // Each file's id to remember (and those of files that are gone to forget) once the record is safe.
   const set: string[] = [];

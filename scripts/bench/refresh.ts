@@ -232,7 +232,7 @@ async function pipelineLayer(n: number): Promise<number> {
     { length: n },
     (_, i) => ({ job_id: job.job_id, username: user, repo: `r${i}`, fingerprint: "f", github: {} }),
   );
-  await ctx.jobs.startSync(job.job_id, syncs);
+  await ctx.jobs.startSync(job.job_id, user, syncs);
   const q = createQueue(cfg, "sync", true);
   await q.ready();
   let done = 0;

@@ -399,24 +399,42 @@ export class JobStore {
   }
 
   /**
-   * Records the total and enqueues every sync job in one atomic step. Repos
-   * are counted by lower-cased name: one named twice is synced and counted once.
+   * Plan's commit, one atomic step: records the total, counts the repos plan
+   * synced itself (`done`, their records stored; their remembered fields
+   * written as the fan-in writes them), and enqueues a sync job for every
+   * other repo. When `done` holds every repo, the job goes on to merging and
+   * its merge is enqueued in the same step. Repos are counted by lower-cased
+   * name: one named twice is synced and counted once.
    */
-  async startSync(jobId: string, syncs: SyncJobMessage[]): Promise<JobRecord | null> {
+  async startSync(
+    jobId: string,
+    username: string,
+    syncs: SyncJobMessage[],
+    done: { repo: string; remember: RepoMemory }[] = [],
+  ): Promise<JobRecord | null> {
     const opts = this.queueOptions("sync");
-    const keys = {
-      ...this.jobKeys(jobId, syncs[0]?.username),
+    const merge: MergeMessage = { job_id: jobId, username };
+    const out = await this.scripts.startSync({
+      ...this.jobKeys(jobId, username),
       syncJobs: queueKey(this.prefix, "sync", "jobs"),
       syncWaiting: queueKey(this.prefix, "sync", "waiting"),
-    };
-    const out = await this.scripts.startSync(keys, {
+      done: this.keys.jobDone(jobId),
+      mergeJobs: queueKey(this.prefix, "merge", "jobs"),
+      mergeWaiting: queueKey(this.prefix, "merge", "waiting"),
+      fingerprints: this.keys.fingerprints(username),
+      etags: this.keys.etags(username),
+    }, {
       job_id: jobId,
       now: now(),
+      job_ttl_s: this.jobTtlS,
+      merge_id: mergeJobId(jobId),
+      merge_data: beeJobData(merge, this.queueOptions("merge")),
       syncs: syncs.map((s) =>
         "repos" in s
           ? { id: syncBatchJobId(jobId, s), repos: s.repos.map((r) => r.repo), data: beeJobData(s, opts) }
           : { id: syncJobId(jobId, s.repo), repos: [s.repo], data: beeJobData(s, opts) }
       ),
+      done: done.map((d) => [d.repo, "completed", d.remember.fingerprint, d.remember.set, d.remember.del]),
       ...this.channels(),
     });
     return jobFrom(out);

@@ -105,10 +105,20 @@ export interface CompleteMergeArgs extends Channels {
   train?: { id: string; data: string; pending: string };
 }
 
+/** A repo counted done by the fan-in (includes/fan-in.lua), with what the user's hashes remember about it. */
+export type RepoDoneEntry =
+  | [repo: string, outcome: "completed" | "failed"]
+  | [repo: string, outcome: "completed" | "failed", fingerprint: string, set: string[], del: string[]];
+
 export interface StartSyncArgs extends Channels {
   job_id: string;
   now: string;
+  job_ttl_s: number;
+  merge_id: string;
+  merge_data: string;
   syncs: { id: string; repos: string[]; data: string }[];
+  /** Repos plan synced itself (in no sync job). */
+  done: RepoDoneEntry[];
 }
 
 export interface MarkReposDoneArgs extends Channels {
@@ -117,10 +127,7 @@ export interface MarkReposDoneArgs extends Channels {
   merge_id: string;
   merge_data: string;
   job_ttl_s: number;
-  done: (
-    | [repo: string, outcome: "completed" | "failed"]
-    | [repo: string, outcome: "completed" | "failed", fingerprint: string, set: string[], del: string[]]
-  )[];
+  done: RepoDoneEntry[];
 }
 export interface MarkReposDoneReply {
   last: boolean;
@@ -157,7 +164,18 @@ export interface JobScripts {
     a: CompleteMergeArgs,
   ): Promise<string | null>;
   startSync(
-    k: { job: string; syncJobs: string; syncWaiting: string; lock: string; inflight: string },
+    k: {
+      job: string;
+      syncJobs: string;
+      syncWaiting: string;
+      lock: string;
+      inflight: string;
+      done: string;
+      mergeJobs: string;
+      mergeWaiting: string;
+      fingerprints: string;
+      etags: string;
+    },
     a: StartSyncArgs,
   ): Promise<string | null>;
   markReposDone(
@@ -211,7 +229,18 @@ const KEY_ORDER = {
   requestRefresh: ["lock", "job", "planJobs", "planWaiting", "rate", "inflight"],
   setState: ["job", "lock", "inflight"],
   completeMerge: ["job", "lock", "inflight", "mergeCount", "trainPending", "trainJobs", "trainWaiting"],
-  startSync: ["job", "syncJobs", "syncWaiting", "lock", "inflight"],
+  startSync: [
+    "job",
+    "syncJobs",
+    "syncWaiting",
+    "lock",
+    "inflight",
+    "done",
+    "mergeJobs",
+    "mergeWaiting",
+    "fingerprints",
+    "etags",
+  ],
   markReposDone: ["job", "done", "mergeJobs", "mergeWaiting", "lock", "inflight", "fingerprints", "etags"],
   touchJob: ["job", "lock", "inflight"],
   failStuck: ["inflight"],

@@ -204,6 +204,7 @@ Deno.test("status", async (t) => {
       await g.jobs.setState(job.job_id, "Stat-User", "planning");
       await g.jobs.startSync(
         job.job_id,
+        "Stat-User",
         ["a", "b"].map((repo) => ({
           job_id: job.job_id,
           username: "Stat-User",

@@ -50,6 +50,7 @@ for (const mode of ["own connection", "shared hub"] as const) {
       await g.jobs.setState(job.job_id, user, "planning");
       await g.jobs.startSync(
         job.job_id,
+        user,
         repos.map((repo) => ({ job_id: job.job_id, username: user, repo, fingerprint: "f", github: {} })),
       );
       for (const r of repos) await g.jobs.markRepoDone(job.job_id, user, r, r === "c" ? "failed" : "completed");

@@ -192,6 +192,7 @@ Deno.test("status polls: answered from memory until the job changes; state chang
     // Progress ticks (published on the job's channel only) drop it too.
     await g.jobs.startSync(
       j.job_id,
+      "poller",
       ["a", "b"].map((repo) => ({ job_id: j.job_id, username: "poller", repo, fingerprint: "f", github: {} })),
     );
     await waitFor(async () => (await status()).state === "syncing");

@@ -25,7 +25,8 @@ afterEach(async () => {
 
 describe("GraphQL path under duplicates and faults", () => {
   test("every sync job delivered twice: completes, merge runs exactly once, no repo missing", async () => {
-    stack = await startStack({ env: TOKEN });
+    // Plan syncs no repo itself here (SYNC_IN_PLAN_MAX=0): every repo goes through a sync job.
+    stack = await startStack({ env: { ...TOKEN, SYNC_IN_PLAN_MAX: "0" } });
     await stack.startWorkers(["plan", "merge"]);
     const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
     await stack.waitFor(job.job_id, ["syncing"]);
@@ -246,7 +247,13 @@ describe("GraphQL path: GitHub changing between the listing and the file fetch",
       await g.github.push("yungryce", "AirBnB_clone", { readme: "# gone soon\n" });
       await workers!.stop(2000);
       const { job } = await g.jobs.requestRefresh({ username: "yungryce" });
-      const planOnly = start(["plan"]);
+      // A plan that syncs no repo itself (SYNC_IN_PLAN_MAX=0): both repos go to sync jobs, run after the changes.
+      const planCtx = await createContext(loadConfig({ ...g.env, SYNC_IN_PLAN_MAX: "0" }), {
+        redis: g.redis.client(),
+        store: g.ctx.store,
+        log: captureLog,
+      });
+      const planOnly = startRoles(planCtx, ["plan"]);
       await g.waitFor(job.job_id, ["syncing"]);
       await planOnly.stop(2000);
       await g.github.deleteRepo("yungryce", "AirBnB_clone");

@@ -167,6 +167,7 @@ describe("job store", () => {
     const repos = ["a", "b", "c", "d", "e"];
     const started = await store.startSync(
       job.job_id,
+      "fanin",
       repos.map((repo) => ({ job_id: job.job_id, username: "fanin", repo, fingerprint: "f", github: {} })),
     );
     expect(started?.state).toBe("syncing");
@@ -183,6 +184,51 @@ describe("job store", () => {
     const now = await store.get(job.job_id);
     expect(now?.state).toBe("merging");
     expect(now?.progress).toEqual({ total: 5, completed: 4, failed: 1, pending: 0, percentage: 100 });
+  });
+
+  test("plan's commit counts the repos it synced: with all of them the job is merging, one merge queued", async () => {
+    const remember = (fp: string) => ({ fingerprint: fp, set: [`x:oid:readme`, fp], del: ["x:etag:readme"] });
+    // Some repos synced by plan, the rest in sync jobs: counted now, and by the fan-in later.
+    const { job: partly } = await store.requestRefresh({ username: "inplan1" });
+    await store.setState(partly.job_id, "inplan1", "planning");
+    const started = await store.startSync(
+      partly.job_id,
+      "inplan1",
+      ["c", "d"].map((repo) => ({ job_id: partly.job_id, username: "inplan1", repo, fingerprint: "f", github: {} })),
+      [{ repo: "a", remember: remember("fa") }, { repo: "B", remember: remember("fb") }],
+    );
+    expect(started?.state).toBe("syncing");
+    expect(started?.progress).toMatchObject({ total: 4, completed: 2, failed: 0 });
+    expect(await redis.hgetall(store.keys.fingerprints("inplan1"))).toEqual({ a: "fa", B: "fb" });
+    // A repo counted by plan is not counted again when reported later (a duplicate delivery).
+    expect((await store.markRepoDone(partly.job_id, "inplan1", "b", "completed")).counted).toBe(false);
+    const last = await Promise.all(["c", "d"].map((r) => store.markRepoDone(partly.job_id, "inplan1", r, "completed")));
+    expect(last.filter((r) => r.last).length).toBe(1);
+    expect((await store.get(partly.job_id))?.progress).toMatchObject({ total: 4, completed: 4 });
+
+    // Every repo synced by plan: no sync job, the job goes on to merging with its merge queued.
+    const mergesBefore = await redis.llen(queueKey("t", "merge", "waiting"));
+    const syncsBefore = await redis.llen(queueKey("t", "sync", "waiting"));
+    const { job } = await store.requestRefresh({ username: "inplan2" });
+    await store.setState(job.job_id, "inplan2", "planning");
+    const seen: string[] = [];
+    const stop = await store.subscribe(job.job_id, (j) => seen.push(j.state));
+    const merging = await store.startSync(job.job_id, "inplan2", [], [
+      { repo: "one", remember: remember("f1") },
+      { repo: "two", remember: remember("f2") },
+      { repo: "ONE", remember: remember("f1") },
+    ]);
+    expect(merging?.state).toBe("merging");
+    expect(merging?.progress).toEqual({ total: 2, completed: 2, failed: 0, pending: 0, percentage: 100 });
+    expect(await redis.llen(queueKey("t", "merge", "waiting"))).toBe(mergesBefore + 1);
+    expect(await redis.llen(queueKey("t", "sync", "waiting"))).toBe(syncsBefore);
+    expect(await redis.hget(store.keys.etags("inplan2"), "x:oid:readme")).toBe("f1");
+    await Bun.sleep(50);
+    await stop();
+    expect(seen).toEqual(["syncing", "merging"]);
+    // The commit runs once: a second (a redelivered plan) finds the job no longer planning.
+    expect(await store.startSync(job.job_id, "inplan2", [], [{ repo: "one", remember: remember("f1") }])).toBeNull();
+    expect(await redis.llen(queueKey("t", "merge", "waiting"))).toBe(mergesBefore + 1);
   });
 
   test("state changes are published to subscribers", async () => {
@@ -224,7 +270,7 @@ describe("nothing lost (issue 17)", () => {
   test("a listing that names a repo twice (any case) is counted once: the job reaches merging", async () => {
     const { job } = await store.requestRefresh({ username: "dupes" });
     await store.setState(job.job_id, "dupes", "planning");
-    const started = await store.startSync(job.job_id, [
+    const started = await store.startSync(job.job_id, "dupes", [
       sync(job.job_id, "dupes", "alpha"),
       sync(job.job_id, "dupes", "Beta"),
       sync(job.job_id, "dupes", "alpha"),
@@ -249,7 +295,7 @@ describe("nothing lost (issue 17)", () => {
     const { job } = await s.requestRefresh({ username: "stuck" });
     await s.registerCallback(job.job_id, "ip:192.0.2.1", "http://127.0.0.1:9/cb", job);
     await s.setState(job.job_id, "stuck", "planning");
-    await s.startSync(job.job_id, [sync(job.job_id, "stuck", "a"), sync(job.job_id, "stuck", "b")]);
+    await s.startSync(job.job_id, "stuck", [sync(job.job_id, "stuck", "a"), sync(job.job_id, "stuck", "b")]);
     const seen: string[] = [];
     const all: string[] = [];
     const stop = await s.subscribe(job.job_id, (j) => seen.push(`${j.state}:${j.error ?? ""}`));

@@ -39,7 +39,8 @@ async function expectPath(s: Stack, path: (typeof PATHS)[number]) {
 
 describe.each(PATHS)("over $name: crashes and quiet changes", (path) => {
   test("a sync worker SIGKILLed mid-sync: another finishes the job, merge exactly once", async () => {
-    stack = await startStack({ env: path.env, fixture: { latencyMs: 150 } });
+    // Plan syncs no repo itself here (SYNC_IN_PLAN_MAX=0): every repo goes through a sync job.
+    stack = await startStack({ env: { ...path.env, SYNC_IN_PLAN_MAX: "0" }, fixture: { latencyMs: 150 } });
     await stack.startWorkers(["plan", "merge"]);
     const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
     await stack.waitFor(job.job_id, ["syncing"]);

@@ -1,13 +1,10 @@
 --[[
 Count repos of a job as done (completed or failed), each exactly once by
-lower-cased name, and when the job's total is reached, move it to merging and
-enqueue exactly one merge. Duplicate deliveries and retries of a sync job land
-here as no-ops. The workers batch the repos finished in one event-loop turn
-into one call. Each call that counts a repo is a sign of life for the watchdog.
-An entry may carry what the user's hashes remember about the repo once its
-record is stored (its GitHub fingerprint; ETag / file-id fields to set and to
-delete): written first, on every call (a re-sync rewrote the record), so the
-repo is never counted before they are there for the merge to read.
+lower-cased name (includes/fan-in), and when the job's total is reached, move
+it to merging and enqueue exactly one merge. Duplicate deliveries and retries
+of a sync job land here as no-ops. The workers batch the repos finished in one
+event-loop turn into one call. Each call that counts a repo is a sign of life
+for the watchdog.
 KEYS[1] job key  KEYS[2] job's done set  KEYS[3] merge queue jobs
 KEYS[4] merge queue waiting  KEYS[5] lock  KEYS[6] in-flight index
 KEYS[7] user's fingerprints hash  KEYS[8] user's ETag / file-id hash
@@ -16,26 +13,12 @@ ARGV[1] json {job_id, now, merge_id, merge_data, events, all_events, notify, job
 Returns {last (0|1), published job json or "", counted flag per entry (0|1)…}
 ]]
 --- @include "includes/job"
+--- @include "includes/fan-in"
 
 local a = cjson.decode(ARGV[1])
-for _, d in ipairs(a.done) do
-  if type(d[3]) == "string" then redis.call("HSET", KEYS[7], d[1], d[3]) end
-  if type(d[4]) == "table" and #d[4] > 0 then redis.call("HSET", KEYS[8], unpack(d[4])) end
-  if type(d[5]) == "table" and #d[5] > 0 then redis.call("HDEL", KEYS[8], unpack(d[5])) end
-end
 local json = redis.call("HGET", KEYS[1], "json")
-local flags = {}
-local addC, addF = 0, 0
-for i, d in ipairs(a.done) do
-  flags[i] = 0
-  if json and redis.call("SADD", KEYS[2], string.lower(d[1])) == 1 then
-    flags[i] = 1
-    if d[2] == "failed" then addF = addF + 1 else addC = addC + 1 end
-  end
-end
+local addC, addF, flags = countReposDone(KEYS[1], KEYS[2], KEYS[7], KEYS[8], a.done, json ~= false)
 if addC + addF == 0 then return {0, "", unpack(flags)} end
-if addC > 0 then redis.call("HINCRBY", KEYS[1], "completed", addC) end
-if addF > 0 then redis.call("HINCRBY", KEYS[1], "failed", addF) end
 local p = progressOf(KEYS[1])
 local n = p.completed + p.failed
 local before = n - addC - addF
