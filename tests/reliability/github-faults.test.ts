@@ -86,7 +86,8 @@ for (const path of API_PATHS) {
       await stack.github.push("yungryce", "AirBnB_clone", { readme: "# gone soon\n" });
       await stack.workers!.stop();
       const { job } = await stack.jobs.requestRefresh({ username: "yungryce" });
-      const planOnly = await stack.startWorkers(["plan"]);
+      // A plan that syncs no repo itself (SYNC_IN_PLAN_MAX=0): both repos go to sync jobs, run after the changes.
+      const planOnly = await stack.startWorkers(["plan"], { SYNC_IN_PLAN_MAX: "0" });
       await stack.waitFor(job.job_id, ["syncing"]);
       await planOnly.stop();
       await stack.github.deleteRepo("yungryce", "AirBnB_clone");

@@ -120,7 +120,9 @@ for (const path of API_PATHS) {
       expect((await stack.refresh("yungryce")).state).toBe("completed");
       await stack.github.push("yungryce", "monty", { readme: outage.readme });
       const { job } = await stack.jobs.requestRefresh({ username: "yungryce", force_refresh: true });
-      await stack.waitFor(job.job_id, ["syncing"]);
+      // Storage goes down while the refresh is under way: over GraphQL plan stores the records itself, over REST
+      // the sync jobs do, and the merge publishes.
+      await stack.waitFor(job.job_id, ["planning", "syncing", "merging"]);
       const reader = watchCurrent(stack, "yungryce");
       await backend.down();
       await sleep(10_000);
