@@ -13,7 +13,14 @@ import {
 import { mergeJobId } from "../shared/jobs/job-store.ts";
 import type { WorkerContext } from "./context.ts";
 import { RefreshBudget } from "./github/budget.ts";
-import { type BlobText, fetchBlobs, type GraphqlListing, GraphqlUnusable, listReposGraphql } from "./github/graphql.ts";
+import {
+  BLOBS_PER_QUERY,
+  type BlobText,
+  fetchBlobs,
+  type GraphqlListing,
+  GraphqlUnusable,
+  listReposGraphql,
+} from "./github/graphql.ts";
 import { BLOB_TTL_S, blobKey, encodeBlob, oidField } from "./github/blob-cache.ts";
 import { Semaphore } from "./github/semaphore.ts";
 import { storedIdFields, syncHeldRepo } from "./sync.ts";
@@ -86,7 +93,25 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
-  const listing = await listRepos(ctx, user, cachedPages, budget);
+  const only = msg.only_repos?.length ? new Set(msg.only_repos.map((n) => n.toLowerCase())) : null;
+  /** A listed repo to sync: new or changed by GitHub's fields, or asked for (force_refresh, only_repos). */
+  const needsSync = (r: GithubRepo) =>
+    isRepoName(r.name) && (!only || only.has(r.name.toLowerCase())) &&
+    (msg.force_refresh || only !== null || stored[r.name] !== repoFingerprint(r));
+  const toSync = (r: GithubRepo): SyncMessage => ({
+    job_id: msg.job_id,
+    username: user,
+    repo: r.name,
+    fingerprint: repoFingerprint(r),
+    github: slim(r),
+  });
+  // Over GraphQL each page's syncs are prepared (files fetched, records stored) while the next page is listed.
+  const pages = new PagedSyncs(ctx, msg, cachedPages, budget);
+  const listing = await listRepos(ctx, user, cachedPages, budget, (page, files, last) => {
+    pages.add(page.filter(needsSync).map(toSync), files, last);
+  });
+  // A GraphQL listing that broke off went on over REST: what its pages prepared is dropped (REST syncs them all).
+  if (!listing.graphql) await pages.abandon();
   let limitNote: string | undefined;
   if (!listing.complete) {
     limitNote = `the bundle holds only the first ${maxRepos} repositories of ${user} by name ` +
@@ -111,16 +136,10 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     if (etagFields.length) await redis.hdel(etagsKey, ...etagFields);
   }
 
-  let candidates = repos;
-  if (msg.only_repos?.length) {
-    const only = new Set(msg.only_repos.map((n) => n.toLowerCase()));
-    candidates = repos.filter((r) => only.has(r.name.toLowerCase()));
-  }
-  const stale = candidates.filter((r) =>
-    msg.force_refresh || msg.only_repos?.length || stored[r.name] !== current.get(r.name)
-  );
-
-  if (stale.length === 0) {
+  // GraphQL: the syncs the pages prepared (the same rule, page by page); REST: one per repo to sync.
+  const prepared = listing.graphql ? await pages.settle() : null;
+  const syncs = prepared ? prepared.syncs : repos.filter(needsSync).map(toSync);
+  if (syncs.length === 0) {
     const pointer = await readPointer(store, user);
     const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
     if (pointer && pointerMatchesGithub(pointer.pointer, expected)) {
@@ -136,26 +155,103 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
     return;
   }
 
-  const syncs: SyncMessage[] = stale.map((r) => ({
-    job_id: msg.job_id,
-    username: user,
-    repo: r.name,
-    fingerprint: current.get(r.name)!,
-    github: slim(r),
-  }));
-  let queued = syncs;
-  let done: SyncedInPlan[] = [];
   // The fetched contents are written to Redis on the connection the sync jobs are then enqueued on:
   // Redis runs one connection's commands in order, so no sync job can be taken before its contents
   // are there, and plan does not wait for the write before it enqueues (one round trip less).
-  let contentsWritten: Promise<unknown> = Promise.resolve();
-  if (listing.graphql) {
-    const held = await prefetchFiles(ctx, msg, syncs, listing.graphql, cachedPages, budget);
-    contentsWritten = held.written;
-    ({ done, queued } = await syncInPlan(ctx, msg, syncs, held, cachedPages));
-  }
-  const [started] = await Promise.all([jobs.startSync(msg.job_id, user, batched(msg, queued), done), contentsWritten]);
+  const [started] = await Promise.all([
+    jobs.startSync(msg.job_id, user, batched(msg, prepared?.queued ?? syncs), prepared?.done ?? []),
+    prepared?.written,
+  ]);
   if (!started) ctx.log.warn("plan: job no longer planning; sync jobs not enqueued", { job_id: msg.job_id });
+}
+
+/** What a group of syncs came to: synced by plan, or left to sync jobs. */
+interface PageOutcome {
+  done: SyncedInPlan[];
+  queued: SyncMessage[];
+  /** The pending write to Redis of the contents its sync jobs need. */
+  written: Promise<unknown>;
+}
+
+/**
+ * The syncs of a GraphQL listing, prepared page by page: as each page is
+ * answered, the changed files of its repos are fetched in full queries
+ * (BLOBS_PER_QUERY files; a remainder waits for the next page, the last page
+ * sends all), and plan syncs those it takes on (SYNC_IN_PLAN_MAX in all, the
+ * first listed) as their files arrive, while the next page is listed: once
+ * the listing ends, only the last files' share is left, in as many queries as
+ * fetching every file at once.
+ */
+class PagedSyncs {
+  readonly syncs: SyncMessage[] = [];
+  private readonly work: Promise<PageOutcome>[] = [];
+  private inPlanLeft: number;
+  /** Syncs whose files are not asked for yet, with them, in listing order. */
+  private waiting: { sync: SyncMessage; wants: SyncFile[]; inPlan: boolean }[] = [];
+
+  constructor(
+    private readonly ctx: WorkerContext,
+    private readonly msg: PlanMessage,
+    private readonly userHash: Record<string, string>,
+    private readonly budget: RefreshBudget,
+  ) {
+    this.inPlanLeft = ctx.cfg.SYNC_IN_PLAN_MAX;
+  }
+
+  add(syncs: SyncMessage[], listed: GraphqlListing["files"], last: boolean): void {
+    this.syncs.push(...syncs);
+    for (const sync of syncs) {
+      const wants = listedFiles(sync, listed, this.userHash, this.msg.force_refresh === true);
+      const inPlan = sync.graphql !== undefined && this.inPlanLeft > 0;
+      if (inPlan) this.inPlanLeft--;
+      this.waiting.push({ sync, wants, inPlan });
+    }
+    // Full queries now; on the last page, everything.
+    let take = this.waiting.length;
+    if (!last) {
+      const full = Math.floor(this.waiting.reduce((n, w) => n + w.wants.length, 0) / BLOBS_PER_QUERY);
+      let files = 0;
+      take = 0;
+      while (take < this.waiting.length && files + this.waiting[take].wants.length <= full * BLOBS_PER_QUERY) {
+        files += this.waiting[take++].wants.length;
+      }
+    }
+    if (take > 0) this.start(this.waiting.splice(0, take));
+  }
+
+  private start(group: { sync: SyncMessage; wants: SyncFile[]; inPlan: boolean }[]): void {
+    const syncs = group.map((w) => w.sync);
+    const chosen: ChosenFiles = {
+      inPlan: new Set(group.filter((w) => w.inPlan).map((w) => w.sync)),
+      wants: group.flatMap((w) => w.wants),
+      forJobs: new Set(group.filter((w) => !w.inPlan).flatMap((w) => w.wants.map((f) => f.oid))),
+    };
+    const outcome = (async (): Promise<PageOutcome> => {
+      const held = await fetchFiles(this.ctx, this.msg, syncs, chosen, this.budget);
+      return { ...await syncInPlan(this.ctx, this.msg, syncs, held, this.userHash), written: held.written };
+    })();
+    outcome.catch(() => {}); // awaited by settle() or abandon(); until then a failure must not count as unhandled
+    this.work.push(outcome);
+  }
+
+  /** Every group's outcome (the first failure thrown, as plan's own). */
+  async settle(): Promise<
+    { syncs: SyncMessage[]; done: SyncedInPlan[]; queued: SyncMessage[]; written: Promise<unknown> }
+  > {
+    if (this.waiting.length) this.start(this.waiting.splice(0)); // a listing cut short by MAX_REPOS_PER_USER
+    const outcomes = await Promise.all(this.work);
+    return {
+      syncs: this.syncs,
+      done: outcomes.flatMap((o) => o.done),
+      queued: outcomes.flatMap((o) => o.queued),
+      written: Promise.all(outcomes.map((o) => o.written)),
+    };
+  }
+
+  /** Waits for whatever was started, outcomes dropped. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.work);
+  }
 }
 
 /** A repo whose record plan stored itself, and what its user's hashes are to remember of it. */
@@ -167,7 +263,7 @@ interface SyncedInPlan {
 /**
  * The syncs plan runs itself: the repos listed over GraphQL whose every
  * needed file it holds, up to SYNC_IN_PLAN_MAX (the first ones, as plan
- * chose them before fetching; see prefetchFiles). Their queue hop (contents
+ * chose them before fetching; see chooseFiles). Their queue hop (contents
  * to Redis and back, a job's pickup, finish and fan-in call) costs more than
  * building and storing a record; the records are stored before plan's commit
  * counts them, so a crash in between only repeats the work. A repo plan
@@ -247,12 +343,13 @@ async function listRepos(
   user: string,
   cachedPages: Record<string, string>,
   budget: RefreshBudget,
+  onGraphqlPage: (repos: GithubRepo[], files: GraphqlListing["files"], last: boolean) => void,
 ): Promise<PlanListing> {
   const { github, redis, jobs } = ctx;
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   if (ctx.cfg.GITHUB_API !== "rest" && github.canGraphql) {
     try {
-      const l = await listReposGraphql(github, user, { maxRepos, budget });
+      const l = await listReposGraphql(github, user, { maxRepos, budget, onPage: onGraphqlPage });
       return { repos: l.repos, complete: l.complete, pages: l.pages, graphql: l.files };
     } catch (err) {
       if (!(err instanceof GraphqlUnusable)) throw err;
@@ -285,11 +382,21 @@ async function listRepos(
 /** The files of a record, by their labels in sync messages and in the user's id hash. */
 const FILE_LABELS = ["readme", "repoContext", "skills_index", "architecture"] as const;
 
-/** What plan fetched over GraphQL for the sync of a refresh's repos. */
-interface PrefetchedFiles {
-  /** The syncs plan runs itself (SYNC_IN_PLAN_MAX of those with GraphQL data). */
+/** Which files plan fetches for a group of syncs, and which of those syncs it runs itself. */
+interface ChosenFiles {
+  /** The syncs plan runs itself (the first SYNC_IN_PLAN_MAX listed with GraphQL data). */
   inPlan: Set<SyncMessage>;
-  /** The ids of the files fetched for them (every file of theirs that changed, or all on a forced refresh). */
+  /** The files to fetch: every file of theirs whose id changed, or all on a forced refresh. */
+  wants: SyncFile[];
+  /** Ids of the contents the sync jobs will read from Redis. */
+  forJobs: Set<string>;
+}
+
+/** What plan fetched over GraphQL for a group of syncs. */
+interface PrefetchedFiles {
+  /** The syncs plan runs itself. */
+  inPlan: Set<SyncMessage>;
+  /** The ids of the files fetched for them. */
   wanted: Set<string>;
   /** Every content fetched, by git object id. */
   contents: Map<string, BlobText>;
@@ -298,40 +405,40 @@ interface PrefetchedFiles {
 }
 
 /**
- * GraphQL listing → each sync message carries its repo's root files (by git
- * object id) and languages; the contents sync will need — files whose id
- * differs from the one last synced, or every file on a forced refresh — are
- * fetched here in batched queries. A code-only push changes no file id and
- * fetches nothing. Plan syncs the first SYNC_IN_PLAN_MAX such repos itself
- * (syncInPlan) from the contents in hand; the contents of the others are
- * kept in Redis by id for the sync workers. When the batched fetch cannot be
- * served over GraphQL, the messages go without GraphQL data and those repos
- * sync over REST, in sync jobs.
+ * GraphQL listing → a sync message carries its repo's root files (by git
+ * object id) and languages; returns the contents its sync will need — files
+ * whose id differs from the one last synced, or every file on a forced
+ * refresh — which plan fetches. A code-only push changes no file id and
+ * fetches nothing.
  */
-async function prefetchFiles(
+function listedFiles(
+  s: SyncMessage,
+  listed: GraphqlListing["files"],
+  userHash: Record<string, string>,
+  force: boolean,
+): SyncFile[] {
+  const l = listed.get(s.repo.toLowerCase());
+  if (!l) return [];
+  s.graphql = { files: l.files, languages: l.languages };
+  return FILE_LABELS.map((label) => ({ label, f: l.files[label] }))
+    .filter(({ label, f }) => f && !f.isBinary && (force || userHash[oidField(s.repo, label)] !== f.oid))
+    .map(({ f }) => f!);
+}
+
+/**
+ * The chosen files, fetched in batched queries; the contents the sync jobs
+ * need go to Redis by id as each query's answer arrives. When the batched
+ * fetch cannot be served over GraphQL, the messages go without GraphQL data
+ * and those repos sync over REST, in sync jobs.
+ */
+async function fetchFiles(
   ctx: WorkerContext,
   msg: PlanMessage,
   syncs: SyncMessage[],
-  listed: GraphqlListing["files"],
-  userHash: Record<string, string>,
+  chosen: ChosenFiles,
   budget: RefreshBudget,
 ): Promise<PrefetchedFiles> {
-  const inPlan = new Set<SyncMessage>();
-  const wants: SyncFile[] = [];
-  /** Ids of the contents the sync jobs will read from Redis. */
-  const forJobs = new Set<string>();
-  for (const s of syncs) {
-    const l = listed.get(s.repo.toLowerCase());
-    if (!l) continue;
-    s.graphql = { files: l.files, languages: l.languages };
-    const mine = inPlan.size < ctx.cfg.SYNC_IN_PLAN_MAX;
-    if (mine) inPlan.add(s);
-    const need = FILE_LABELS.map((label) => ({ label, f: l.files[label] }))
-      .filter(({ label, f }) => f && !f.isBinary && (msg.force_refresh || userHash[oidField(s.repo, label)] !== f.oid))
-      .map(({ f }) => f!);
-    wants.push(...need);
-    if (!mine) { for (const f of need) forJobs.add(f.oid); }
-  }
+  const { inPlan, wants, forJobs } = chosen;
   const wanted = new Set(wants.map((f) => f.oid));
   const none: PrefetchedFiles = { inPlan, wanted, contents: new Map(), written: Promise.resolve() };
   if (!wants.length) return none;

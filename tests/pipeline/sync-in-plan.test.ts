@@ -132,6 +132,48 @@ describe("plan syncs the repos whose files it holds", () => {
   );
 
   test(
+    "two pages (120 repos) synced by plan page by page: all counted once, one merge, at most 6 queries",
+    async () => {
+      const s = await stackWith({});
+      await s.startWorkers(["plan", "merge"]);
+      const job = await s.refresh("sindresorhus", { timeoutMs: 60_000 });
+      expect(job.state).toBe("completed");
+      expect(job.progress).toMatchObject({ total: 120, completed: 120, failed: 0 });
+      expect(await mergesOf(s, job.job_id)).toBe(1);
+      expect(await syncJobsOf(s)).toEqual([]);
+      const st = await s.github.stats();
+      // Two listing queries, then the files page by page: at most one query per page more than all at once.
+      expect(st.total).toBe(st.graphql);
+      expect(st.graphql).toBeLessThanOrEqual(6);
+      expect((await bundleOf(s, "sindresorhus")).repos.length).toBe(120);
+    },
+    60_000,
+  );
+
+  test("a GraphQL listing that breaks off after its first page goes on over REST: every repo synced once", async () => {
+    const s = await stackWith({});
+    await s.startWorkers();
+    // GraphQL is gone once the first page is answered: that page's file fetch and the second page get 404s.
+    await s.github.afterListing("config", { graphql: false });
+    try {
+      const job = await s.refresh("sindresorhus", { timeoutMs: 60_000 });
+      expect(job.state).toBe("completed");
+      expect(job.progress).toMatchObject({ total: 120, completed: 120, failed: 0 });
+      expect(await mergesOf(s, job.job_id)).toBe(1);
+      const st = await s.github.stats();
+      expect(st.graphql).toBeGreaterThanOrEqual(2); // the first page, then what GraphQL refused
+      expect(st.list).toBeGreaterThan(0); // listed again over REST
+      expect(st.readme).toBe(120); // and every repo synced over REST
+      expect((await bundleOf(s, "sindresorhus")).repos.length).toBe(120);
+      // The next refresh over GraphQL finds every repo as REST stored it.
+      await s.github.config({ graphql: true });
+      expect((await s.refresh("sindresorhus")).state).toBe("fresh");
+    } finally {
+      await s.github.config({ graphql: true });
+    }
+  }, 90_000);
+
+  test(
     "plan SIGKILLed while it stores the records: nothing counted, its redelivery finishes with one merge",
     async () => {
       const s = await stackWith({}, { latencyMs: 50 });

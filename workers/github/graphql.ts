@@ -180,11 +180,20 @@ export interface GraphqlListing {
   pages: number;
 }
 
-/** Every repository of `login`, 100 per query, followed by cursor to the end (or to `maxRepos`). */
+/**
+ * Every repository of `login`, 100 per query, followed by cursor to the end
+ * (or to `maxRepos`). `onPage` hears each page's new repositories (within
+ * `maxRepos`, none twice) as it is answered, before the next is asked for,
+ * and whether it is the last page the listing takes.
+ */
 export async function listReposGraphql(
   github: GithubClient,
   login: string,
-  opts: { maxRepos: number; budget?: RequestBudget },
+  opts: {
+    maxRepos: number;
+    budget?: RequestBudget;
+    onPage?: (repos: GithubRepo[], files: GraphqlListing["files"], last: boolean) => void;
+  },
 ): Promise<GraphqlListing> {
   const seen = new Set<string>();
   const repos: GithubRepo[] = [];
@@ -212,6 +221,7 @@ export async function listReposGraphql(
     if (answer.errors.length || !owner?.repositories) {
       throw new GraphqlUnusable(`listing ${login} over GraphQL failed: ${describe(answer.errors) || "no data"}`);
     }
+    const first = repos.length;
     for (const n of owner.repositories.nodes ?? []) {
       if (!n) continue;
       const r = toGithubRepo(n);
@@ -224,7 +234,9 @@ export async function listReposGraphql(
     }
     const info = owner.repositories.pageInfo;
     const cursor = str(info?.endCursor);
-    if (info?.hasNextPage !== true || !cursor) {
+    const end = info?.hasNextPage !== true || !cursor;
+    opts.onPage?.(repos.slice(first, Math.max(first, opts.maxRepos)), files, end || repos.length >= opts.maxRepos);
+    if (end) {
       complete = true;
       break;
     }
