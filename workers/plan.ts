@@ -68,8 +68,10 @@ function slim(r: GithubRepo): Record<string, unknown> {
 
 /**
  * plan: list the user's repositories (conditional, all pages), fingerprint
- * each from GitHub's own fields, and enqueue one sync per stale or new repo;
- * deleted repos drop out. Nothing stale and the bundle current → `fresh`.
+ * each from GitHub's own fields, and sync each stale or new repo: over
+ * GraphQL plan fetches their changed files and syncs up to SYNC_IN_PLAN_MAX
+ * of them itself, page by page; the others get sync jobs. Deleted repos drop
+ * out. Nothing stale and the bundle current → `fresh`.
  */
 export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<void> {
   const { jobs, redis, store } = ctx;
@@ -166,7 +168,7 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 }
 
 /** What a group of syncs came to: synced by plan, or left to sync jobs. */
-interface PageOutcome {
+interface GroupOutcome {
   done: SyncedInPlan[];
   queued: SyncMessage[];
   /** The pending write to Redis of the contents its sync jobs need. */
@@ -184,7 +186,7 @@ interface PageOutcome {
  */
 class PagedSyncs {
   readonly syncs: SyncMessage[] = [];
-  private readonly work: Promise<PageOutcome>[] = [];
+  private readonly work: Promise<GroupOutcome>[] = [];
   private inPlanLeft: number;
   /** Syncs whose files are not asked for yet, with them, in listing order. */
   private waiting: { sync: SyncMessage; wants: SyncFile[]; inPlan: boolean }[] = [];
@@ -226,7 +228,7 @@ class PagedSyncs {
       wants: group.flatMap((w) => w.wants),
       forJobs: new Set(group.filter((w) => !w.inPlan).flatMap((w) => w.wants.map((f) => f.oid))),
     };
-    const outcome = (async (): Promise<PageOutcome> => {
+    const outcome = (async (): Promise<GroupOutcome> => {
       const held = await fetchFiles(this.ctx, this.msg, syncs, chosen, this.budget);
       return { ...await syncInPlan(this.ctx, this.msg, syncs, held, this.userHash), written: held.written };
     })();
@@ -238,7 +240,7 @@ class PagedSyncs {
   async settle(): Promise<
     { syncs: SyncMessage[]; done: SyncedInPlan[]; queued: SyncMessage[]; written: Promise<unknown> }
   > {
-    if (this.waiting.length) this.start(this.waiting.splice(0)); // a listing cut short by MAX_REPOS_PER_USER
+    if (this.waiting.length) this.start(this.waiting.splice(0)); // none once the last page was seen
     const outcomes = await Promise.all(this.work);
     return {
       syncs: this.syncs,
@@ -263,7 +265,7 @@ interface SyncedInPlan {
 /**
  * The syncs plan runs itself: the repos listed over GraphQL whose every
  * needed file it holds, up to SYNC_IN_PLAN_MAX (the first ones, as plan
- * chose them before fetching; see chooseFiles). Their queue hop (contents
+ * chose them before fetching; see PagedSyncs). Their queue hop (contents
  * to Redis and back, a job's pickup, finish and fan-in call) costs more than
  * building and storing a record; the records are stored before plan's commit
  * counts them, so a crash in between only repeats the work. A repo plan
@@ -335,8 +337,9 @@ interface PlanListing {
 
 /**
  * The user's repositories: over GraphQL when a token allows it (one query per
- * 100, with root files and languages), else — or when GraphQL cannot serve
- * the request — over REST (conditional pages, ETags kept in the user's hash).
+ * 100, with root files and languages; `onGraphqlPage` hears each page as it
+ * is answered), else — or when GraphQL cannot serve the request — over REST
+ * (conditional pages, ETags kept in the user's hash).
  */
 async function listRepos(
   ctx: WorkerContext,
