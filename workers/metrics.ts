@@ -57,6 +57,18 @@ export class WorkerMetrics {
     labelNames: ["role"] as const,
     registers: [this.registry],
   });
+  private readonly recordsStored = new Counter({
+    name: "foliosync_repo_records_stored_total",
+    help:
+      "Repo records this process stored, by who synced the repo (plan: its files in hand, GraphQL path; sync: a sync job)",
+    labelNames: ["by"] as const,
+    registers: [this.registry],
+  });
+  private readonly planHandovers = new Counter({
+    name: "foliosync_plan_handovers_total",
+    help: "Repos plan took on but handed to a sync job (a file gone from GitHub since the listing, a storage fault)",
+    registers: [this.registry],
+  });
   private readonly dlqDepth = new Gauge({
     name: "foliosync_dlq_depth",
     help: "Dead-lettered jobs (read from Redis at scrape time)",
@@ -137,6 +149,16 @@ export class WorkerMetrics {
     this.githubRequests.inc({ route, status: String(status) });
     const n = Number(remaining);
     if (remaining !== undefined && remaining !== "" && Number.isFinite(n) && n >= 0) this.githubQuota.set(n);
+  }
+
+  /** A repo's record stored: by plan (the repos it syncs itself) or by a sync job. */
+  recordStored(by: "plan" | "sync"): void {
+    this.recordsStored.inc({ by });
+  }
+
+  /** A repo plan took on went to a sync job instead. */
+  planHandover(): void {
+    this.planHandovers.inc();
   }
 
   storageError(backend: string, op: string): void {

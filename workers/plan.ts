@@ -287,6 +287,7 @@ async function syncInPlan(
     const wanted = FILE_LABELS.map((l) => files[l]).filter((f) => f && held.wanted.has(f.oid));
     if (wanted.some((f) => !held.contents.has(f!.oid))) {
       queued.push(s); // a file GitHub no longer has by its listed id: the sync job reads the repo as it is now
+      ctx.metrics.planHandover();
       return;
     }
     await slots.acquire();
@@ -296,13 +297,19 @@ async function syncInPlan(
           stored: storedIdFields(s.repo).map((f) => userHash[f] ?? null),
           contents: held.contents,
         }));
-      if (synced) done.push({ repo: s.repo, remember: synced.remember });
-      else queued.push(s);
+      if (synced) {
+        done.push({ repo: s.repo, remember: synced.remember });
+        ctx.metrics.recordStored("plan");
+      } else {
+        queued.push(s);
+        ctx.metrics.planHandover();
+      }
     } catch (err) {
       ctx.log.info(`plan: ${s.repo} not synced in plan, going on as a sync job: ${describeError(err)}`, {
         job_id: msg.job_id,
       });
       queued.push(s);
+      ctx.metrics.planHandover();
     } finally {
       slots.release();
     }

@@ -94,6 +94,7 @@ const specs: { [R in Role]: RoleRunner } = {
     run: async (c, m) => {
       if ("repos" in m) return await syncBatch(c, m);
       const { remember } = await syncRepo(c, m);
+      c.metrics.recordStored("sync");
       await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
     },
     // One broken repo never blocks a bundle: it counts as failed and the
@@ -129,6 +130,7 @@ async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<v
       const span = { parent: traceOf(batch), jobId: batch.job_id, kind: SpanKind.CONSUMER };
       await inSpan("sync", { ...span, attributes: { "messaging.destination.name": "sync" } }, async () => {
         const { remember } = await syncRepo(ctx, m);
+        ctx.metrics.recordStored("sync");
         await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
       });
     } catch (err) {

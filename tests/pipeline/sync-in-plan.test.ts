@@ -65,6 +65,9 @@ describe("plan syncs the repos whose files it holds", () => {
       expect(await syncJobsOf(s)).toEqual([]);
       expect(await mergesOf(s, job.job_id)).toBe(1);
       expect(watch.states.get(job.job_id)).toEqual(["queued", "planning", "syncing", "merging", "completed"]);
+      const metrics = await s.ctx.metrics.render(undefined, s.cfg.QUEUE_PREFIX);
+      expect(metrics).toContain('foliosync_repo_records_stored_total{by="plan"} 48\n');
+      expect(metrics).toContain("foliosync_plan_handovers_total 0\n");
       const b = await bundleOf(s, "yungryce");
       expect(b.repos.length).toBe(48);
       // What the user's hashes remember is written by plan's commit, as the fan-in writes it: a refresh is fresh.
@@ -109,6 +112,9 @@ describe("plan syncs the repos whose files it holds", () => {
     expect(done.progress).toMatchObject({ total: 48, completed: 48, failed: 0 });
     expect(await mergesOf(s, job.job_id)).toBe(1);
     expect((await bundleOf(s, "yungryce")).repos.length).toBe(48);
+    const metrics = await s.ctx.metrics.render(undefined, s.cfg.QUEUE_PREFIX);
+    expect(metrics).toContain('foliosync_repo_records_stored_total{by="plan"} 10\n');
+    expect(metrics).toContain('foliosync_repo_records_stored_total{by="sync"} 38\n');
   }, 60_000);
 
   test(
@@ -123,6 +129,10 @@ describe("plan syncs the repos whose files it holds", () => {
       expect(job.progress).toMatchObject({ total: 48, completed: 47, failed: 1 });
       // Plan handed monty over: the one sync job there was, dead-lettered after its own attempt.
       expect(await s.jobs.dlqDepth()).toBe(1);
+      const metrics = await s.ctx.metrics.render(undefined, s.cfg.QUEUE_PREFIX);
+      expect(metrics).toContain('foliosync_repo_records_stored_total{by="plan"} 47\n');
+      expect(metrics).toContain("foliosync_plan_handovers_total 1\n");
+      expect(metrics).not.toContain('foliosync_repo_records_stored_total{by="sync"}');
       expect(await mergesOf(s, job.job_id)).toBe(1);
       const b = await bundleOf(s, "yungryce");
       expect(b.repos.length).toBe(47);
