@@ -26,7 +26,7 @@ import { Semaphore } from "./github/semaphore.ts";
 import { storedIdFields, syncHeldRepo } from "./sync.ts";
 import { describeError } from "../shared/errors.ts";
 import { inSpan } from "../shared/telemetry.ts";
-import type { RepoMemory } from "../shared/jobs/job-store.ts";
+import type { StoredRepo } from "../shared/jobs/job-store.ts";
 
 /**
  * Where plan leaves the job's note about a limit it applied (the bundle holds
@@ -96,21 +96,29 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   const budget = RefreshBudget.forJob(redis, ctx.cfg.QUEUE_PREFIX, msg.job_id, ctx.cfg.GITHUB_REQUEST_BUDGET);
   const maxRepos = ctx.cfg.MAX_REPOS_PER_USER;
   const only = msg.only_repos?.length ? new Set(msg.only_repos.map((n) => n.toLowerCase())) : null;
-  /** A listed repo to sync: new or changed by GitHub's fields, or asked for (force_refresh, only_repos). */
-  const needsSync = (r: GithubRepo) =>
-    isRepoName(r.name) && (!only || only.has(r.name.toLowerCase())) &&
-    (msg.force_refresh || only !== null || stored[r.name] !== repoFingerprint(r));
-  const toSync = (r: GithubRepo): SyncMessage => ({
-    job_id: msg.job_id,
-    username: user,
-    repo: r.name,
-    fingerprint: repoFingerprint(r),
-    github: slim(r),
-  });
+  /** Each listed repo's fingerprint, computed once. */
+  const fingerprints = new WeakMap<GithubRepo, string>();
+  const fingerprintOf = (r: GithubRepo) => {
+    let fp = fingerprints.get(r);
+    if (fp === undefined) fingerprints.set(r, fp = repoFingerprint(r));
+    return fp;
+  };
+  /** The syncs of listed repos: new or changed by GitHub's fields, or asked for (force_refresh, only_repos). */
+  const syncsOf = (listed: GithubRepo[]): SyncMessage[] =>
+    listed.filter((r) =>
+      isRepoName(r.name) && (!only || only.has(r.name.toLowerCase())) &&
+      (msg.force_refresh || only !== null || stored[r.name] !== fingerprintOf(r))
+    ).map((r) => ({
+      job_id: msg.job_id,
+      username: user,
+      repo: r.name,
+      fingerprint: fingerprintOf(r),
+      github: slim(r),
+    }));
   // Over GraphQL each page's syncs are prepared (files fetched, records stored) while the next page is listed.
   const pages = new PagedSyncs(ctx, msg, cachedPages, budget);
   const listing = await listRepos(ctx, user, cachedPages, budget, (page, files, last) => {
-    pages.add(page.filter(needsSync).map(toSync), files, last);
+    pages.add(syncsOf(page), files, last);
   });
   // A GraphQL listing that broke off went on over REST: what its pages prepared is dropped (REST syncs them all).
   if (!listing.graphql) await pages.abandon();
@@ -124,7 +132,7 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
   }
 
   const repos = listing.repos.filter((r) => isRepoName(r.name));
-  const current = new Map(repos.map((r) => [r.name, repoFingerprint(r)]));
+  const current = new Map(repos.map((r) => [r.name, fingerprintOf(r)]));
 
   // Deleted repos drop out: their fingerprints, ETags and records go.
   const deleted = await confirmDeleted(ctx, user, Object.keys(stored).filter((name) => !current.has(name)), {
@@ -140,7 +148,7 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 
   // GraphQL: the syncs the pages prepared (the same rule, page by page); REST: one per repo to sync.
   const prepared = listing.graphql ? await pages.settle() : null;
-  const syncs = prepared ? prepared.syncs : repos.filter(needsSync).map(toSync);
+  const syncs = prepared ? prepared.syncs : syncsOf(repos);
   if (syncs.length === 0) {
     const pointer = await readPointer(store, user);
     const expected = bundleFingerprint([...current].map(([name, fingerprint]) => ({ name, fingerprint })));
@@ -169,10 +177,18 @@ export async function runPlan(ctx: WorkerContext, msg: PlanMessage): Promise<voi
 
 /** What a group of syncs came to: synced by plan, or left to sync jobs. */
 interface GroupOutcome {
-  done: SyncedInPlan[];
+  done: StoredRepo[];
   queued: SyncMessage[];
   /** The pending write to Redis of the contents its sync jobs need. */
   written: Promise<unknown>;
+}
+
+/** A sync of a GraphQL listing before its files are asked for: the files it needs, and whether plan runs it. */
+interface PendingSync {
+  sync: SyncMessage;
+  /** Every file of its repo whose id changed (all on a forced refresh). */
+  wants: SyncFile[];
+  inPlan: boolean;
 }
 
 /**
@@ -188,8 +204,8 @@ class PagedSyncs {
   readonly syncs: SyncMessage[] = [];
   private readonly work: Promise<GroupOutcome>[] = [];
   private inPlanLeft: number;
-  /** Syncs whose files are not asked for yet, with them, in listing order. */
-  private waiting: { sync: SyncMessage; wants: SyncFile[]; inPlan: boolean }[] = [];
+  /** Syncs whose files are not asked for yet, in listing order. */
+  private waiting: PendingSync[] = [];
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -221,16 +237,13 @@ class PagedSyncs {
     if (take > 0) this.start(this.waiting.splice(0, take));
   }
 
-  private start(group: { sync: SyncMessage; wants: SyncFile[]; inPlan: boolean }[]): void {
-    const syncs = group.map((w) => w.sync);
-    const chosen: ChosenFiles = {
-      inPlan: new Set(group.filter((w) => w.inPlan).map((w) => w.sync)),
-      wants: group.flatMap((w) => w.wants),
-      forJobs: new Set(group.filter((w) => !w.inPlan).flatMap((w) => w.wants.map((f) => f.oid))),
-    };
+  private start(group: PendingSync[]): void {
     const outcome = (async (): Promise<GroupOutcome> => {
-      const held = await fetchFiles(this.ctx, this.msg, syncs, chosen, this.budget);
-      return { ...await syncInPlan(this.ctx, this.msg, syncs, held, this.userHash), written: held.written };
+      const fetched = await fetchFiles(this.ctx, this.msg, group, this.budget);
+      return {
+        ...await syncInPlan(this.ctx, this.msg, group, fetched, this.userHash),
+        written: fetched?.written ?? Promise.resolve(),
+      };
     })();
     outcome.catch(() => {}); // awaited by settle() or abandon(); until then a failure must not count as unhandled
     this.work.push(outcome);
@@ -238,7 +251,7 @@ class PagedSyncs {
 
   /** Every group's outcome (the first failure thrown, as plan's own). */
   async settle(): Promise<
-    { syncs: SyncMessage[]; done: SyncedInPlan[]; queued: SyncMessage[]; written: Promise<unknown> }
+    { syncs: SyncMessage[]; done: StoredRepo[]; queued: SyncMessage[]; written: Promise<unknown> }
   > {
     if (this.waiting.length) this.start(this.waiting.splice(0)); // none once the last page was seen
     const outcomes = await Promise.all(this.work);
@@ -256,12 +269,6 @@ class PagedSyncs {
   }
 }
 
-/** A repo whose record plan stored itself, and what its user's hashes are to remember of it. */
-interface SyncedInPlan {
-  repo: string;
-  remember: RepoMemory;
-}
-
 /**
  * The syncs plan runs itself: the repos listed over GraphQL whose every
  * needed file it holds, up to SYNC_IN_PLAN_MAX (the first ones, as plan
@@ -271,49 +278,48 @@ interface SyncedInPlan {
  * counts them, so a crash in between only repeats the work. A repo plan
  * cannot sync (a file gone since the listing, a storage fault) goes on as a
  * sync job of its own, with the retries and dead-lettering any sync job has.
+ * `fetched` null: the files could not be fetched over GraphQL; every repo of
+ * the group goes to a sync job (over REST).
  */
 async function syncInPlan(
   ctx: WorkerContext,
   msg: PlanMessage,
-  syncs: SyncMessage[],
-  held: PrefetchedFiles,
+  group: PendingSync[],
+  fetched: FetchedFiles | null,
   userHash: Record<string, string>,
-): Promise<{ done: SyncedInPlan[]; queued: SyncMessage[] }> {
-  const done: SyncedInPlan[] = [];
-  const queued = syncs.filter((s) => !held.inPlan.has(s));
+): Promise<{ done: StoredRepo[]; queued: SyncMessage[] }> {
+  const done: StoredRepo[] = [];
+  const queued = group.filter((w) => !fetched || !w.inPlan).map((w) => w.sync);
+  if (!fetched) return { done, queued };
+  const handOver = (s: SyncMessage) => {
+    queued.push(s);
+    ctx.metrics.planHandover();
+  };
   const slots = new Semaphore(ctx.cfg.SYNC_CONCURRENCY);
-  await Promise.all([...held.inPlan].map(async (s) => {
-    const files = s.graphql!.files;
-    const wanted = FILE_LABELS.map((l) => files[l]).filter((f) => f && held.wanted.has(f.oid));
-    if (wanted.some((f) => !held.contents.has(f!.oid))) {
-      queued.push(s); // a file GitHub no longer has by its listed id: the sync job reads the repo as it is now
-      ctx.metrics.planHandover();
-      return;
-    }
-    await slots.acquire();
-    try {
-      const synced = await inSpan("sync", { jobId: msg.job_id }, () =>
-        syncHeldRepo(ctx, s, {
-          stored: storedIdFields(s.repo).map((f) => userHash[f] ?? null),
-          contents: held.contents,
-        }));
-      if (synced) {
+  await Promise.all(
+    group.filter((w) => w.inPlan).map(async ({ sync: s, wants }) => {
+      // A file GitHub no longer has by its listed id: the sync job reads the repo as it is now.
+      if (wants.some((f) => !fetched.contents.has(f.oid))) return handOver(s);
+      await slots.acquire();
+      try {
+        const synced = await inSpan("sync", { jobId: msg.job_id }, () =>
+          syncHeldRepo(ctx, s, {
+            stored: storedIdFields(s.repo).map((f) => userHash[f] ?? null),
+            contents: fetched.contents,
+          }));
+        if (!synced) return handOver(s);
         done.push({ repo: s.repo, remember: synced.remember });
         ctx.metrics.recordStored("plan");
-      } else {
-        queued.push(s);
-        ctx.metrics.planHandover();
+      } catch (err) {
+        ctx.log.info(`plan: ${s.repo} not synced in plan, going on as a sync job: ${describeError(err)}`, {
+          job_id: msg.job_id,
+        });
+        handOver(s);
+      } finally {
+        slots.release();
       }
-    } catch (err) {
-      ctx.log.info(`plan: ${s.repo} not synced in plan, going on as a sync job: ${describeError(err)}`, {
-        job_id: msg.job_id,
-      });
-      queued.push(s);
-      ctx.metrics.planHandover();
-    } finally {
-      slots.release();
-    }
-  }));
+    }),
+  );
   return { done, queued };
 }
 
@@ -392,22 +398,8 @@ async function listRepos(
 /** The files of a record, by their labels in sync messages and in the user's id hash. */
 const FILE_LABELS = ["readme", "repoContext", "skills_index", "architecture"] as const;
 
-/** Which files plan fetches for a group of syncs, and which of those syncs it runs itself. */
-interface ChosenFiles {
-  /** The syncs plan runs itself (the first SYNC_IN_PLAN_MAX listed with GraphQL data). */
-  inPlan: Set<SyncMessage>;
-  /** The files to fetch: every file of theirs whose id changed, or all on a forced refresh. */
-  wants: SyncFile[];
-  /** Ids of the contents the sync jobs will read from Redis. */
-  forJobs: Set<string>;
-}
-
 /** What plan fetched over GraphQL for a group of syncs. */
-interface PrefetchedFiles {
-  /** The syncs plan runs itself. */
-  inPlan: Set<SyncMessage>;
-  /** The ids of the files fetched for them. */
-  wanted: Set<string>;
+interface FetchedFiles {
   /** Every content fetched, by git object id. */
   contents: Map<string, BlobText>;
   /** The pending write to Redis of the contents the sync jobs need (sent, not yet awaited). */
@@ -436,22 +428,22 @@ function listedFiles(
 }
 
 /**
- * The chosen files, fetched in batched queries; the contents the sync jobs
- * need go to Redis by id as each query's answer arrives. When the batched
- * fetch cannot be served over GraphQL, the messages go without GraphQL data
- * and those repos sync over REST, in sync jobs.
+ * A group's files, fetched in batched queries; the contents its sync jobs
+ * need (the repos plan does not sync itself) go to Redis by id as each
+ * query's answer arrives. null when the batched fetch cannot be served over
+ * GraphQL: the group's messages then go without GraphQL data and those repos
+ * sync over REST, in sync jobs.
  */
 async function fetchFiles(
   ctx: WorkerContext,
   msg: PlanMessage,
-  syncs: SyncMessage[],
-  chosen: ChosenFiles,
+  group: PendingSync[],
   budget: RefreshBudget,
-): Promise<PrefetchedFiles> {
-  const { inPlan, wants, forJobs } = chosen;
-  const wanted = new Set(wants.map((f) => f.oid));
-  const none: PrefetchedFiles = { inPlan, wanted, contents: new Map(), written: Promise.resolve() };
-  if (!wants.length) return none;
+): Promise<FetchedFiles | null> {
+  const wants = group.flatMap((w) => w.wants);
+  if (!wants.length) return { contents: new Map(), written: Promise.resolve() };
+  /** Ids of the contents the sync jobs will read from Redis. */
+  const forJobs = new Set(group.filter((w) => !w.inPlan).flatMap((w) => w.wants.map((f) => f.oid)));
   // Each query's contents for the sync jobs go to Redis as its answer arrives (the others may still be on
   // their way); sent, not awaited here: a sync that finds a content missing fetches it itself.
   const writes: Promise<unknown>[] = [];
@@ -473,12 +465,12 @@ async function fetchFiles(
       what: `file contents of ${msg.username}'s repositories`,
       onBatch: forJobs.size ? keep : undefined,
     });
-    return { inPlan, wanted, contents, written: Promise.all(writes) };
+    return { contents, written: Promise.all(writes) };
   } catch (err) {
     if (!(err instanceof GraphqlUnusable)) throw err;
     ctx.log.warn(`plan: GitHub GraphQL unusable (${err.message}); these repos sync over REST instead`);
-    for (const s of syncs) delete s.graphql;
-    return { ...none, inPlan: new Set() };
+    for (const w of group) delete w.sync.graphql;
+    return null;
   }
 }
 

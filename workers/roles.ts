@@ -93,9 +93,7 @@ const specs: { [R in Role]: RoleRunner } = {
   sync: defineRole("sync", SyncJobMessage, "SYNC_CONCURRENCY", {
     run: async (c, m) => {
       if ("repos" in m) return await syncBatch(c, m);
-      const { remember } = await syncRepo(c, m);
-      c.metrics.recordStored("sync");
-      await c.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
+      await syncAndCount(c, m);
     },
     // One broken repo never blocks a bundle: it counts as failed and the
     // merge keeps its previous record.
@@ -115,6 +113,13 @@ const specs: { [R in Role]: RoleRunner } = {
   }),
 };
 
+/** One repo's sync job: the record stored, then the repo counted with what its user's hashes remember. */
+async function syncAndCount(ctx: WorkerContext, m: SyncMessage): Promise<void> {
+  const { remember } = await syncRepo(ctx, m);
+  ctx.metrics.recordStored("sync");
+  await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
+}
+
 /**
  * A batch of repos (SyncBatchMessage), each synced and counted on its own, at
  * once. A repo that fails goes on as a sync job of its own, with the retries,
@@ -129,9 +134,7 @@ async function syncBatch(ctx: WorkerContext, batch: SyncBatchMessage): Promise<v
       // Each repo is traced as one repo's job is: a "sync" span continuing the batch's trace (handle opens none).
       const span = { parent: traceOf(batch), jobId: batch.job_id, kind: SpanKind.CONSUMER };
       await inSpan("sync", { ...span, attributes: { "messaging.destination.name": "sync" } }, async () => {
-        const { remember } = await syncRepo(ctx, m);
-        ctx.metrics.recordStored("sync");
-        await ctx.jobs.markRepoDone(m.job_id, m.username, m.repo, "completed", remember);
+        await syncAndCount(ctx, m);
       });
     } catch (err) {
       ctx.log.info(`sync: ${m.repo} failed in its batch, going on as a job of its own: ${describeError(err)}`);

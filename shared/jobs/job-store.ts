@@ -80,6 +80,11 @@ export interface RepoMemory {
   set: string[];
   del: string[];
 }
+/** A repo whose record is stored, and what its user's hashes are to remember of it. */
+export interface StoredRepo {
+  repo: string;
+  remember: RepoMemory;
+}
 interface FanInBatch {
   username: string;
   items: {
@@ -410,7 +415,7 @@ export class JobStore {
     jobId: string,
     username: string,
     syncs: SyncJobMessage[],
-    done: { repo: string; remember: RepoMemory }[] = [],
+    done: StoredRepo[] = [],
   ): Promise<JobRecord | null> {
     const opts = this.queueOptions("sync");
     const merge: MergeMessage = { job_id: jobId, username };

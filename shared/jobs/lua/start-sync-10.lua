@@ -28,22 +28,19 @@ if not json then return false end
 local job = cjson.decode(json)
 if job.state ~= "planning" then return false end
 local seen, total = {}, 0
-for _, d in ipairs(a.done) do
-  local name = string.lower(d[1])
-  if not seen[name] then
-    seen[name] = true
-    total = total + 1
-  end
+-- Counts a repo into the total the first time its name is seen; true then.
+local function counted(repo)
+  local name = string.lower(repo)
+  if seen[name] then return false end
+  seen[name] = true
+  total = total + 1
+  return true
 end
+for _, d in ipairs(a.done) do counted(d[1]) end
 for _, s in ipairs(a.syncs) do
   local new = false
   for _, repo in ipairs(s.repos) do
-    local name = string.lower(repo)
-    if not seen[name] then
-      seen[name] = true
-      total = total + 1
-      new = true
-    end
+    if counted(repo) then new = true end
   end
   if new then enqueueOnce(KEYS[2], KEYS[3], s.id, s.data) end
 end
