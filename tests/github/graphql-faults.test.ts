@@ -10,11 +10,9 @@ import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { loadConfig } from "../../shared/config.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { MAX_SYNC_BATCH } from "../../shared/schemas/job.ts";
-import type { Bundle } from "../../shared/schemas/bundle.ts";
 import { createContext, type WorkerContext } from "../../workers/context.ts";
-import type { Logger } from "../../workers/log.ts";
 import { type Role, ROLES, type RunningRoles, startRoles } from "../../workers/roles.ts";
-import { type Stack, startStack } from "../support/pipeline.ts";
+import { bundleOf, capturingLogger, mergesOf, type Stack, startStack } from "../support/pipeline.ts";
 
 const TOKEN = { GITHUB_TOKEN: "fixture-token-faults" };
 let stack: Stack | undefined;
@@ -48,7 +46,7 @@ describe("GraphQL path under duplicates and faults", () => {
     await stack.startWorkers(["sync"]);
     const done = await stack.waitFor(job.job_id, ["completed"]);
     expect(done.progress).toMatchObject({ total: 48, completed: 48, failed: 0 });
-    expect(Number(await r.get(stack.jobs.keys.counter(`merge:${job.job_id}`)))).toBe(1);
+    expect(await mergesOf(stack, job.job_id)).toBe(1);
     expect((await readCurrentBundle(stack.ctx.store, "yungryce"))!.bundle.repos.length).toBe(48);
     expect((await stack.github.stats()).list).toBe(0); // no REST listing
   }, 60_000);
@@ -105,15 +103,9 @@ describe("GraphQL path: GitHub changing between the listing and the file fetch",
   let workers: RunningRoles | undefined;
   const logs: string[] = [];
   /** The workers' warnings, kept for assertions. */
-  const captureLog: Logger = {
-    debug() {},
-    info() {},
-    warn: (m) => void logs.push(m),
-    error: (m) => void logs.push(m),
-  };
+  const captureLog = capturingLogger(logs);
   const start = (roles: readonly Role[] = ROLES) => workers = startRoles(wctx, roles);
-  const bundleOf = async (u: string): Promise<Bundle> => (await readCurrentBundle(g.ctx.store, u))!.bundle;
-  const repoOf = async (u: string, name: string) => (await bundleOf(u)).repos.find((r) => r.name === name);
+  const repoOf = async (u: string, name: string) => (await bundleOf(g, u)).repos.find((r) => r.name === name);
   const gql = async (query: string, variables: Record<string, unknown> = {}) => {
     const res = await g.github.fetch("/graphql", {
       method: "POST",
@@ -165,7 +157,7 @@ describe("GraphQL path: GitHub changing between the listing and the file fetch",
       ]);
       // The refresh that follows drops the deleted repo and reads the pushed README.
       expect((await g.refresh("yungryce")).state).toBe("completed");
-      expect((await bundleOf("yungryce")).repos.length).toBe(47);
+      expect((await bundleOf(g, "yungryce")).repos.length).toBe(47);
       expect((await repoOf("yungryce", "binary_trees"))!.readme).toBe("# binary_trees, pushed since\n");
     },
     30_000,
@@ -191,7 +183,7 @@ describe("GraphQL path: GitHub changing between the listing and the file fetch",
       expect(logs.some((l) => /printf.*gone from GitHub since the listing/.test(l))).toBe(true);
       expect((await g.refresh("yungryce")).state).toBe("completed");
       expect(await repoOf("yungryce", "printf")).toBeUndefined();
-      expect((await bundleOf("yungryce")).repos.length).toBe(46);
+      expect((await bundleOf(g, "yungryce")).repos.length).toBe(46);
     },
     30_000,
   );
@@ -273,7 +265,7 @@ describe("GraphQL path: GitHub changing between the listing and the file fetch",
       await g.github.push("yungryce", "monty", { readme: "# v3\n" });
       const next = await g.refresh("yungryce");
       expect(next.state).toBe("completed");
-      const b = await bundleOf("yungryce");
+      const b = await bundleOf(g, "yungryce");
       expect(b.repos.length).toBe(45);
       expect(b.repos.some((r) => r.name === "AirBnB_clone")).toBe(false);
       expect(b.repos.find((r) => r.name === "monty")!.readme).toBe("# v3\n");

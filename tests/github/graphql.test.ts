@@ -5,16 +5,13 @@
  * every query foliosync sends validated against GitHub's schema.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { loadConfig } from "../../shared/config.ts";
-import type { Bundle } from "../../shared/schemas/bundle.ts";
 import { createContext } from "../../workers/context.ts";
-import type { Logger } from "../../workers/log.ts";
 import { ROLES, type RunningRoles, startRoles } from "../../workers/roles.ts";
 import { sampleQueries } from "../../workers/github/graphql.ts";
 import { githubSchema } from "../../scripts/fixture-graphql/index.ts";
 import type { PushChanges } from "../support/fixture-server.ts";
-import { type Stack, startStack } from "../support/pipeline.ts";
+import { bundleOf, capturingLogger, comparable, type Stack, startStack } from "../support/pipeline.ts";
 
 let rest: Stack;
 let gql: Stack;
@@ -22,12 +19,7 @@ let gqlWorkers: RunningRoles;
 const logs: string[] = [];
 
 /** Warnings of the GraphQL stack's workers, kept for assertions. */
-const captureLog: Logger = {
-  debug() {},
-  info() {},
-  warn: (m) => void logs.push(m),
-  error: (m) => void logs.push(m),
-};
+const captureLog = capturingLogger(logs);
 
 beforeAll(async () => {
   rest = await startStack();
@@ -45,13 +37,6 @@ afterAll(async () => {
   await Promise.all([rest?.stop(), gql?.stop()]);
 });
 
-/** A bundle as bytes, without the times it was made. */
-function comparable(b: Bundle): string {
-  return JSON.stringify({ ...b, generated_at: "", repos: b.repos.map((r) => ({ ...r, synced_at: "" })) });
-}
-async function bundleOf(s: Stack, user: string): Promise<Bundle> {
-  return (await readCurrentBundle(s.ctx.store, user))!.bundle;
-}
 /** The same change on both fixture servers. */
 async function both(f: (s: Stack) => Promise<unknown>) {
   await f(rest);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { bunBin, repoRoot } from "../support/paths.ts";
-import { type Stack, startStack } from "../support/pipeline.ts";
+import { mergesOf, type Stack, startStack } from "../support/pipeline.ts";
 import { startProcess, waitForOutput } from "../support/process.ts";
 
 let stack: Stack | undefined;
@@ -11,9 +11,6 @@ afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-const mergesOf = async (s: Stack, jobId: string) =>
-  Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
 
 /** The same tests over REST (no token) and over GraphQL (a token configured). */
 const PATHS = [

@@ -9,13 +9,11 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
-import type { Bundle } from "../../shared/schemas/bundle.ts";
 import type { JobState } from "../../shared/schemas/job.ts";
 import type { FixtureServerOptions } from "../support/fixture-server.ts";
 import { bunBin, repoRoot } from "../support/paths.ts";
-import { type Stack, startStack } from "../support/pipeline.ts";
+import { bundleOf, comparable, mergesOf, type Stack, startStack } from "../support/pipeline.ts";
 import { startProcess, waitForOutput } from "../support/process.ts";
 
 const TOKEN = { GITHUB_TOKEN: "fixture-token-in-plan" };
@@ -29,15 +27,8 @@ async function stackWith(env: Record<string, string>, fixture?: FixtureServerOpt
   return s;
 }
 
-const mergesOf = async (s: Stack, jobId: string) =>
-  Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
 /** Sync jobs not yet done (bee-queue keeps a job's data in its hash until the job succeeds). */
 const syncJobsOf = async (s: Stack) => await s.ctx.redis.hkeys(queueKey("fs", "sync", "jobs"));
-const bundleOf = async (s: Stack, user: string): Promise<Bundle> =>
-  (await readCurrentBundle(s.ctx.store, user))!.bundle;
-/** A bundle as bytes, without the times it was made. */
-const comparable = (b: Bundle) =>
-  JSON.stringify({ ...b, generated_at: "", repos: b.repos.map((r) => ({ ...r, synced_at: "" })) });
 
 /** The state changes of every job, in order, as the all-jobs channel carries them. */
 async function watchStates(s: Stack): Promise<{ states: Map<string, JobState[]>; stop: () => void }> {

@@ -20,8 +20,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { loadConfig } from "../../shared/config.ts";
@@ -29,9 +28,17 @@ import { JobStore, mergeJobId } from "../../shared/jobs/job-store.ts";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import { stalledReason } from "../../workers/queues.ts";
-import { startFixtureServer } from "../support/fixture-server.ts";
 import { startRedis } from "../support/redis.ts";
-import { apiEnv, assertNothingLost, expectPathTaken, FULL, sleep, waitAllFinal, workerProcess } from "./support.ts";
+import {
+  apiEnv,
+  assertNothingLost,
+  expectPathTaken,
+  FULL,
+  scenarioWorld,
+  sleep,
+  waitAllFinal,
+  workerProcess,
+} from "./support.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -58,19 +65,10 @@ test.skipIf(!FULL)(
   async () => {
     const redis = await startRedis();
     cleanup.push(() => redis.stop());
-    const github = await startFixtureServer({ latencyMs: 20 });
-    cleanup.push(() => github.stop());
-    const storageDir = mkdtempSync(join(tmpdir(), "foliosync-stalls-"));
-    cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
+    const world = await scenarioWorld(cleanup, redis.url, { name: "stalls", fixture: { latencyMs: 20 } });
+    const { storageDir, github } = world;
     // MAX_STALLS is not set: the default is under test.
-    const env = {
-      REDIS_URL: redis.url,
-      GITHUB_API_URL: github.url,
-      STORAGE_BACKEND: "local",
-      STORAGE_DIR: storageDir,
-      LOG_LEVEL: "error",
-      ...apiEnv("graphql"),
-    };
+    const env = { ...world.env, LOG_LEVEL: "error", ...apiEnv("graphql") };
     const maxStalls = loadConfig(env).MAX_STALLS;
     expect(maxStalls).toBe(3);
     const steps = workerProcess("plan,sync,notify", env);

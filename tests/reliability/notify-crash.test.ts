@@ -8,17 +8,13 @@
  * merge, plan or sync worker runs afterwards, so nothing redoes the step.
  */
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { queueKey } from "../../shared/jobs/queue-names.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { JOB_STATES, type JobState } from "../../shared/schemas/job.ts";
 import { verifyStatusWebhook } from "../../shared/webhooks/index.ts";
-import { startFixtureServer } from "../support/fixture-server.ts";
 import { startRedis } from "../support/redis.ts";
-import { sleep, workerProcess } from "./support.ts";
+import { scenarioWorld, sleep, workerProcess } from "./support.ts";
 
 const SECRET = "status-signing-secret-crash-0123";
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -83,10 +79,7 @@ test(
   async () => {
     const redis = await startRedis();
     cleanup.push(() => redis.stop());
-    const github = await startFixtureServer();
-    cleanup.push(() => github.stop());
-    const storageDir = mkdtempSync(join(tmpdir(), "foliosync-notify-crash-"));
-    cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
+    const world = await scenarioWorld(cleanup, redis.url, { name: "notify-crash" });
     const got: { state: JobState; id: string; body: string; headers: Headers }[] = [];
     const receiver = Bun.serve({
       port: 0,
@@ -109,10 +102,7 @@ test(
     cleanup.push(() => proxy.close());
 
     const env = {
-      REDIS_URL: redis.url,
-      GITHUB_API_URL: github.url,
-      STORAGE_BACKEND: "local",
-      STORAGE_DIR: storageDir,
+      ...world.env,
       WEBHOOK_SIGNING_SECRET: SECRET,
       CALLBACK_ALLOW_HOSTS: `127.0.0.1:${receiver.port}`,
       LOG_LEVEL: "error",

@@ -14,14 +14,10 @@
  * npm test: AOF over GraphQL; npm run test:reliability: both variants on both paths.
  */
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { FINAL_STATES } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
-import { type FixtureServer, startFixtureServer } from "../support/fixture-server.ts";
 import { startGateway } from "../support/gateway.ts";
 import {
   apiEnv,
@@ -31,6 +27,7 @@ import {
   FULL,
   type KillableRedis,
   pathsFor,
+  scenarioWorld,
   sleep,
   startKillableRedis,
   waitAllFinal,
@@ -66,15 +63,10 @@ for (const { aof, path } of variants) {
     async () => {
       const redis: KillableRedis = await startKillableRedis({ aof });
       cleanup.push(() => redis.stop());
-      const github: FixtureServer = await startFixtureServer({ latencyMs: 40 });
-      cleanup.push(() => github.stop());
-      const storageDir = mkdtempSync(join(tmpdir(), "foliosync-rc-"));
-      cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
+      const world = await scenarioWorld(cleanup, redis.url, { name: "rc", fixture: { latencyMs: 40 } });
+      const { github } = world;
       const env = {
-        REDIS_URL: redis.url,
-        GITHUB_API_URL: github.url,
-        STORAGE_BACKEND: "local",
-        STORAGE_DIR: storageDir,
+        ...world.env,
         JOB_STUCK_MS: "6000",
         LOG_LEVEL: "error",
         ...apiEnv(path),

@@ -13,6 +13,7 @@ import { JobStore } from "../../shared/jobs/job-store.ts";
 import { FINAL_STATES, type JobRecord } from "../../shared/schemas/job.ts";
 import type { BlobStore } from "../../shared/storage/types.ts";
 import { freePort, waitForPort } from "../../scripts/lib/free-port.ts";
+import { type FixtureServer, type FixtureServerOptions, startFixtureServer } from "../support/fixture-server.ts";
 import { bunBin, repoRoot } from "../support/paths.ts";
 import { type Managed, startProcess, waitForOutput } from "../support/process.ts";
 
@@ -157,6 +158,26 @@ export function workerProcess(roles: string, env: Record<string, string>): Worke
     },
   };
   return w;
+}
+
+/**
+ * A scenario's GitHub fixture server and temp storage dir, both undone by `cleanup` (last in, first out), and the
+ * workers' environment naming them and `redisUrl`, with local storage; the scenario adds its own settings.
+ */
+export async function scenarioWorld(
+  cleanup: (() => Promise<unknown>)[],
+  redisUrl: string,
+  opts: { name: string; fixture?: FixtureServerOptions },
+): Promise<{ github: FixtureServer; storageDir: string; env: Record<string, string> }> {
+  const github = await startFixtureServer(opts.fixture);
+  cleanup.push(() => github.stop());
+  const storageDir = mkdtempSync(join(tmpdir(), `foliosync-${opts.name}-`));
+  cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
+  return {
+    github,
+    storageDir,
+    env: { REDIS_URL: redisUrl, GITHUB_API_URL: github.url, STORAGE_BACKEND: "local", STORAGE_DIR: storageDir },
+  };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

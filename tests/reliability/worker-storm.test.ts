@@ -7,15 +7,11 @@
  * the storm for minutes.
  */
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
 import { FINAL_STATES } from "../../shared/schemas/job.ts";
 import { createStore } from "../../shared/storage/index.ts";
 import { rng } from "../../shared/ranking/hash.ts";
-import { startFixtureServer } from "../support/fixture-server.ts";
 import { startRedis } from "../support/redis.ts";
 import {
   apiEnv,
@@ -23,6 +19,7 @@ import {
   expectPathTaken,
   FULL,
   pathsFor,
+  scenarioWorld,
   sleep,
   SOAK,
   waitAllFinal,
@@ -50,15 +47,10 @@ for (const path of pathsFor("rest")) {
     const users = Object.keys(repos);
     const redis = await startRedis();
     cleanup.push(() => redis.stop());
-    const github = await startFixtureServer({ latencyMs: 20 });
-    cleanup.push(() => github.stop());
-    const storageDir = mkdtempSync(join(tmpdir(), "foliosync-storm-"));
-    cleanup.push(() => Promise.resolve(rmSync(storageDir, { recursive: true, force: true })));
+    const world = await scenarioWorld(cleanup, redis.url, { name: "storm", fixture: { latencyMs: 20 } });
+    const { github } = world;
     const env = {
-      REDIS_URL: redis.url,
-      GITHUB_API_URL: github.url,
-      STORAGE_BACKEND: "local",
-      STORAGE_DIR: storageDir,
+      ...world.env,
       // Kills land on the same merge again and again in a storm this dense; the default stall limit is the
       // subject of its own tests (merge-stalls.test.ts with real kills, tests/pipeline/reliability.test.ts).
       MAX_STALLS: "50",

@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readCurrentBundle } from "../../shared/bundle-store.ts";
 import { type Config, loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/jobs/job-store.ts";
+import type { Bundle } from "../../shared/schemas/bundle.ts";
 import { FINAL_STATES, type JobRecord, type JobState } from "../../shared/schemas/job.ts";
 import { createContext, type WorkerContext } from "../../workers/context.ts";
-import { createLogger } from "../../workers/log.ts";
+import { createLogger, type Logger } from "../../workers/log.ts";
 import { type Role, ROLES, type RunningRoles, startRoles } from "../../workers/roles.ts";
 import { type FixtureServer, startFixtureServer } from "./fixture-server.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
@@ -100,4 +102,24 @@ export async function startStack(
     },
   };
   return stack;
+}
+
+/** How many merges of the job completed (counted by complete-merge). */
+export async function mergesOf(s: Stack, jobId: string): Promise<number> {
+  return Number(await s.ctx.redis.get(s.jobs.keys.counter(`merge:${jobId}`)));
+}
+
+/** The user's current bundle (it must exist). */
+export async function bundleOf(s: Stack, user: string): Promise<Bundle> {
+  return (await readCurrentBundle(s.ctx.store, user))!.bundle;
+}
+
+/** A bundle as bytes, without the times it was made: two paths' bundles compare with it. */
+export function comparable(b: Bundle): string {
+  return JSON.stringify({ ...b, generated_at: "", repos: b.repos.map((r) => ({ ...r, synced_at: "" })) });
+}
+
+/** A logger that keeps warnings and errors in `lines`, for assertions on what the workers said. */
+export function capturingLogger(lines: string[]): Logger {
+  return { debug() {}, info() {}, warn: (m) => void lines.push(m), error: (m) => void lines.push(m) };
 }
